@@ -1,0 +1,186 @@
+/* metal_marlin.h — the only public C header of metal-marlin.
+ *
+ * Plain C99. Every fallible call returns int: 0 (MM_OK) or a negative MM_E_* code, and leaves a
+ * thread-local message in mm_last_error(). Handles are opaque 32-bit values (type tag + slot +
+ * generation), so a stale or foreign handle is detected and reported instead of dereferenced.
+ * Dimensions are uint32_t, byte sizes uint64_t. Parameter blocks that may grow are passed by pointer
+ * and start with a uint32_t size field holding sizeof the block as the caller knows it.
+ */
+#ifndef METAL_MARLIN_H
+#define METAL_MARLIN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define MM_API __declspec(dllexport)
+#else
+#define MM_API __attribute__((visibility("default")))
+#endif
+
+/* Bumped on any incompatible change of this header; the TypeScript loader checks it. */
+#define MM_ABI_VERSION 1u
+
+/* Status codes. lib/errors.ts mirrors these; a test checks the two agree. */
+#define MM_OK 0
+#define MM_E_INVALID_ARG -1     /* a value is out of range or malformed */
+#define MM_E_BAD_HANDLE -2      /* null, freed, or wrong-type handle */
+#define MM_E_OUT_OF_MEMORY -3   /* allocation failed or exceeds the device limit */
+#define MM_E_UNKNOWN_KERNEL -4  /* no kernel of that name in the library */
+#define MM_E_BINDING -5         /* missing/extra binding, wrong kind or dtype, bytes too short */
+#define MM_E_LIMIT -6           /* grid, threadgroup size or threadgroup memory over the limits */
+#define MM_E_BOUNDS -7          /* an offset or extent reaches past a buffer's end */
+#define MM_E_COMPILE -8         /* shader compilation failed */
+#define MM_E_LOAD -9            /* a compiled shader module could not be loaded */
+#define MM_E_DEADLOCK -10       /* lanes wait at different barriers and can never all arrive */
+#define MM_E_BARRIER -11        /* a barrier reached by only some lanes (others exited) */
+#define MM_E_UNSUPPORTED -12    /* backend or feature not available here */
+#define MM_E_SHAPE -13          /* dimensions do not agree */
+#define MM_E_ALIGNMENT -14      /* an offset or stride breaks a required alignment */
+#define MM_E_RACE -15           /* race detector finding (instrumented builds) */
+#define MM_E_UNINIT -16         /* read of never-written threadgroup memory (instrumented builds) */
+#define MM_E_INTERNAL -17       /* a bug in metal-marlin: please report */
+
+typedef uint32_t mm_device;  /* 0 is never a valid handle */
+typedef uint32_t mm_buffer;
+typedef uint32_t mm_library;
+typedef uint32_t mm_kernel;
+
+/* ---- library ---------------------------------------------------------------------------- */
+MM_API uint32_t mm_abi_version(void);
+/* Message of the last failed call on this thread ("" if none). Valid until the next call. */
+MM_API const char* mm_last_error(void);
+/* Does nothing; benchmarks use it to measure the bare cost of one ABI call. */
+MM_API uint32_t mm_noop(uint32_t x);
+/* CPU runtime only: performs `switches` fiber context switches (benchmark of the scheduler's core). */
+MM_API int mm_cpu_fiber_pingpong(uint32_t switches);
+
+/* ---- device ----------------------------------------------------------------------------- */
+/* backend: "auto", "cpu" or "metal" (NUL-terminated). threads: CPU worker threads, 0 = default
+ * (MM_THREADS env, else the number of cores). */
+MM_API int mm_device_open(const char* backend, uint32_t threads, mm_device* out);
+/* Frees every buffer, library and kernel still owned by the device. Idempotent for a valid handle. */
+MM_API int mm_device_close(mm_device dev);
+
+typedef struct mm_device_info {
+  uint32_t size;                        /* in: sizeof(mm_device_info) */
+  char backend[16];                     /* "cpu" or "metal" */
+  char name[64];                        /* e.g. "CPU shader runtime (x86_64, 2 threads)" */
+  uint32_t max_threads_per_threadgroup; /* 1024 */
+  uint32_t max_threadgroup_memory;      /* bytes, 32768 */
+  uint32_t simd_width;                  /* 32 */
+  uint32_t threads;                     /* CPU worker threads (0 on Metal) */
+  uint64_t max_buffer_length;           /* bytes */
+  uint64_t allocated_bytes;             /* bytes currently held by live buffers */
+  uint32_t live_buffers;                /* count of live buffers */
+  uint32_t reserved;
+} mm_device_info;
+MM_API int mm_device_info_get(mm_device dev, mm_device_info* out);
+/* Waits for all submitted work; returns the first error a dispatch hit since the last sync. */
+MM_API int mm_device_synchronize(mm_device dev);
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+/* Zero-filled, page-aligned, exactly `length` bytes (length >= 1). */
+MM_API int mm_buffer_alloc(mm_device dev, uint64_t length, mm_buffer* out);
+MM_API int mm_buffer_free(mm_buffer buf);
+/* Host address of the contents (shared memory), or NULL for a bad handle. */
+MM_API void* mm_buffer_contents(mm_buffer buf);
+/* Length in bytes, or 0 for a bad handle. */
+MM_API uint64_t mm_buffer_length(mm_buffer buf);
+
+/* ---- libraries and kernels -------------------------------------------------------------- */
+/* The kernels built into the dylib (shaders/ listed in shaders/manifest.json). Owned by the device. */
+MM_API int mm_library_builtin(mm_device dev, mm_library* out);
+/* CPU backend: load a shader module compiled by lib/cpu (a shared object exporting mm_cpu_module).
+ * Metal backend: not used (see mm_library_compile). */
+MM_API int mm_library_load(mm_device dev, const char* path, mm_library* out);
+/* Metal backend: compile MSL source with newLibraryWithSource. CPU backend: MM_E_UNSUPPORTED (the
+ * TypeScript side rewrites and compiles, then calls mm_library_load). */
+MM_API int mm_library_compile(mm_device dev, const char* source, mm_library* out);
+MM_API int mm_library_free(mm_library lib);
+/* Number of kernels and the name of kernel i (NULL past the end). */
+MM_API uint32_t mm_library_kernel_count(mm_library lib);
+MM_API const char* mm_library_kernel_name(mm_library lib, uint32_t i);
+
+MM_API int mm_kernel_get(mm_library lib, const char* name, mm_kernel* out);
+
+/* Reflection of one [[buffer(i)]] argument. */
+#define MM_ARG_NONE 0u      /* index not used by the kernel */
+#define MM_ARG_DEVICE 1u    /* device T* or device T&: needs a buffer */
+#define MM_ARG_CONSTANT 2u  /* constant T* or constant T&: a buffer or inline bytes */
+#define MM_ACCESS_READ 1u
+#define MM_ACCESS_WRITE 2u
+/* Element dtypes; also the dtype codes of bindings. 0 = untyped/struct (not checked). */
+#define MM_DTYPE_ANY 0u
+#define MM_DTYPE_F16 1u
+#define MM_DTYPE_F32 2u
+#define MM_DTYPE_I32 3u
+#define MM_DTYPE_U32 4u
+#define MM_DTYPE_U16 5u
+#define MM_DTYPE_U8 6u
+#define MM_DTYPE_I16 7u
+#define MM_DTYPE_I8 8u
+
+typedef struct mm_arg_info {
+  uint32_t size;         /* in: sizeof(mm_arg_info) */
+  uint32_t kind;         /* MM_ARG_* */
+  uint32_t access;       /* MM_ACCESS_* bits */
+  uint32_t dtype;        /* scalar dtype of the element (vectors report their scalar), 0 for structs */
+  uint32_t elem_bytes;   /* sizeof the pointee, e.g. 16 for float4 */
+  uint32_t line;         /* .metal line of the parameter */
+  char type_name[48];    /* pointee type as written, e.g. "half", "float4", "GemmParams" */
+  char arg_name[32];     /* parameter name */
+} mm_arg_info;
+
+typedef struct mm_kernel_info {
+  uint32_t size;                 /* in: sizeof(mm_kernel_info) */
+  uint32_t n_buffers;            /* highest [[buffer(i)]] + 1 */
+  uint32_t n_threadgroup_args;   /* highest [[threadgroup(i)]] + 1 */
+  uint32_t static_tg_bytes;      /* threadgroup memory declared in the body, bytes */
+  uint32_t max_threads_per_threadgroup;
+  uint32_t line;                 /* .metal line of the kernel */
+  char file[128];                /* .metal file name */
+} mm_kernel_info;
+MM_API int mm_kernel_info_get(mm_kernel k, mm_kernel_info* out);
+MM_API int mm_kernel_arg_info(mm_kernel k, uint32_t index, mm_arg_info* out);
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+#define MM_BIND_BUFFER 1u  /* bind buffer `buffer` at byte `offset`; `length` = bytes visible (0 = to the end) */
+#define MM_BIND_BYTES 2u   /* inline constant data: `length` bytes at `offset` from the start of the desc */
+
+typedef struct mm_binding {
+  uint32_t index;   /* [[buffer(index)]] */
+  uint32_t kind;    /* MM_BIND_* */
+  uint32_t buffer;  /* mm_buffer for MM_BIND_BUFFER */
+  uint32_t dtype;   /* MM_DTYPE_* of the bound data; MM_DTYPE_ANY skips the dtype check */
+  uint64_t offset;  /* bytes */
+  uint64_t length;  /* bytes */
+} mm_binding;
+
+#define MM_MAX_BUFFERS 31u
+#define MM_MAX_THREADGROUP_ARGS 8u
+#define MM_MAX_FUNCTION_CONSTANTS 16u
+
+/* One dispatch, as one contiguous block: this header, n_bindings records, then inline bytes.
+ * `size` is the total block length; inline bytes must lie inside it. */
+typedef struct mm_dispatch_desc {
+  uint32_t size;
+  uint32_t grid[3];                        /* threadgroups per grid */
+  uint32_t threadgroup[3];                 /* threads per threadgroup */
+  uint32_t n_bindings;
+  uint32_t threadgroup_memory[MM_MAX_THREADGROUP_ARGS]; /* bytes for [[threadgroup(i)]] */
+  uint32_t function_constants_defined;     /* bit i: function_constant(i) has a value */
+  uint32_t reserved;
+  uint64_t function_constants[MM_MAX_FUNCTION_CONSTANTS]; /* value bits (bool/int/uint/float) */
+  mm_binding bindings[];
+} mm_dispatch_desc;
+
+MM_API int mm_dispatch(mm_device dev, mm_kernel k, const mm_dispatch_desc* desc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* METAL_MARLIN_H */

@@ -1,0 +1,34 @@
+// One test suite, two runtimes: `test()` registers with bun:test under Bun and with Deno.test under
+// Deno, so every tests/*.test.ts file runs unchanged under `bun test` and `deno test`.
+// Assertions come from node:assert, which both runtimes implement (jsr:@std/assert is unreachable here).
+
+type TestFn = () => void | Promise<void>;
+type Register = (name: string, fn: TestFn) => void;
+
+interface DenoTestApi {
+  test(def: { name: string; fn: TestFn; sanitizeResources: boolean; sanitizeOps: boolean }): void;
+}
+
+const g = globalThis as unknown as { Bun?: unknown; Deno?: DenoTestApi };
+
+async function pickRegister(): Promise<Register> {
+  if (g.Bun !== undefined) {
+    const bunTest = "bun:test"; // a variable keeps Deno's module graph from resolving it
+    const mod = await import(bunTest) as { test: Register };
+    return (name, fn) => mod.test(name, fn);
+  }
+  if (g.Deno !== undefined) {
+    const deno = g.Deno;
+    // FFI-backed objects are released by explicit dispose or FinalizationRegistry, which Deno's
+    // per-test resource sanitizer cannot see; the tests check leaks themselves (native byte counts).
+    return (name, fn) => deno.test({ name, fn, sanitizeResources: false, sanitizeOps: false });
+  }
+  throw new Error("tests/harness.ts: run the suite with `bun test` or `deno test`");
+}
+
+const register = await pickRegister();
+
+/** Registers one independent test case. */
+export function test(name: string, fn: TestFn): void {
+  register(name, fn);
+}
