@@ -1,0 +1,106 @@
+// C++ toolchain discovery and flags for the dylib and run-time shader modules. The CPU shader runtime
+// needs _Float16 (g++ >= 12, clang >= 15) and, for asan mode, clang with its ASan runtime.
+import { execFileSync } from "node:child_process";
+import process from "node:process";
+import { LibraryLoadError } from "../errors.ts";
+
+/** "fast": optimized; "asan": AddressSanitizer + UBSan, loaded under LD_PRELOAD of the ASan runtime. */
+export type BuildMode = "fast" | "asan";
+
+/** A usable compiler. */
+export interface Toolchain {
+  /** Command to run, e.g. "g++" or "clang++-16". */
+  cxx: string;
+  kind: "gcc" | "clang";
+  major: number;
+  /** First line of `cxx --version` (part of every build hash). */
+  version: string;
+  /** Flags for compiling one translation unit (before -c). */
+  compileFlags: string[];
+  /** Flags for linking a shared object. */
+  linkFlags: string[];
+}
+
+const ASAN_PACKAGES = "apt-get install clang-16 libclang-rt-16-dev llvm-16";
+
+function probe(cxx: string): { kind: "gcc" | "clang"; major: number; version: string } | undefined {
+  let out: string;
+  try {
+    out = execFileSync(cxx, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    return undefined; // not installed: the caller tries the next candidate and reports all of them
+  }
+  const version = out.split("\n")[0].trim();
+  const kind = /clang/i.test(out) ? "clang" : "gcc";
+  const m = kind === "clang" ? /clang version (\d+)/.exec(out) : /\) (\d+)\.\d+/.exec(version) ??
+    / (\d+)\.\d+\.\d+/.exec(version);
+  return { kind, major: m ? Number(m[1]) : 0, version };
+}
+
+function flagsFor(kind: "gcc" | "clang", mode: BuildMode): { compileFlags: string[]; linkFlags: string[] } {
+  const common = [
+    "-std=c++20",
+    "-fPIC",
+    "-fvisibility=hidden",
+    "-Icsrc/include",
+    "-Icsrc/cpu",
+    "-Icsrc/cpu/shim",
+    "-Ishaders",
+    kind === "gcc" ? "-Wno-attributes" : "-Wno-unknown-attributes",
+  ];
+  if (mode === "asan") {
+    const san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-shared-libasan"];
+    return { compileFlags: [...common, "-O1", "-g", ...san], linkFlags: [...san] };
+  }
+  return { compileFlags: [...common, "-O2", "-march=native"], linkFlags: [] };
+}
+
+const cache = new Map<BuildMode, Toolchain>();
+
+/**
+ * Finds a compiler for `mode`. fast: $MM_CXX, else g++ >= 12, else clang++ >= 15.
+ * asan: $MM_CXX if it is clang >= 15, else clang++-16 or clang++ >= 15. Throws naming what to install.
+ */
+export function findToolchain(mode: BuildMode): Toolchain {
+  const hit = cache.get(mode);
+  if (hit) return hit;
+  const isMac = process.platform === "darwin";
+  const envCxx = process.env.MM_CXX;
+  const candidates: string[] = [];
+  if (envCxx) candidates.push(envCxx);
+  if (isMac) candidates.push("clang++");
+  else if (mode === "fast") candidates.push("g++", "g++-12", "g++-13", "clang++-16", "clang++", "clang++-17");
+  else candidates.push("clang++-16", "clang++", "clang++-17", "clang++-15");
+  const rejected: string[] = [];
+  for (const cxx of candidates) {
+    const p = probe(cxx);
+    if (!p) {
+      rejected.push(`${cxx} (not found)`);
+      continue;
+    }
+    const minimum = p.kind === "gcc" ? 12 : 15;
+    if (p.major < minimum || (mode === "asan" && p.kind !== "clang")) {
+      rejected.push(`${cxx} (${p.version}: need ${mode === "asan" ? "clang >= 15" : "g++ >= 12 or clang >= 15"})`);
+      continue;
+    }
+    // macOS: Apple's clang through xcrun (the Metal backend will add its own flags here).
+    const cxxCmd = isMac && cxx === "clang++" ? "clang++" : cxx;
+    const tc: Toolchain = { cxx: cxxCmd, kind: p.kind, major: p.major, version: p.version, ...flagsFor(p.kind, mode) };
+    cache.set(mode, tc);
+    return tc;
+  }
+  const hint = mode === "asan"
+    ? `asan builds need clang >= 15 with its sanitizer runtime: ${ASAN_PACKAGES}`
+    : "install g++ (>= 12) or clang >= 15: apt-get install g++ (or clang-16)";
+  throw new LibraryLoadError(`toolchain: no usable C++ compiler for ${mode} mode; tried ${rejected.join(", ")}. ${hint}`);
+}
+
+/** File name of the shared library on this platform. */
+export function libraryFileName(): string {
+  return process.platform === "darwin" ? "libmetal_marlin.dylib" : "libmetal_marlin.so";
+}
+
+/** Extension of loadable shader modules. */
+export function moduleExt(): string {
+  return process.platform === "darwin" ? ".dylib" : ".so";
+}

@@ -1,0 +1,119 @@
+// Error classes of metal-marlin. Every native failure keeps its MM_E_* code (from
+// csrc/include/metal_marlin.h) and the operation that failed; tests/ffi.test.ts checks the table below
+// against the header so the two cannot drift apart.
+
+/** Base class of every metal-marlin error. `code` is the MM_E_* value (0 for host-only errors). */
+export class MarlinError extends Error {
+  /** Negative MM_E_* status code, or 0 when the error was raised on the TypeScript side. */
+  readonly code: number;
+  /** The operation that failed, e.g. "mm_buffer_alloc" or "tensor". */
+  readonly op: string;
+  constructor(message: string, code = 0, op = "") {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.op = op;
+  }
+}
+
+/** A value is out of range or malformed (MM_E_INVALID_ARG). */
+export class InvalidArgumentError extends MarlinError {}
+/** A null, freed or foreign handle (MM_E_BAD_HANDLE). */
+export class BadHandleError extends MarlinError {}
+/** An allocation failed or exceeds the device limit (MM_E_OUT_OF_MEMORY). */
+export class OutOfMemoryError extends MarlinError {}
+/** No kernel of that name in the library; the message lists the available ones (MM_E_UNKNOWN_KERNEL). */
+export class UnknownKernelError extends MarlinError {}
+/** Missing/extra binding, wrong kind or dtype, inline bytes too short (MM_E_BINDING). */
+export class BindingError extends MarlinError {}
+/** Grid, threadgroup size or threadgroup memory over the device limits (MM_E_LIMIT). */
+export class LimitError extends MarlinError {}
+/** An offset or extent reaches past a buffer's end (MM_E_BOUNDS). */
+export class BoundsError extends MarlinError {}
+/** Shader compilation failed. `line` is the .metal line of the first error, 0 if unknown (MM_E_COMPILE). */
+export class CompileError extends MarlinError {
+  /** 1-based .metal line of the first compiler error, or 0 when it could not be parsed. */
+  line = 0;
+  /** File name the compiler reported for the first error ("" when unknown). */
+  file = "";
+}
+/** A native library or shader module could not be loaded (MM_E_LOAD). */
+export class LibraryLoadError extends MarlinError {}
+/** Lanes wait at different barriers and can never all arrive (MM_E_DEADLOCK). */
+export class DeadlockError extends MarlinError {}
+/** A barrier reached by only some lanes (MM_E_BARRIER). */
+export class BarrierError extends MarlinError {}
+/** Backend or feature not available here (MM_E_UNSUPPORTED). */
+export class UnsupportedError extends MarlinError {}
+/** Dimensions do not agree (MM_E_SHAPE). */
+export class ShapeError extends MarlinError {}
+/** An offset or stride breaks a required alignment (MM_E_ALIGNMENT). */
+export class AlignmentError extends MarlinError {}
+/** Race detector finding, instrumented builds only (MM_E_RACE). */
+export class RaceError extends MarlinError {}
+/** Read of never-written threadgroup memory, instrumented builds only (MM_E_UNINIT). */
+export class UninitializedReadError extends MarlinError {}
+/** An object was used after dispose(). */
+export class DisposedError extends MarlinError {}
+/** A bug inside metal-marlin (MM_E_INTERNAL): please report it. */
+export class InternalError extends MarlinError {}
+
+type ErrorClass = new (message: string, code?: number, op?: string) => MarlinError;
+
+/** MM_E_* name -> value, mirroring csrc/include/metal_marlin.h. */
+export const ErrorCode = {
+  MM_OK: 0,
+  MM_E_INVALID_ARG: -1,
+  MM_E_BAD_HANDLE: -2,
+  MM_E_OUT_OF_MEMORY: -3,
+  MM_E_UNKNOWN_KERNEL: -4,
+  MM_E_BINDING: -5,
+  MM_E_LIMIT: -6,
+  MM_E_BOUNDS: -7,
+  MM_E_COMPILE: -8,
+  MM_E_LOAD: -9,
+  MM_E_DEADLOCK: -10,
+  MM_E_BARRIER: -11,
+  MM_E_UNSUPPORTED: -12,
+  MM_E_SHAPE: -13,
+  MM_E_ALIGNMENT: -14,
+  MM_E_RACE: -15,
+  MM_E_UNINIT: -16,
+  MM_E_INTERNAL: -17,
+} as const;
+
+/** Status code -> error class thrown by check(). */
+export const errorClassByCode: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
+  [ErrorCode.MM_E_INVALID_ARG, InvalidArgumentError],
+  [ErrorCode.MM_E_BAD_HANDLE, BadHandleError],
+  [ErrorCode.MM_E_OUT_OF_MEMORY, OutOfMemoryError],
+  [ErrorCode.MM_E_UNKNOWN_KERNEL, UnknownKernelError],
+  [ErrorCode.MM_E_BINDING, BindingError],
+  [ErrorCode.MM_E_LIMIT, LimitError],
+  [ErrorCode.MM_E_BOUNDS, BoundsError],
+  [ErrorCode.MM_E_COMPILE, CompileError],
+  [ErrorCode.MM_E_LOAD, LibraryLoadError],
+  [ErrorCode.MM_E_DEADLOCK, DeadlockError],
+  [ErrorCode.MM_E_BARRIER, BarrierError],
+  [ErrorCode.MM_E_UNSUPPORTED, UnsupportedError],
+  [ErrorCode.MM_E_SHAPE, ShapeError],
+  [ErrorCode.MM_E_ALIGNMENT, AlignmentError],
+  [ErrorCode.MM_E_RACE, RaceError],
+  [ErrorCode.MM_E_UNINIT, UninitializedReadError],
+  [ErrorCode.MM_E_INTERNAL, InternalError],
+]);
+
+/** Builds the error for a negative status code; `detail` is mm_last_error() or another message. */
+export function errorFor(rc: number, op: string, detail: string): MarlinError {
+  const Cls = errorClassByCode.get(rc) ?? InternalError;
+  const text = detail.length > 0 ? detail : `failed with status ${rc}`;
+  return new Cls(`${op}: ${text}`, rc, op);
+}
+
+/**
+ * Throws the error class for `rc` when it is negative. `lastError` is called only on failure, so the
+ * success path costs one comparison.
+ */
+export function check(rc: number, op: string, lastError: () => string): void {
+  if (rc < 0) throw errorFor(rc, op, lastError());
+}
