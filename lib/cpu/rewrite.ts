@@ -235,9 +235,10 @@ function functionConstant(s: Scan, i: number, src: string, ctx: Ctx, edits: Edit
     }
     at = cover.end;
   }
-  const nextLine = lineOf(src, at) + 1;
+  // The #define itself maps to the declaration's line, so errors in it name that line.
+  const declLine = s.t[i].line, nextLine = lineOf(src, at) + 1;
   const resync = at < src.length ? `\n#line ${nextLine} ${cString(s.file)}` : "";
-  edits.push({ start: at, end: at, text: `\n#define ${name} ${define}${resync}` });
+  edits.push({ start: at, end: at, text: `\n#line ${declLine} ${cString(s.file)}\n#define ${name} ${define}${resync}` });
   return semi;
 }
 
