@@ -147,11 +147,3 @@ export function loadNative(opts: LoadOptions = {}): Native {
   if (opts.libraryPath === undefined) defaultNative = native;
   return native;
 }
-
-/** Encodes a JS string as a NUL-terminated UTF-8 buffer for `const char*` parameters. */
-export function cstr(s: string): Uint8Array {
-  const bytes = new TextEncoder().encode(s);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
-}

@@ -1,0 +1,208 @@
+// Device: one open backend (CPU shader runtime, or Metal on macOS later). Owns tensors and libraries:
+// dispose() closes them first, then the native device.
+import { createHash } from "node:crypto";
+import { compileModule } from "./build/build.ts";
+import { envMode } from "./build/stamp.ts";
+import { type DType, dtypeOfArray, isDType, type TensorArray } from "./dtype.ts";
+import { DisposedError, InvalidArgumentError, ShapeError } from "./errors.ts";
+import { loadNative } from "./ffi/native.ts";
+import { batchedGemm, gemm, uploadWeight } from "./gemm.ts";
+import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
+import { Library } from "./library.ts";
+import { shapeSize, Tensor } from "./tensor.ts";
+
+/** Options of Device.open(). */
+export interface DeviceOptions {
+  /** "auto" (default): Metal where available, else the CPU shader runtime. */
+  backend?: "auto" | "cpu" | "metal";
+  /** CPU worker threads; 0 or absent = MM_THREADS env, else the number of cores. */
+  threads?: number;
+  /** Explicit path of the native library (overrides MM_LIBRARY_PATH and the local build). */
+  libraryPath?: string;
+}
+
+/** Snapshot of mm_device_info (field names as in the C struct). Byte counts are bytes. */
+export interface DeviceInfo {
+  backend: "cpu" | "metal";
+  name: string;
+  max_threads_per_threadgroup: number;
+  max_threadgroup_memory: number;
+  simd_width: number;
+  threads: number;
+  max_buffer_length: number;
+  allocated_bytes: number;
+  live_buffers: number;
+}
+
+const INFO_SIZE = 128; // sizeof(mm_device_info)
+
+// Backstop for devices never disposed. Tensors and libraries keep their Device reachable, so this
+// only runs when nothing can touch the device's memory any more.
+const finalizer = new FinalizationRegistry<DeviceState>((s) => {
+  if (!s.closed) {
+    s.closed = true;
+    s.native.fns.mm_device_close(s.handle);
+  }
+});
+
+/** An open compute device. Create with `Device.open()`, release with `dispose()` or `using`. */
+export class Device implements Disposable {
+  #s: DeviceState;
+  #libraries = new Map<string, Library>();
+  #builtin: Library | undefined;
+  /** Backend actually in use. */
+  readonly backend: "cpu" | "metal";
+
+  private constructor(s: DeviceState) {
+    this.#s = s;
+    attachDevice(this, s);
+    this.backend = this.info.backend;
+    finalizer.register(this, s, this);
+  }
+
+  /** Opens a device; loads (and if needed builds) the native library on first use. */
+  static open(opts: DeviceOptions = {}): Device {
+    const backend = opts.backend ?? "auto";
+    if (backend !== "auto" && backend !== "cpu" && backend !== "metal") {
+      throw new InvalidArgumentError(`device: backend must be "auto", "cpu" or "metal", got "${backend}"`, -1, "device");
+    }
+    const threads = opts.threads ?? 0;
+    if (!Number.isInteger(threads) || threads < 0) {
+      throw new InvalidArgumentError(`device: threads must be a non-negative integer, got ${threads}`, -1, "device");
+    }
+    const native = loadNative({ libraryPath: opts.libraryPath });
+    check(native, native.fns.mm_device_open(cstr(backend), threads, outHandle), "device");
+    return new Device({ native, handle: outHandle[0], closed: false, children: new Set() });
+  }
+
+  /** Fresh snapshot of the device's limits and memory counters. */
+  get info(): DeviceInfo {
+    const s = this.#live("info");
+    const b = new Uint8Array(INFO_SIZE);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, INFO_SIZE, true);
+    check(s.native, s.native.fns.mm_device_info_get(s.handle, b), "info");
+    const u64 = (at: number) => v.getUint32(at, true) + v.getUint32(at + 4, true) * 4294967296;
+    return {
+      backend: fixedString(b, 4, 16) as "cpu" | "metal",
+      name: fixedString(b, 20, 64),
+      max_threads_per_threadgroup: v.getUint32(84, true),
+      max_threadgroup_memory: v.getUint32(88, true),
+      simd_width: v.getUint32(92, true),
+      threads: v.getUint32(96, true),
+      max_buffer_length: u64(104),
+      allocated_bytes: u64(112),
+      live_buffers: v.getUint32(120, true),
+    };
+  }
+
+  /** True once dispose() ran. */
+  get disposed(): boolean {
+    return this.#s.closed;
+  }
+
+  /** A tensor holding a copy of `data`; dtype follows the array type; shape defaults to [data.length]. */
+  tensor(data: TensorArray, shape?: readonly number[]): Tensor {
+    const s = this.#live("tensor");
+    const dtype = dtypeOfArray(data);
+    if (dtype === undefined) {
+      throw new InvalidArgumentError(`tensor: unsupported array type ${data?.constructor?.name}`, -1, "tensor");
+    }
+    const sh = shape ?? [data.length];
+    const n = shapeSize(sh, "tensor");
+    if (n !== data.length) {
+      throw new ShapeError(`tensor: shape [${sh.join(", ")}] has ${n} elements but data has ${data.length}`, -13, "tensor");
+    }
+    const t = new Tensor(s, this, sh, dtype);
+    (t.data as TensorArray).set(data as never);
+    return t;
+  }
+
+  /** A zero-filled tensor of `shape` and `dtype`. */
+  empty(shape: readonly number[], dtype: DType): Tensor {
+    const s = this.#live("empty");
+    if (!isDType(dtype)) throw new InvalidArgumentError(`empty: unknown dtype "${dtype}"`, -1, "empty");
+    return new Tensor(s, this, shape, dtype);
+  }
+
+  /**
+   * Compiles a Metal source into a Library, cached per source on this device. On the CPU backend the
+   * source is rewritten to C++ and compiled by the system compiler (CompileError names the .metal line).
+   */
+  compile(source: string, opts: { name?: string } = {}): Library {
+    const s = this.#live("compile");
+    const name = opts.name ?? "kernel.metal";
+    const key = createHash("sha256").update(name).update("\0").update(source).digest("hex");
+    const hit = this.#libraries.get(key);
+    if (hit && !hit.disposed) return hit;
+    if (this.backend === "cpu") {
+      const path = compileModule(source, { name, mode: envMode() });
+      check(s.native, s.native.fns.mm_library_load(s.handle, cstr(path), outHandle), "compile");
+    } else {
+      check(s.native, s.native.fns.mm_library_compile(s.handle, cstr(source), outHandle), "compile");
+    }
+    const lib = new Library(s, this, outHandle[0], true);
+    this.#libraries.set(key, lib);
+    return lib;
+  }
+
+  /** The kernels built into the native library (shaders/manifest.json). */
+  builtin(): Library {
+    const s = this.#live("builtin");
+    if (this.#builtin && !this.#builtin.disposed) return this.#builtin;
+    check(s.native, s.native.fns.mm_library_builtin(s.handle, outHandle), "builtin");
+    this.#builtin = new Library(s, this, outHandle[0], false);
+    return this.#builtin;
+  }
+
+  /** Waits for all submitted work; throws the first error a dispatch hit since the last sync. */
+  synchronize(): void {
+    const s = this.#live("synchronize");
+    check(s.native, s.native.fns.mm_device_synchronize(s.handle), "synchronize");
+  }
+
+  /** Uploads a quantized weight (see lib/gemm.ts). */
+  upload(q: Parameters<typeof uploadWeight>[1]): ReturnType<typeof uploadWeight> {
+    return uploadWeight(this, q);
+  }
+
+  /** Quantized GEMM (see lib/gemm.ts). */
+  gemm(a: Parameters<typeof gemm>[1], w: Parameters<typeof gemm>[2], opts?: Parameters<typeof gemm>[3]): ReturnType<typeof gemm> {
+    return gemm(this, a, w, opts);
+  }
+
+  /** Strided batched quantized GEMM (see lib/gemm.ts). */
+  batchedGemm(
+    a: Parameters<typeof batchedGemm>[1],
+    w: Parameters<typeof batchedGemm>[2],
+    opts?: Parameters<typeof batchedGemm>[3],
+  ): ReturnType<typeof batchedGemm> {
+    return batchedGemm(this, a, w, opts);
+  }
+
+  /** Disposes every tensor and library of this device, then closes it. Idempotent. */
+  dispose(): void {
+    const s = this.#s;
+    if (s.closed) return;
+    for (const ref of [...s.children]) ref.deref()?.dispose();
+    s.children.clear();
+    s.closed = true;
+    finalizer.unregister(this);
+    this.#libraries.clear();
+    this.#builtin = undefined;
+    s.native.fns.mm_device_close(s.handle);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live(op: string): DeviceState {
+    if (this.#s.closed) throw disposedError(op);
+    return this.#s;
+  }
+}
+
+function disposedError(op: string): DisposedError {
+  return new DisposedError(`${op}: the device was disposed`, 0, op);
+}

@@ -1,0 +1,297 @@
+// Library (a set of compiled kernels) and Kernel (one entry point, its reflection and dispatch).
+// Dispatch builds the mm_dispatch_desc block in a buffer kept per kernel: one FFI call, no allocation.
+import { dtypeBytes, dtypeName, dtypeOfArray, DTYPE_ANY, dtypeCode } from "./dtype.ts";
+import { BindingError, DisposedError, InvalidArgumentError, UnknownKernelError } from "./errors.ts";
+import { check, cstr, type DeviceState, fixedString, outHandle, registerChild, tensorState } from "./internal.ts";
+import { Tensor } from "./tensor.ts";
+
+/** Reflection of one [[buffer(i)]] parameter. */
+export interface BufferArgInfo {
+  index: number;
+  kind: "device" | "constant";
+  access: "read" | "write" | "read_write";
+  /** Scalar dtype of the element ("any" for structs). */
+  dtype: string;
+  /** sizeof the pointee in bytes. */
+  elemBytes: number;
+  typeName: string;
+  argName: string;
+  line: number;
+}
+
+/** Reflection of a kernel. */
+export interface KernelInfo {
+  name: string;
+  file: string;
+  line: number;
+  buffers: BufferArgInfo[];
+  threadgroupArgs: number;
+  /** Threadgroup memory declared in the body, bytes. */
+  staticThreadgroupBytes: number;
+  maxThreadsPerThreadgroup: number;
+}
+
+/** Function constant value: booleans and integers as such, non-integers as float32; force a type with {f32}. */
+export type ConstantValue = number | boolean | { f32: number };
+
+/** A buffer argument: a tensor, a tensor from an element offset, or inline constant bytes. */
+export type KernelArg = Tensor | { tensor: Tensor; offset: number } | ArrayBufferView | undefined;
+
+/** Options of Kernel.dispatch(). */
+export interface DispatchOptions {
+  /** Threadgroups per grid: a count or [x, y?, z?]. */
+  grid: number | readonly number[];
+  /** Threads per threadgroup: a count or [x, y?, z?]. */
+  threadgroupSize: number | readonly number[];
+  /** args[i] binds [[buffer(i)]]; typed arrays are copied inline (Uint8Array = untyped bytes). */
+  args: readonly KernelArg[];
+  /** threadgroupMemory[i] = bytes of [[threadgroup(i)]]. */
+  threadgroupMemory?: readonly number[];
+  /** function_constant(i) values by index i (0..15). */
+  constants?: Readonly<Record<number, ConstantValue>>;
+}
+
+const HEADER = 200; // sizeof(mm_dispatch_desc) without bindings
+const BINDING = 32; // sizeof(mm_binding)
+const KERNEL_INFO = 152;
+const ARG_INFO = 104;
+const f32Bits = new Float32Array(1);
+const u32OfF32 = new Uint32Array(f32Bits.buffer);
+
+/** One kernel of a library. Get it with `lib.kernel(name)`. */
+export class Kernel {
+  readonly name: string;
+  /** Reflection read once from the native side. */
+  readonly info: KernelInfo;
+  #lib: Library;
+  #dev: DeviceState;
+  #handle: number;
+  #desc: ArrayBuffer;
+  #u8: Uint8Array;
+  #dv: DataView;
+
+  /** @internal Use lib.kernel(name). */
+  constructor(lib: Library, dev: DeviceState, handle: number, name: string) {
+    this.name = name;
+    this.#lib = lib;
+    this.#dev = dev;
+    this.#handle = handle;
+    this.info = readInfo(dev, handle, name);
+    this.#desc = new ArrayBuffer(HEADER + 31 * BINDING + 256);
+    this.#u8 = new Uint8Array(this.#desc);
+    this.#dv = new DataView(this.#desc);
+  }
+
+  /** Runs the kernel once. Errors (limits, bindings, bounds) throw the matching MarlinError. */
+  dispatch(opts: DispatchOptions): void {
+    if (this.#lib.disposed) throw new DisposedError(`dispatch ${this.name}: the library was disposed`, 0, "dispatch");
+    const dev = this.#dev;
+    if (dev.closed) throw new DisposedError(`dispatch ${this.name}: the device was disposed`, 0, "dispatch");
+    const args = opts.args;
+    let inline = 0;
+    let n = 0;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (a === undefined) continue;
+      n++;
+      if (ArrayBuffer.isView(a)) inline += (a.byteLength + 15) & ~15;
+    }
+    const start = (HEADER + n * BINDING + 15) & ~15; // inline bytes 16-aligned (float4 constants)
+    const size = start + inline;
+    if (size > this.#desc.byteLength) this.#grow(size);
+    const dv = this.#dv;
+    this.#u8.fill(0, 0, HEADER);
+    dv.setUint32(0, size, true);
+    writeDim3(dv, 4, opts.grid, "grid", this.name);
+    writeDim3(dv, 16, opts.threadgroupSize, "threadgroupSize", this.name);
+    dv.setUint32(28, n, true);
+    const tgm = opts.threadgroupMemory;
+    if (tgm) {
+      if (tgm.length > 8) throw new InvalidArgumentError(`dispatch ${this.name}: at most 8 threadgroup arguments`, -1, "dispatch");
+      for (let i = 0; i < tgm.length; i++) dv.setUint32(32 + 4 * i, tgm[i] ?? 0, true);
+    }
+    if (opts.constants) this.#writeConstants(opts.constants);
+    let rec = HEADER;
+    let bytes = start;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (a === undefined) continue;
+      dv.setUint32(rec, i, true);
+      if (a instanceof Tensor) {
+        const s = tensorState(a, `dispatch ${this.name}`);
+        writeBinding(dv, rec, 1, s.buffer, dtypeCode(s.dtype), 0, s.byteLength);
+      } else if (ArrayBuffer.isView(a)) {
+        const dt = a instanceof Uint8Array || a instanceof DataView ? undefined : dtypeOfArray(a);
+        writeBinding(dv, rec, 2, 0, dt === undefined ? DTYPE_ANY : dtypeCode(dt), bytes, a.byteLength);
+        this.#u8.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), bytes);
+        bytes += (a.byteLength + 15) & ~15;
+      } else if (typeof a === "object" && a.tensor instanceof Tensor) {
+        const s = tensorState(a.tensor, `dispatch ${this.name}`);
+        const off = a.offset * dtypeBytes(s.dtype);
+        if (!Number.isInteger(off) || off < 0) {
+          throw new InvalidArgumentError(`dispatch ${this.name}: args[${i}].offset must be a non-negative integer (elements), got ${a.offset}`, -1, "dispatch");
+        }
+        writeBinding(dv, rec, 1, s.buffer, dtypeCode(s.dtype), off, Math.max(0, s.byteLength - off));
+      } else {
+        throw new BindingError(`dispatch ${this.name}: args[${i}] must be a Tensor, { tensor, offset } or a typed array`, -5, "dispatch");
+      }
+      rec += BINDING;
+    }
+    const { native } = dev;
+    check(native, native.fns.mm_dispatch(dev.handle, this.#handle, this.#u8), `dispatch ${this.name}`);
+  }
+
+  #grow(size: number): void {
+    this.#desc = new ArrayBuffer(Math.max(size, this.#desc.byteLength * 2));
+    this.#u8 = new Uint8Array(this.#desc);
+    this.#dv = new DataView(this.#desc);
+  }
+
+  #writeConstants(constants: Readonly<Record<number, ConstantValue>>): void {
+    const dv = this.#dv;
+    let defined = 0;
+    for (const key in constants) {
+      const i = Number(key);
+      if (!Number.isInteger(i) || i < 0 || i >= 16) {
+        throw new InvalidArgumentError(`dispatch ${this.name}: function constant index ${key} is outside 0..15`, -1, "dispatch");
+      }
+      const v = constants[i];
+      const at = 72 + 8 * i;
+      let lo: number;
+      let hi = 0;
+      if (typeof v === "boolean") lo = v ? 1 : 0;
+      else if (typeof v === "number" && Number.isInteger(v)) {
+        lo = v >>> 0;
+        hi = v < 0 ? Math.floor(v / 4294967296) >>> 0 : Math.floor(v / 4294967296);
+      } else {
+        f32Bits[0] = typeof v === "number" ? v : v.f32;
+        lo = u32OfF32[0];
+      }
+      dv.setUint32(at, lo, true);
+      dv.setUint32(at + 4, hi, true);
+      defined |= 1 << i;
+    }
+    dv.setUint32(64, defined, true);
+  }
+}
+
+function writeDim3(dv: DataView, at: number, v: number | readonly number[], what: string, name: string): void {
+  const x = typeof v === "number" ? v : v[0];
+  const y = typeof v === "number" ? 1 : v[1] ?? 1;
+  const z = typeof v === "number" ? 1 : v[2] ?? 1;
+  if (!(x >= 0 && y >= 0 && z >= 0 && x <= 0xffffffff && y <= 0xffffffff && z <= 0xffffffff)) {
+    throw new InvalidArgumentError(`dispatch ${name}: ${what} [${x}, ${y}, ${z}] is not three uint32 values`, -1, "dispatch");
+  }
+  dv.setUint32(at, x, true);
+  dv.setUint32(at + 4, y, true);
+  dv.setUint32(at + 8, z, true);
+}
+
+function writeBinding(dv: DataView, at: number, kind: number, buffer: number, dtype: number, offset: number, length: number): void {
+  dv.setUint32(at + 4, kind, true);
+  dv.setUint32(at + 8, buffer, true);
+  dv.setUint32(at + 12, dtype, true);
+  dv.setUint32(at + 16, offset >>> 0, true);
+  dv.setUint32(at + 20, Math.floor(offset / 4294967296), true);
+  dv.setUint32(at + 24, length >>> 0, true);
+  dv.setUint32(at + 28, Math.floor(length / 4294967296), true);
+}
+
+function readInfo(dev: DeviceState, handle: number, name: string): KernelInfo {
+  const { native } = dev;
+  const ki = new Uint8Array(KERNEL_INFO);
+  const kv = new DataView(ki.buffer);
+  kv.setUint32(0, KERNEL_INFO, true);
+  check(native, native.fns.mm_kernel_info_get(handle, ki), `kernel ${name}`);
+  const nBuffers = kv.getUint32(4, true);
+  const buffers: BufferArgInfo[] = [];
+  const ai = new Uint8Array(ARG_INFO);
+  const av = new DataView(ai.buffer);
+  for (let i = 0; i < nBuffers; i++) {
+    ai.fill(0);
+    av.setUint32(0, ARG_INFO, true);
+    check(native, native.fns.mm_kernel_arg_info(handle, i, ai), `kernel ${name}`);
+    const kind = av.getUint32(4, true);
+    if (kind === 0) continue; // index unused by the kernel
+    const access = av.getUint32(8, true);
+    buffers.push({
+      index: i,
+      kind: kind === 1 ? "device" : "constant",
+      access: access === 3 ? "read_write" : access === 2 ? "write" : "read",
+      dtype: dtypeName(av.getUint32(12, true)),
+      elemBytes: av.getUint32(16, true),
+      line: av.getUint32(20, true),
+      typeName: fixedString(ai, 24, 48),
+      argName: fixedString(ai, 72, 32),
+    });
+  }
+  return {
+    name,
+    file: fixedString(ki, 24, 128),
+    line: kv.getUint32(20, true),
+    buffers,
+    threadgroupArgs: kv.getUint32(8, true),
+    staticThreadgroupBytes: kv.getUint32(12, true),
+    maxThreadsPerThreadgroup: kv.getUint32(16, true),
+  };
+}
+
+/** A set of kernels: built-in (`dev.builtin()`) or compiled (`dev.compile(source)`). */
+export class Library implements Disposable {
+  /** Names of the kernels in this library. */
+  readonly kernels: readonly string[];
+  #dev: DeviceState;
+  #handle: number;
+  #owned: boolean;
+  #disposed = false;
+  #cache = new Map<string, Kernel>();
+  #unregister: () => void;
+  readonly #owner: object; // the Device: reachable as long as this library is
+
+  /** @internal `owned` = false for the built-in library, which the device frees itself. */
+  constructor(dev: DeviceState, owner: object, handle: number, owned: boolean) {
+    this.#owner = owner;
+    this.#dev = dev;
+    this.#handle = handle;
+    this.#owned = owned;
+    const { native } = dev;
+    const names: string[] = [];
+    const count = native.fns.mm_library_kernel_count(handle);
+    for (let i = 0; i < count; i++) names.push(native.cstring(native.fns.mm_library_kernel_name(handle, i)));
+    this.kernels = Object.freeze(names);
+    this.#unregister = registerChild(dev, this);
+  }
+
+  /** True once dispose() ran (directly or through the device). */
+  get disposed(): boolean {
+    return this.#disposed || this.#dev.closed;
+  }
+
+  /** The kernel called `name`; UnknownKernelError lists the available names. */
+  kernel(name: string): Kernel {
+    if (this.disposed) throw new DisposedError(`kernel ${name}: the library was disposed`, 0, "kernel");
+    const hit = this.#cache.get(name);
+    if (hit) return hit;
+    if (!this.kernels.includes(name)) {
+      throw new UnknownKernelError(`kernel: no kernel "${name}" in this library; available: ${this.kernels.join(", ") || "(none)"}`, -4, "kernel");
+    }
+    const { native } = this.#dev;
+    check(native, native.fns.mm_kernel_get(this.#handle, cstr(name), outHandle), `kernel ${name}`);
+    const k = new Kernel(this, this.#dev, outHandle[0], name);
+    this.#cache.set(name, k);
+    return k;
+  }
+
+  /** Frees the library (compiled ones) and invalidates its kernels. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#unregister();
+    this.#cache.clear();
+    if (this.#owned && !this.#dev.closed) this.#dev.native.fns.mm_library_free(this.#handle);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

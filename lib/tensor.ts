@@ -1,0 +1,117 @@
+// Tensor: a device buffer with a shape and dtype, exposed zero-copy as a typed array over the buffer's
+// host-visible memory. The view is detached on dispose, so stale views read as empty instead of freed memory.
+import { type DType, dtypeBytes, type TensorArray, viewOf } from "./dtype.ts";
+import { DisposedError, ShapeError } from "./errors.ts";
+import { attachTensor, check, type DeviceState, outHandle, registerChild, type TensorState } from "./internal.ts";
+
+interface Held {
+  device: DeviceState;
+  buffer: number;
+}
+
+// Backstop for tensors never disposed: frees the buffer. A stale handle (device closed meanwhile) is
+// rejected by the C side's generation check, so this can never double-free.
+const finalizer = new FinalizationRegistry<Held>((h) => {
+  if (!h.device.closed) h.device.native.fns.mm_buffer_free(h.buffer);
+});
+
+// View's ArrayBuffer -> tensor: a reachable view keeps its tensor (and so its memory) alive.
+const owners = new WeakMap<ArrayBuffer, Tensor>();
+
+/** Validates a shape and returns its element count. */
+export function shapeSize(shape: readonly number[], op: string): number {
+  if (!Array.isArray(shape)) throw new ShapeError(`${op}: shape must be an array of integers`, -13, op);
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new ShapeError(`${op}: shape [${shape.join(", ")}] has an invalid dimension ${d}`, -13, op);
+    }
+    n *= d;
+  }
+  return n;
+}
+
+/** A typed n-dimensional array in device memory. Create with `dev.tensor()` or `dev.empty()`. */
+export class Tensor implements Disposable {
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  /** Number of elements. */
+  readonly length: number;
+  /** Size in bytes. */
+  readonly byteLength: number;
+  #state: TensorState;
+  #view: TensorArray;
+  #unregister: () => void;
+  // Keeps the Device object reachable while the tensor is, so the device's finalizer cannot run first.
+  readonly #owner: object;
+
+  /** @internal Use dev.tensor() / dev.empty(). Allocates a zero-filled device buffer. */
+  constructor(device: DeviceState, owner: object, shape: readonly number[], dtype: DType) {
+    const length = shapeSize(shape, "tensor");
+    const byteLength = length * dtypeBytes(dtype);
+    const { native } = device;
+    // The C API needs length >= 1; an empty tensor still owns a 1-byte buffer.
+    check(native, native.fns.mm_buffer_alloc(device.handle, Math.max(1, byteLength), outHandle), "tensor");
+    const buffer = outHandle[0];
+    const ab = byteLength === 0
+      ? new ArrayBuffer(0)
+      : native.arrayBuffer(native.fns.mm_buffer_contents(buffer), byteLength);
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.length = length;
+    this.byteLength = byteLength;
+    this.#view = viewOf(dtype, ab, 0, length);
+    this.#state = { device, buffer, dtype, byteLength, disposed: false };
+    attachTensor(this, this.#state);
+    owners.set(ab, this);
+    finalizer.register(this, { device, buffer }, this);
+    this.#unregister = registerChild(device, this);
+    this.#owner = owner;
+  }
+
+  /**
+   * Zero-copy view of the device memory (valid until dispose, then detached: length 0).
+   * Read it after `dev.synchronize()` (or use toArray()) when kernels may still be writing.
+   */
+  get data(): TensorArray {
+    this.#live("data");
+    return this.#view;
+  }
+
+  /** True once dispose() ran (directly or through the device). */
+  get disposed(): boolean {
+    return this.#state.disposed || this.#state.device.closed;
+  }
+
+  /** Waits for the device's pending work and returns a copy of the contents. */
+  toArray(): TensorArray {
+    const s = this.#live("toArray");
+    check(s.device.native, s.device.native.fns.mm_device_synchronize(s.device.handle), "toArray");
+    return this.#view.slice();
+  }
+
+  /** Frees the device buffer and detaches every view of it. Idempotent. */
+  dispose(): void {
+    const s = this.#state;
+    if (s.disposed) return;
+    s.disposed = true;
+    finalizer.unregister(this);
+    this.#unregister();
+    const ab = this.#view.buffer as ArrayBuffer;
+    owners.delete(ab);
+    // Detach first so no view can reach the memory once it is freed.
+    if (ab.byteLength > 0) ab.transfer(0);
+    if (!s.device.closed) s.device.native.fns.mm_buffer_free(s.buffer);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live(op: string): TensorState {
+    const s = this.#state;
+    if (s.disposed || s.device.closed) throw new DisposedError(`${op}: the tensor was disposed`, 0, op);
+    return s;
+  }
+}
