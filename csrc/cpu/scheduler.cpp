@@ -1,0 +1,204 @@
+// scheduler.cpp — the persistent worker pool behind Scheduler::run and the mm_rt_api table.
+// Threadgroup ids are handed out by one atomic counter; each worker runs one threadgroup at a time
+// on its own ThreadgroupRunner. The caller of run() waits for the whole grid.
+#include "scheduler.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "../include/metal_marlin.h"
+#include "threadgroup.h"
+
+namespace mm::cpu {
+
+struct Scheduler::Impl {
+  std::vector<std::unique_ptr<ThreadgroupRunner>> runners;  // one per worker (+1 if no threads)
+  std::vector<std::thread> threads;
+
+  std::mutex run_mutex;  // serializes run()
+  std::mutex m;
+  std::condition_variable cv_work, cv_done;
+  uint64_t generation = 0;
+  uint32_t busy = 0;
+  bool stopping = false;
+
+  DispatchShared shared;
+  uint64_t total = 0;
+  std::atomic<uint64_t> next{0};
+  std::atomic<uint64_t> first_error{UINT64_MAX};
+  std::atomic<uint32_t> max_bytes{0};
+  std::mutex err_m;
+  DispatchResult err;
+
+  // Works through threadgroup ids until none are left or one below the next id has failed.
+  void work(ThreadgroupRunner& r) {
+    for (;;) {
+      const uint64_t id = next.fetch_add(1, std::memory_order_relaxed);
+      if (id >= total || id > first_error.load(std::memory_order_acquire)) return;
+      const uint32_t b = r.run(shared, id);
+      uint32_t cur = max_bytes.load(std::memory_order_relaxed);
+      while (b > cur && !max_bytes.compare_exchange_weak(cur, b, std::memory_order_relaxed)) {
+      }
+    }
+  }
+
+  void worker_loop(ThreadgroupRunner* r) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(m);
+        cv_work.wait(lk, [&] { return stopping || generation != seen; });
+        if (stopping) return;
+        seen = generation;
+      }
+      work(*r);
+      std::lock_guard<std::mutex> lk(m);
+      if (--busy == 0) cv_done.notify_all();
+    }
+  }
+
+  static uint64_t first_error_of(void* owner) {
+    return static_cast<Impl*>(owner)->first_error.load(std::memory_order_acquire);
+  }
+
+  // Keeps the error of the lowest failing threadgroup: every lower id was handed out before it
+  // and runs to completion, so the choice does not depend on the number of workers.
+  static void report(void* owner, uint64_t tg, int code, const std::string& msg) {
+    auto* self = static_cast<Impl*>(owner);
+    std::lock_guard<std::mutex> lk(self->err_m);
+    if (tg >= self->first_error.load(std::memory_order_relaxed)) return;
+    self->first_error.store(tg, std::memory_order_release);
+    self->err.code = code;
+    self->err.message = msg;
+  }
+};
+
+Scheduler::Scheduler(uint32_t threads) : impl_(new Impl) {
+  if (threads == 0) threads = 1;
+  try {
+    for (uint32_t t = 0; t < threads; ++t) {
+      impl_->runners.push_back(std::make_unique<ThreadgroupRunner>());
+      impl_->threads.emplace_back(&Impl::worker_loop, impl_.get(), impl_->runners.back().get());
+    }
+  } catch (...) {
+    // Fewer workers than asked (or none: run() then works on the caller's thread).
+    if (impl_->runners.size() > impl_->threads.size()) impl_->runners.pop_back();
+  }
+  impl_->shared.first_error = &Impl::first_error_of;
+  impl_->shared.report = &Impl::report;
+  impl_->shared.owner = impl_.get();
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lk(impl_->m);
+    impl_->stopping = true;
+  }
+  impl_->cv_work.notify_all();
+  for (auto& t : impl_->threads) t.join();
+}
+
+uint32_t Scheduler::threads() const {
+  return impl_->threads.empty() ? 1u : static_cast<uint32_t>(impl_->threads.size());
+}
+
+DispatchResult Scheduler::run(const DispatchJob& job) {
+  std::lock_guard<std::mutex> serial(impl_->run_mutex);
+  DispatchResult res;
+  const mm_rt_kernel* k = job.kernel;
+  if (!k || !k->entry) {
+    res.code = MM_E_INVALID_ARG;
+    res.message = "dispatch: no kernel entry";
+    return res;
+  }
+  const uint64_t lanes = uint64_t{job.threadgroup[0]} * job.threadgroup[1] * job.threadgroup[2];
+  if (lanes == 0 || lanes > kMaxLanes) {
+    res.code = MM_E_LIMIT;
+    res.message = std::string("kernel ") + (k->name ? k->name : "<unnamed>") + ": threadgroup of " +
+                  std::to_string(lanes) + " threads (must be 1.." + std::to_string(kMaxLanes) + ")";
+    return res;
+  }
+  Impl& s = *impl_;
+  s.shared.job = &job;
+  s.total = uint64_t{job.grid[0]} * job.grid[1] * job.grid[2];
+  s.next.store(0);
+  s.first_error.store(UINT64_MAX);
+  s.max_bytes.store(0);
+  s.err = DispatchResult{};
+  if (s.total == 0) return res;
+  try {
+    if (s.threads.empty()) {
+      if (s.runners.empty()) s.runners.push_back(std::make_unique<ThreadgroupRunner>());
+      s.work(*s.runners[0]);
+    } else {
+      std::unique_lock<std::mutex> lk(s.m);
+      s.busy = static_cast<uint32_t>(s.threads.size());
+      ++s.generation;
+      s.cv_work.notify_all();
+      s.cv_done.wait(lk, [&] { return s.busy == 0; });
+    }
+  } catch (...) {
+    res.code = MM_E_OUT_OF_MEMORY;
+    res.message = "dispatch: out of memory starting the CPU runtime";
+    return res;
+  }
+  res = s.err;
+  res.threadgroup_bytes = s.max_bytes.load();
+  s.shared.job = nullptr;
+  return res;
+}
+
+// ---- mm_rt_api: what compiled shader modules call ---------------------------------------------
+
+namespace {
+
+ThreadgroupRunner* runner(mm_rt_lane* lane) { return static_cast<ThreadgroupRunner*>(lane->runtime); }
+
+void api_tg_barrier(mm_rt_lane* lane, const mm_rt_site* site) {
+  runner(lane)->block(lane, LaneState::WaitTgBarrier, site, nullptr);
+}
+
+void api_simd_barrier(mm_rt_lane* lane, const mm_rt_site* site) {
+  runner(lane)->block(lane, LaneState::WaitSimdBarrier, site, nullptr);
+}
+
+void api_simd_collective(mm_rt_lane* lane, const mm_rt_site* site, mm_rt_simd_op op) {
+  runner(lane)->block(lane, LaneState::WaitCollective, site, op);
+}
+
+void* api_tg_alloc(mm_rt_lane* lane, uint32_t slot, uint32_t bytes, uint32_t align) {
+  return runner(lane)->threadgroup_alloc(lane, slot, bytes, align);
+}
+
+void* api_matrix_memo(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh) {
+  return runner(lane)->matrix_memo(lane, in, in_bytes, out_bytes, fresh);
+}
+
+void api_matrix_memo_done(mm_rt_lane* lane, void* block) { runner(lane)->matrix_memo_done(lane, block); }
+
+void api_fail(mm_rt_lane* lane, int code, const char* message, const mm_rt_site* site) {
+  ThreadgroupRunner* r = runner(lane);
+  if (code >= 0) code = MM_E_INTERNAL;  // a failure must never read as success
+  try {
+    std::string msg = r->kname() + ": " + (message ? message : "failure");
+    if (site && site->file) msg += " at " + std::string(site->file) + ":" + std::to_string(site->line);
+    r->set_error(code, std::move(msg));
+  } catch (...) {
+    r->set_error(code, std::string());
+  }
+  r->abort_lane(lane);  // after the scope: nothing on this frame needs destroying
+}
+
+const mm_rt_api kApi = {
+    MM_RT_ABI_VERSION, api_tg_barrier,  api_simd_barrier,     api_simd_collective,
+    api_tg_alloc,      api_matrix_memo, api_matrix_memo_done, api_fail,
+};
+
+}  // namespace
+
+const mm_rt_api* runtime_api() { return &kApi; }
+
+}  // namespace mm::cpu

@@ -1,0 +1,433 @@
+// threadgroup.cpp — runs one threadgroup on the calling worker thread: every lane is a fiber that
+// runs until it blocks at a rendezvous; when no lane can run, the resolver releases simd
+// rendezvous (per simdgroup, keyed by call site) and then threadgroup barriers, or fails the
+// dispatch with a message naming the .metal lines involved.
+#include "threadgroup.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../include/metal_marlin.h"
+
+namespace mm::cpu {
+namespace {
+
+std::string site_str(const mm_rt_site& s) {
+  return std::string(s.file ? s.file : "<unknown>") + ":" + std::to_string(s.line);
+}
+
+// Compares file names by content too: identical __builtin_FILE() literals need not be merged.
+bool same_site(const mm_rt_site& a, const mm_rt_site& b) {
+  if (a.line != b.line || a.column != b.column) return false;
+  return a.file == b.file || (a.file && b.file && std::strcmp(a.file, b.file) == 0);
+}
+
+// "lanes 0-31, 40" / "lane 7": compact list of ascending lane ids.
+std::string lane_list(const std::vector<uint32_t>& ids) {
+  std::string s = ids.size() == 1 ? "lane " : "lanes ";
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    if (i) s += ", ";
+    s += std::to_string(ids[i]);
+    if (j > i) s += "-" + std::to_string(ids[j]);
+    i = j + 1;
+  }
+  return s;
+}
+
+bool is_simd_wait(LaneState s) {
+  return s == LaneState::WaitCollective || s == LaneState::WaitSimdBarrier;
+}
+
+}  // namespace
+
+ThreadgroupRunner::ThreadgroupRunner() {
+  lanes_ = static_cast<mm_rt_lane*>(std::aligned_alloc(64, sizeof(mm_rt_lane) * kMaxLanes));
+  if (!lanes_) throw std::bad_alloc();
+  std::memset(static_cast<void*>(lanes_), 0, sizeof(mm_rt_lane) * kMaxLanes);
+}
+
+ThreadgroupRunner::~ThreadgroupRunner() {
+  for (auto& c : ctl_) {
+    if (c.started && c.state != LaneState::Finished) fiber_stack_unpoison(c.stack);
+    fiber_stack_free(c.stack);
+  }
+  for (MemoEntry* e : memo_pool_) delete e;
+  std::free(lanes_);
+}
+
+std::string ThreadgroupRunner::kname() const {
+  return std::string("kernel ") + (kernel_ && kernel_->name ? kernel_->name : "<unnamed>");
+}
+
+std::string ThreadgroupRunner::where() const {
+  return " in threadgroup (" + std::to_string(tgpos_[0]) + "," + std::to_string(tgpos_[1]) + "," +
+         std::to_string(tgpos_[2]) + ")";
+}
+
+void ThreadgroupRunner::set_error(int code, std::string msg) {
+  if (error_code_ != 0) return;  // the first error in lane order wins: deterministic
+  error_code_ = code;
+  error_msg_ = std::move(msg);
+}
+
+bool ThreadgroupRunner::setup(uint64_t id) {
+  const DispatchJob& job = *shared_->job;
+  kernel_ = job.kernel;
+  const uint32_t tgs[3] = {job.threadgroup[0], job.threadgroup[1], job.threadgroup[2]};
+  nlanes_ = tgs[0] * tgs[1] * tgs[2];
+  tgpos_[0] = static_cast<uint32_t>(id % job.grid[0]);
+  tgpos_[1] = static_cast<uint32_t>(id / job.grid[0] % job.grid[1]);
+  tgpos_[2] = static_cast<uint32_t>(id / (uint64_t{job.grid[0]} * job.grid[1]));
+  tg_bytes_ = 0;
+  const uint32_t nargs = kernel_->n_threadgroup_args < 8 ? kernel_->n_threadgroup_args : 8;
+  for (uint32_t i = 0; i < nargs; ++i) tg_bytes_ += job.threadgroup_arg_bytes[i];
+  if (tg_bytes_ > job.max_threadgroup_memory) {
+    set_error(MM_E_LIMIT, kname() + ": [[threadgroup(i)]] arguments need " + std::to_string(tg_bytes_) +
+                              " bytes, over the threadgroup memory limit of " +
+                              std::to_string(job.max_threadgroup_memory) + " bytes");
+    return false;
+  }
+  for (uint32_t i = 0; i < nargs; ++i) {
+    // Exact-size heap block so ASan redzones sit at its edges; 0xFF = NaN for half and float.
+    tg_args_[i] = std::malloc(job.threadgroup_arg_bytes[i] ? job.threadgroup_arg_bytes[i] : 1);
+    if (!tg_args_[i]) {
+      set_error(MM_E_OUT_OF_MEMORY, kname() + ": out of memory for [[threadgroup(" + std::to_string(i) + ")]]");
+      return false;
+    }
+    std::memset(tg_args_[i], 0xFF, job.threadgroup_arg_bytes[i]);
+  }
+  const uint32_t nsg = (nlanes_ + MM_RT_SIMD_WIDTH - 1) / MM_RT_SIMD_WIDTH;
+  for (uint32_t i = 0; i < nlanes_; ++i) {
+    LaneCtl& c = ctl_[i];
+    if (!c.stack.base && !fiber_stack_alloc(c.stack, kFiberStackBytes)) {
+      set_error(MM_E_OUT_OF_MEMORY, kname() + ": cannot map a fiber stack for lane " + std::to_string(i));
+      return false;
+    }
+    mm_rt_lane& l = lanes_[i];
+    const uint32_t tp[3] = {i % tgs[0], i / tgs[0] % tgs[1], i / (tgs[0] * tgs[1])};
+    for (int d = 0; d < 3; ++d) {
+      l.thread_position_in_threadgroup[d] = tp[d];
+      l.threadgroup_position_in_grid[d] = tgpos_[d];
+      l.thread_position_in_grid[d] = tgpos_[d] * tgs[d] + tp[d];
+      l.threads_per_threadgroup[d] = tgs[d];
+      l.threadgroups_per_grid[d] = job.grid[d];
+      l.threads_per_grid[d] = job.grid[d] * tgs[d];
+    }
+    l.thread_index_in_threadgroup = i;
+    l.simdgroup_index_in_threadgroup = i / MM_RT_SIMD_WIDTH;
+    l.thread_index_in_simdgroup = i % MM_RT_SIMD_WIDTH;
+    l.simdgroups_per_threadgroup = nsg;
+    l.threads_per_simdgroup = MM_RT_SIMD_WIDTH;
+    l.matrix_seq = 0;
+    l.buffers = job.buffers;
+    l.threadgroup_args = tg_args_;
+    l.function_constants = job.function_constants;
+    l.function_constants_defined = job.function_constants_defined;
+    l.reserved = 0;
+    l.runtime = this;
+    c.state = LaneState::Runnable;
+    c.started = false;
+    c.fake = nullptr;
+    fiber_prepare(c.ctx, c.stack, &ThreadgroupRunner::lane_main, this);
+  }
+  live_ = nlanes_;
+  return true;
+}
+
+void ThreadgroupRunner::teardown() {
+  for (uint32_t i = 0; i < nlanes_; ++i) {
+    LaneCtl& c = ctl_[i];
+    // Abandoned mid-run: its frames' redzones would trip ASan when the stack is reused.
+    if (c.started && c.state != LaneState::Finished) fiber_stack_unpoison(c.stack);
+    c.started = false;
+  }
+  for (void*& p : tg_args_) {
+    std::free(p);
+    p = nullptr;
+  }
+  for (uint32_t s = 0; s < kMaxTgSlots; ++s) {
+    std::free(slots_[s]);
+    slots_[s] = nullptr;
+    slot_bytes_[s] = 0;
+  }
+  release_memo();
+}
+
+uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
+  shared_ = &shared;
+  tg_id_ = id;
+  error_code_ = 0;
+  error_msg_.clear();
+  nlanes_ = 0;
+  if (setup(id)) {
+    for (;;) {
+      for (uint32_t i = 0; i < nlanes_ && error_code_ == 0; ++i)
+        if (ctl_[i].state == LaneState::Runnable) resume(i);
+      if (error_code_ != 0 || live_ == 0) break;
+      // A lower threadgroup failed: this one's result is never reported, stop early.
+      if (shared.first_error(shared.owner) < id) break;
+      if (resolve_simd()) continue;
+      resolve_tg_barrier();
+      if (error_code_ != 0) break;
+    }
+  }
+  if (error_code_ != 0) shared.report(shared.owner, id, error_code_, error_msg_ + where());
+  const uint64_t bytes = tg_bytes_;
+  teardown();
+  return bytes > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(bytes);
+}
+
+void ThreadgroupRunner::lane_main(void* arg) {
+  auto* self = static_cast<ThreadgroupRunner*>(arg);
+  fiber_entered(&self->sched_bottom_, &self->sched_size_);
+  const uint32_t i = self->current_;
+  self->kernel_->entry(&self->lanes_[i]);
+  self->ctl_[i].state = LaneState::Finished;
+  self->live_--;
+  self->exit_lane(i);
+}
+
+void ThreadgroupRunner::resume(uint32_t i) {
+  LaneCtl& c = ctl_[i];
+  current_ = i;
+  c.started = true;
+  fiber_switch(sched_ctx_, &sched_fake_, c.ctx, c.stack.base, c.stack.size);
+  if (c.state == LaneState::Finished) lane_finished(i);
+}
+
+void ThreadgroupRunner::exit_lane(uint32_t i) {
+  // nullptr fake-stack slot: this fiber is never resumed, ASan may drop its fake stack.
+  fiber_switch(ctl_[i].ctx, nullptr, sched_ctx_, sched_bottom_, sched_size_);
+  std::abort();  // unreachable: finished and failed lanes are never resumed
+}
+
+void ThreadgroupRunner::block(mm_rt_lane* lane, LaneState why, const mm_rt_site* site, mm_rt_simd_op op) {
+  const uint32_t i = lane->thread_index_in_threadgroup;
+  LaneCtl& c = ctl_[i];
+  c.state = why;
+  c.site = site ? *site : mm_rt_site{nullptr, 0, 0};
+  c.op = op;
+  fiber_switch(c.ctx, &c.fake, sched_ctx_, sched_bottom_, sched_size_);
+}
+
+void ThreadgroupRunner::abort_lane(mm_rt_lane* lane) {
+  const uint32_t i = lane->thread_index_in_threadgroup;
+  ctl_[i].state = LaneState::Failed;
+  live_--;
+  exit_lane(i);
+}
+
+// (a) of the resolver: within each simdgroup, lanes waiting at the same simd site meet; lanes
+// elsewhere (other branch, finished, at a threadgroup barrier) are simply not participants.
+bool ThreadgroupRunner::resolve_simd() {
+  bool released = false;
+  mm_rt_lane* group[MM_RT_SIMD_WIDTH];
+  for (uint32_t base = 0; base < nlanes_; base += MM_RT_SIMD_WIDTH) {
+    const uint32_t end = base + MM_RT_SIMD_WIDTH < nlanes_ ? base + MM_RT_SIMD_WIDTH : nlanes_;
+    uint32_t pending = 0;
+    for (uint32_t i = base; i < end; ++i)
+      if (is_simd_wait(ctl_[i].state)) pending |= 1u << (i - base);
+    while (pending) {
+      const uint32_t first = base + static_cast<uint32_t>(__builtin_ctz(pending));
+      const LaneCtl& lead = ctl_[first];
+      uint32_t n = 0;
+      for (uint32_t i = first; i < end; ++i) {
+        LaneCtl& c = ctl_[i];
+        if (!(pending & (1u << (i - base))) || c.state != lead.state || !same_site(c.site, lead.site)) continue;
+        pending &= ~(1u << (i - base));
+        group[n++] = &lanes_[i];
+      }
+      if (lead.state == LaneState::WaitCollective && lead.op) lead.op(group, n);
+      for (uint32_t k = 0; k < n; ++k) ctl_[group[k]->thread_index_in_threadgroup].state = LaneState::Runnable;
+      released = true;
+    }
+  }
+  return released;
+}
+
+// (b): every live lane is at a threadgroup barrier. Same site and nobody returned: release.
+void ThreadgroupRunner::resolve_tg_barrier() {
+  std::vector<mm_rt_site> sites;
+  std::vector<std::vector<uint32_t>> waiting;
+  std::vector<uint32_t> gone;
+  for (uint32_t i = 0; i < nlanes_; ++i) {
+    const LaneCtl& c = ctl_[i];
+    if (c.state == LaneState::Finished || c.state == LaneState::Failed) {
+      gone.push_back(i);
+      continue;
+    }
+    if (c.state != LaneState::WaitTgBarrier) {
+      set_error(MM_E_INTERNAL, kname() + ": scheduler: lane " + std::to_string(i) + " stuck outside a rendezvous");
+      return;
+    }
+    size_t k = 0;
+    while (k < sites.size() && !same_site(sites[k], c.site)) ++k;
+    if (k == sites.size()) {
+      sites.push_back(c.site);
+      waiting.emplace_back();
+    }
+    waiting[k].push_back(i);
+  }
+  if (sites.size() > 1) {
+    std::string msg = kname() + ": deadlock: ";
+    for (size_t k = 0; k < sites.size(); ++k)
+      msg += (k ? ", " : "") + lane_list(waiting[k]) + " wait at " + site_str(sites[k]);
+    set_error(MM_E_DEADLOCK, msg);
+    return;
+  }
+  if (!gone.empty()) {
+    set_error(MM_E_BARRIER, kname() + ": threadgroup_barrier at " + site_str(sites[0]) + " reached by " +
+                                std::to_string(waiting[0].size()) + " of " + std::to_string(nlanes_) +
+                                " lanes (" + lane_list(gone) + " returned first)");
+    return;
+  }
+  for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
+}
+
+void* ThreadgroupRunner::threadgroup_alloc(mm_rt_lane* lane, uint32_t slot, uint32_t bytes, uint32_t align) {
+  if (slot >= kMaxTgSlots)
+    {
+      set_error(MM_E_INTERNAL, kname() + ": threadgroup declaration slot " + std::to_string(slot) + " out of range");
+      abort_lane(lane);
+    }
+  if (slots_[slot]) {
+    if (slot_bytes_[slot] != bytes)
+      {
+      set_error(MM_E_INTERNAL, kname() + ": threadgroup slot " + std::to_string(slot) + " asked with " +
+                                    std::to_string(bytes) + " and " + std::to_string(slot_bytes_[slot]) + " bytes");
+      abort_lane(lane);
+    }
+    return slots_[slot];
+  }
+  const uint64_t limit = shared_->job->max_threadgroup_memory;
+  if (tg_bytes_ + bytes > limit)
+    {
+      set_error(MM_E_LIMIT, kname() + ": threadgroup memory over the limit: threadgroup variable " +
+                               std::to_string(slot) + " requests " + std::to_string(bytes) + " bytes, " +
+                               std::to_string(tg_bytes_ + bytes) + " bytes in total, limit " +
+                               std::to_string(limit) + " bytes");
+      abort_lane(lane);
+    }
+  size_t a = sizeof(void*);
+  while (a < align) a <<= 1;
+  void* p = nullptr;
+  if (posix_memalign(&p, a, bytes ? bytes : 1) != 0 || !p)
+    {
+      set_error(MM_E_OUT_OF_MEMORY, kname() + ": out of memory for threadgroup variable " + std::to_string(slot));
+      abort_lane(lane);
+    }
+  std::memset(p, 0xFF, bytes);
+  slots_[slot] = p;
+  slot_bytes_[slot] = bytes;
+  tg_bytes_ += bytes;
+  return p;
+}
+
+// ---- simdgroup_matrix memo ------------------------------------------------------------------
+// Entry k of a simdgroup's deque is multiply number base_seq + k. The first lane to reach a seq
+// creates it (lanes run in order until they block, so lane 0 may be many multiplies ahead).
+
+void* ThreadgroupRunner::matrix_memo(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes,
+                                     int* fresh) {
+  const uint32_t i = lane->thread_index_in_threadgroup;
+  SimdMemo& m = memo_[i / MM_RT_SIMD_WIDTH];
+  const uint32_t seq = lane->matrix_seq;
+  try {
+    if (m.entries.empty() && seq >= m.base_seq) m.base_seq = seq;
+    if (seq >= m.base_seq && seq - m.base_seq == m.entries.size()) {
+      MemoEntry* e = nullptr;
+      if (memo_pool_.empty()) {
+        e = new MemoEntry;
+        memo_pool_.reserve(++memo_total_);  // so sweep_memo's push_back never allocates
+      } else {
+        e = memo_pool_.back();
+        memo_pool_.pop_back();
+      }
+      const auto* b = static_cast<const unsigned char*>(in);
+      e->in.assign(b, b + in_bytes);
+      e->out.resize(out_bytes ? out_bytes : 1);
+      e->consumed = 0;
+      m.entries.push_back(e);
+      *fresh = 1;
+      return e->out.data();
+    }
+    if (seq >= m.base_seq && seq - m.base_seq < m.entries.size()) {
+      MemoEntry* e = m.entries[seq - m.base_seq];
+      if (e->in.size() == in_bytes && e->out.size() == (out_bytes ? out_bytes : 1) &&
+          std::memcmp(e->in.data(), in, in_bytes) == 0) {
+        *fresh = 0;
+        return e->out.data();
+      }
+      // Non-uniform inputs: this lane computes privately and will never consume the shared entry.
+      e->consumed |= 1u << (i % MM_RT_SIMD_WIDTH);
+    }
+    void* p = std::malloc(out_bytes ? out_bytes : 1);
+    if (!p) throw std::bad_alloc();
+    memo_private_.push_back(p);
+    sweep_memo(i / MM_RT_SIMD_WIDTH);
+    *fresh = 1;
+    return p;
+  } catch (const std::bad_alloc&) {
+    // Leave the handler before leaving the fiber: the C++ runtime's caught-exception stack is per thread.
+  }
+  set_error(MM_E_OUT_OF_MEMORY, kname() + ": out of memory in the simdgroup_matrix memo");
+  abort_lane(lane);
+}
+
+void ThreadgroupRunner::matrix_memo_done(mm_rt_lane* lane, void* block) {
+  const uint32_t i = lane->thread_index_in_threadgroup;
+  const uint32_t sg = i / MM_RT_SIMD_WIDTH;
+  for (MemoEntry* e : memo_[sg].entries) {
+    if (e->out.data() == block) {
+      e->consumed |= 1u << (i % MM_RT_SIMD_WIDTH);
+      sweep_memo(sg);
+      return;
+    }
+  }
+  for (size_t k = 0; k < memo_private_.size(); ++k) {
+    if (memo_private_[k] == block) {
+      std::free(block);
+      memo_private_[k] = memo_private_.back();
+      memo_private_.pop_back();
+      return;
+    }
+  }
+  {
+      set_error(MM_E_INTERNAL, kname() + ": matrix_memo_done with a block the memo never handed out");
+      abort_lane(lane);
+    }
+}
+
+// Frees leading entries every live lane of simdgroup `sg` is done with.
+void ThreadgroupRunner::sweep_memo(uint32_t sg) {
+  uint32_t live = 0;
+  const uint32_t base = sg * MM_RT_SIMD_WIDTH;
+  for (uint32_t i = base; i < base + MM_RT_SIMD_WIDTH && i < nlanes_; ++i)
+    if (ctl_[i].state != LaneState::Finished && ctl_[i].state != LaneState::Failed) live |= 1u << (i - base);
+  SimdMemo& m = memo_[sg];
+  while (!m.entries.empty() && (m.entries.front()->consumed & live) == live) {
+    memo_pool_.push_back(m.entries.front());  // capacity reserved in release_memo/ctor: no throw
+    m.entries.pop_front();
+    m.base_seq++;
+  }
+}
+
+void ThreadgroupRunner::lane_finished(uint32_t i) {
+  SimdMemo& m = memo_[i / MM_RT_SIMD_WIDTH];
+  if (!m.entries.empty()) sweep_memo(i / MM_RT_SIMD_WIDTH);
+}
+
+void ThreadgroupRunner::release_memo() {
+  for (SimdMemo& m : memo_) {
+    for (MemoEntry* e : m.entries) memo_pool_.push_back(e);
+    m.entries.clear();
+    m.base_seq = 0;
+  }
+  for (void* p : memo_private_) std::free(p);
+  memo_private_.clear();
+}
+
+}  // namespace mm::cpu

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Builds tests/native/scheduler_test.cpp with the runtime twice — g++ -O2 (the release flags) and
+# clang++-16 with ASan+UBSan — and runs both. Exit status non-zero if either build or run fails.
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${TMPDIR:-/tmp}/mm-scheduler-test
+mkdir -p "$out"
+srcs="$root/tests/native/scheduler_test.cpp $root/csrc/cpu/scheduler.cpp $root/csrc/cpu/threadgroup.cpp $root/csrc/cpu/fiber.cpp"
+warn="-Wall -Wextra -Werror"
+
+echo "== g++ -O2"
+g++ -std=c++20 -O2 -march=native -fPIC -fvisibility=hidden $warn -pthread -o "$out/sched_gcc" $srcs
+"$out/sched_gcc"
+
+echo "== clang++-16 -fsanitize=address,undefined"
+clang++-16 -std=c++20 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+  $warn -pthread -o "$out/sched_asan" $srcs
+ASAN_OPTIONS=detect_stack_use_after_return=0:${ASAN_OPTIONS:-} "$out/sched_asan"
