@@ -277,3 +277,29 @@ test("rewrite: a compile error in a rewritten shader points at the .metal line",
   assert.notStrictEqual(res.status, 0);
   assert.match(res.stderr, new RegExp(`planted\\.metal:${line}:\\d+: error: .*planted_undeclared`), res.stderr);
 });
+
+test("rewrite: prototypes and template definitions are not entries; host_name renames a plain kernel", () => {
+  const src = "kernel void proto(device float* x [[buffer(0)]]);\n" +
+    "template <typename T> kernel void tmpl(device T* x [[buffer(0)]]) {}\n" +
+    '[[host_name("renamed")]] kernel void plain(device float* x [[buffer(0)]]) {}\n';
+  const r = rewriteMetal(src, { fileName: "p.metal" });
+  assert.deepStrictEqual(r.kernels.map((k) => [k.hostName, k.functionName, k.line]), [["renamed", "plain", 3]]);
+  assert.ok(r.cpp.includes("static void mm_entry_renamed(mm_rt_lane* mm_lane)"));
+  assert.ok(r.cpp.includes(" void proto(device float* x );\n"));
+  // No kernels: the module still exports its getter, with an empty table.
+  const none = rewriteMetal("inline int f() { return 1; }\n", { fileName: "none.metal" }).cpp;
+  assert.ok(none.includes('{MM_RT_ABI_VERSION, "none.metal", 0u, nullptr, ::mm_shim::init};'), none);
+});
+
+test("rewrite: statements removed across several lines keep the following lines aligned", () => {
+  const src = "constant bool\n  flag [[function_constant(1)]];\nint after_fc;\n" +
+    "kernel void k(device float* x [[\n  buffer(0)\n]], uint i [[thread_position_in_grid]]) {\n" +
+    "  threadgroup float\n    tile[4];\n  x[i] = tile[0]; // after_tg\n}\n";
+  const m = mapped(rewriteMetal(src, { fileName: "ml.metal" }).cpp).filter((l) => l.file === "ml.metal");
+  const lineOf = (needle: string) => m.find((l) => l.text.includes(needle))?.line;
+  assert.strictEqual(lineOf("int after_fc;"), 3);
+  assert.strictEqual(lineOf("uint i"), 6);
+  assert.strictEqual(lineOf("auto& tile"), 7);
+  assert.strictEqual(lineOf("// after_tg"), 9);
+  assert.strictEqual(lineOf("#define flag"), 1);
+});
