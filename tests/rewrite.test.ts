@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "./harness.ts";
-import { builtinModuleSymbol, type RewriteResult, rewriteMetal, RewriteError } from "../lib/cpu/rewrite.ts";
+import { builtinModuleSymbol, RewriteError, rewriteMetal, type RewriteResult } from "../lib/cpu/rewrite.ts";
 import { tokenize } from "../lib/cpu/msl_lexer.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -60,9 +60,25 @@ test("rewrite: reflection of a plain kernel (buffers sorted, kinds, access, byRe
   assert.deepStrictEqual(k.buffers, [
     { index: 0, kind: "device", access: "read", typeName: "float", argName: "a", line: 16, byRef: false },
     { index: 1, kind: "constant", access: "read", typeName: "Params", argName: "p", line: 18, byRef: true },
-    { index: 2, kind: "device", access: "read_write", typeName: "float4", argName: "out", line: 17, byRef: false },
+    {
+      index: 2,
+      kind: "device",
+      access: "read_write",
+      typeName: "float4",
+      argName: "out",
+      line: 17,
+      byRef: false,
+    },
     { index: 3, kind: "constant", access: "read", typeName: "half", argName: "lut", line: 19, byRef: false },
-    { index: 4, kind: "device", access: "read_write", typeName: "atomic_uint", argName: "counter", line: 20, byRef: false },
+    {
+      index: 4,
+      kind: "device",
+      access: "read_write",
+      typeName: "atomic_uint",
+      argName: "counter",
+      line: 20,
+      byRef: false,
+    },
   ]);
   assert.deepStrictEqual(k.threadgroupArgs, [{ index: 1, typeName: "float", argName: "scratch" }]);
   assert.deepStrictEqual(k.attributes, [
@@ -87,7 +103,10 @@ test("rewrite: template instantiations in any attribute order, kernel in a names
     [0, "half", "read", 14],
     [1, "half", "read_write", 14],
   ]);
-  assert.deepStrictEqual(g.attributes.map((a) => a.attr), ["threadgroup_position_in_grid", "thread_index_in_threadgroup"]);
+  assert.deepStrictEqual(g.attributes.map((a) => a.attr), [
+    "threadgroup_position_in_grid",
+    "thread_index_in_threadgroup",
+  ]);
   // The header is rewritten with its own mapping; its template kernel has no entry of its own.
   const h = r.headers.get("gemm_impl.h");
   assert.ok(h !== undefined);
@@ -113,14 +132,18 @@ test("rewrite: kernel keyword and MSL attributes removed, standard attributes an
   assert.deepStrictEqual(attrs, ["[[maybe_unused]]"]);
   assert.ok(r.cpp.includes('#include "mm_shim.h"') && !r.cpp.includes("<metal_stdlib>"));
   // A mixed list keeps only its standard part.
-  const mixed = rewriteMetal("[[maybe_unused, host_name(\"x\")]] static int v = 0;\n", { fileName: "m.metal" });
+  const mixed = rewriteMetal('[[maybe_unused, host_name("x")]] static int v = 0;\n', { fileName: "m.metal" });
   assert.ok(mixed.cpp.includes("[[maybe_unused]] static int v = 0;"), mixed.cpp);
 });
 
 test("rewrite: half literals become ((half)xf); hex, identifiers, strings and comments untouched", () => {
-  const src = "half a = 1.5h + 2h + .5H + 1e-3h + 1.h; // 3h\nuint b = 0xAh1 + x1h + h2; const char* s = \"4h\";\n";
+  const src =
+    'half a = 1.5h + 2h + .5H + 1e-3h + 1.h; // 3h\nuint b = 0xAh1 + x1h + h2; const char* s = "4h";\n';
   const out = rewriteMetal(src, { fileName: "h.metal" }).cpp.split("\n");
-  assert.strictEqual(out[1], "half a = ((half)1.5f) + ((half)2.0f) + ((half).5f) + ((half)1e-3f) + ((half)1.f); // 3h");
+  assert.strictEqual(
+    out[1],
+    "half a = ((half)1.5f) + ((half)2.0f) + ((half).5f) + ((half)1e-3f) + ((half)1.f); // 3h",
+  );
   assert.strictEqual(out[2], 'uint b = 0xAh1 + x1h + h2; const char* s = "4h";');
   const def = rewriteMetal("#define EPS 1e-5h\n", { fileName: "d.metal" }).cpp;
   assert.ok(def.includes("#define EPS ((half)1e-5f)"), def);
@@ -139,7 +162,9 @@ test("rewrite: threadgroup locals become tg_array slots; pointers left alone; sl
   assert.ok(at > 0, lines.join("\n"));
   assert.deepStrictEqual(lines.slice(at, at + expect.length), expect);
   // Declared in a helper's body too, but never outside a function (file scope stays for the compiler).
-  const helper = rewriteMetal("void f() {\n  if (true) {\n    threadgroup int q[2];\n  }\n}\n", { fileName: "f.metal" }).cpp;
+  const helper =
+    rewriteMetal("void f() {\n  if (true) {\n    threadgroup int q[2];\n  }\n}\n", { fileName: "f.metal" })
+      .cpp;
   assert.ok(helper.includes("    auto& q = ::mm_shim::tg_array<int[2]>(0u);"), helper);
 });
 
@@ -154,7 +179,10 @@ test("rewrite: function constants become #defines on their own line with #line r
   });
   assert.strictEqual(def("group_size")?.text, "#define group_size (::mm_shim::function_constant<uint>(0))");
   assert.strictEqual(def("group_size")?.line, 5);
-  assert.strictEqual(def("has_bias_defined")?.text, "#define has_bias_defined ((bool)(is_function_constant_defined(has_bias)))");
+  assert.strictEqual(
+    def("has_bias_defined")?.text,
+    "#define has_bias_defined ((bool)(is_function_constant_defined(has_bias)))",
+  );
   // A plain constant is not a function constant and stays a declaration.
   assert.ok(m.some((l) => l.line === 8 && l.text === "constant float plain_scale = ((half)0.5f);"));
   assert.ok(m.some((l) => l.line === 4 && l.text.includes("// a trailing comment")));
@@ -184,54 +212,117 @@ test("rewrite: every identifier of a source line lands on an output line mapped 
 
 test("rewrite: comments and string literals are copied verbatim", () => {
   const cpp = rewriteFixture("basic.metal").cpp;
-  assert.ok(cpp.includes("// kernel void not_a_kernel(device float* x [[buffer(9)]]); 1.5h threadgroup float t[4];"));
+  assert.ok(
+    cpp.includes("// kernel void not_a_kernel(device float* x [[buffer(9)]]); 1.5h threadgroup float t[4];"),
+  );
   assert.ok(cpp.includes("/* block comment: [[kernel]] void fake() {} 2h\n   threadgroup half tt[8]; */"));
   assert.ok(cpp.includes('const char* msg = "kernel [[buffer(0)]] 1.5h";'));
   assert.ok(cpp.includes("const char quote = '\"';"));
 });
 
 test("rewrite: generated tail has entries, sorted reflection, module and the chosen symbol", () => {
-  const r = rewriteMetal(read("basic.metal"), { fileName: "shaders/basic-1.metal", moduleSymbol: builtinModuleSymbol("shaders/basic-1.metal") });
+  const r = rewriteMetal(read("basic.metal"), {
+    fileName: "shaders/basic-1.metal",
+    moduleSymbol: builtinModuleSymbol("shaders/basic-1.metal"),
+  });
   const cpp = r.cpp;
   assert.strictEqual(builtinModuleSymbol("shaders/basic-1.metal"), "mm_rt_builtin_basic_1");
-  assert.ok(cpp.includes('#line 16 "shaders/basic-1.metal"\nstatic void mm_entry_scale_add(mm_rt_lane* mm_lane) {\n  ::mm_shim::enter(mm_lane);'));
-  for (const arg of [
-    "(device const float*)mm_lane->buffers[0],",
-    "(device float4*)mm_lane->buffers[2],",
-    "*(constant Params*)mm_lane->buffers[1],",
-    "(threadgroup float*)mm_lane->threadgroup_args[1],",
-    "::mm_shim::attr<uint3>(mm_lane->thread_position_in_grid),",
-    "::mm_shim::attr<ushort>(mm_lane->thread_index_in_simdgroup),",
-    "::mm_shim::attr<uint3>(mm_lane->threads_per_threadgroup)\n",
-  ]) assert.ok(cpp.includes(`    ${arg}`), arg);
+  assert.ok(
+    cpp.includes(
+      '#line 16 "shaders/basic-1.metal"\nstatic void mm_entry_scale_add(mm_rt_lane* mm_lane) {\n  ::mm_shim::enter(mm_lane);',
+    ),
+  );
+  for (
+    const arg of [
+      "(device const float*)mm_lane->buffers[0],",
+      "(device float4*)mm_lane->buffers[2],",
+      "*(constant Params*)mm_lane->buffers[1],",
+      "(threadgroup float*)mm_lane->threadgroup_args[1],",
+      "::mm_shim::attr<uint3>(mm_lane->thread_position_in_grid),",
+      "::mm_shim::attr<ushort>(mm_lane->thread_index_in_simdgroup),",
+      "::mm_shim::attr<uint3>(mm_lane->threads_per_threadgroup)\n",
+    ]
+  ) assert.ok(cpp.includes(`    ${arg}`), arg);
   const idx = [...cpp.matchAll(/^ {2}\{(\d+)u, MM_ARG_/gm)].map((x) => Number(x[1]));
   assert.deepStrictEqual(idx, [0, 1, 2, 3, 4]);
-  assert.ok(cpp.includes('{1u, MM_ARG_CONSTANT, MM_ACCESS_READ, ::mm_shim::dtype_of<Params>(), (uint32_t)sizeof(Params), 18u, "Params", "p"},'));
-  assert.ok(cpp.includes("{2u, MM_ARG_DEVICE, MM_ACCESS_READ | MM_ACCESS_WRITE, ::mm_shim::dtype_of<float4>()"));
-  assert.ok(cpp.includes('{"scale_add", "shaders/basic-1.metal", 16u, 5u, mm_args_scale_add, 2u, 0u, 256u, mm_entry_scale_add},'));
-  assert.ok(cpp.includes('static const mm_rt_module mm_module = {MM_RT_ABI_VERSION, "shaders/basic-1.metal", 1u, mm_kernels, ::mm_shim::init};'));
-  assert.ok(cpp.includes('const mm_rt_module* mm_rt_builtin_basic_1(void) { return &mm_module; }'));
+  assert.ok(
+    cpp.includes(
+      '{1u, MM_ARG_CONSTANT, MM_ACCESS_READ, ::mm_shim::dtype_of<Params>(), (uint32_t)sizeof(Params), 18u, "Params", "p"},',
+    ),
+  );
+  assert.ok(
+    cpp.includes("{2u, MM_ARG_DEVICE, MM_ACCESS_READ | MM_ACCESS_WRITE, ::mm_shim::dtype_of<float4>()"),
+  );
+  assert.ok(
+    cpp.includes(
+      '{"scale_add", "shaders/basic-1.metal", 16u, 5u, mm_args_scale_add, 2u, 0u, 256u, mm_entry_scale_add},',
+    ),
+  );
+  assert.ok(
+    cpp.includes(
+      'static const mm_rt_module mm_module = {MM_RT_ABI_VERSION, "shaders/basic-1.metal", 1u, mm_kernels, ::mm_shim::init};',
+    ),
+  );
+  assert.ok(cpp.includes("const mm_rt_module* mm_rt_builtin_basic_1(void) { return &mm_module; }"));
   assert.ok(rewriteFixture("templates.metal").cpp.includes("mm_rt_module_get(void)"));
 });
 
 test("rewrite: errors name file, line and column", () => {
-  const k = (params: string, body = "") => `#include <metal_stdlib>\nusing namespace metal;\n\nkernel void k(\n  ${params}) {\n${body}}\n`;
-  let e = throwsAt(() => rewriteMetal(k("device float* a [[buffer(0)]],\n  uint i [[stage_in]]"), { fileName: "e.metal" }), "e.metal", 6);
+  const k = (params: string, body = "") =>
+    `#include <metal_stdlib>\nusing namespace metal;\n\nkernel void k(\n  ${params}) {\n${body}}\n`;
+  let e = throwsAt(
+    () => rewriteMetal(k("device float* a [[buffer(0)]],\n  uint i [[stage_in]]"), { fileName: "e.metal" }),
+    "e.metal",
+    6,
+  );
   assert.match(e.message, /unknown kernel parameter attribute \[\[stage_in\]\] on 'i'/);
-  e = throwsAt(() => rewriteMetal(k("device float* a [[buffer(0)]],\n\n  uint i"), { fileName: "e.metal" }), "e.metal", 7);
+  e = throwsAt(
+    () => rewriteMetal(k("device float* a [[buffer(0)]],\n\n  uint i"), { fileName: "e.metal" }),
+    "e.metal",
+    7,
+  );
   assert.match(e.message, /'i' has no attribute/);
-  e = throwsAt(() => rewriteMetal(k("device float* a [[buffer(0)]]", "  threadgroup float t[4] = {0};\n"), { fileName: "e.metal" }), "e.metal", 6);
+  e = throwsAt(
+    () =>
+      rewriteMetal(k("device float* a [[buffer(0)]]", "  threadgroup float t[4] = {0};\n"), {
+        fileName: "e.metal",
+      }),
+    "e.metal",
+    6,
+  );
   assert.match(e.message, /initializer/);
-  throwsAt(() => rewriteMetal(k("device float* a [[buffer(0)]], device float* b [[buffer(0)]]"), { fileName: "e.metal" }), "e.metal", 5);
+  throwsAt(
+    () =>
+      rewriteMetal(k("device float* a [[buffer(0)]], device float* b [[buffer(0)]]"), {
+        fileName: "e.metal",
+      }),
+    "e.metal",
+    5,
+  );
   throwsAt(() => rewriteMetal(k("float* a [[buffer(0)]]"), { fileName: "e.metal" }), "e.metal", 5);
   const dup = "kernel void a(device float* x [[buffer(0)]]) {}\n" +
     'template [[host_name("a")]] [[kernel]] void g<float>(device float* x [[buffer(0)]]);\n';
   e = throwsAt(() => rewriteMetal(dup, { fileName: "d.metal" }), "d.metal", 2);
   assert.match(e.message, /kernel name 'a' is already used at d\.metal:1/);
-  throwsAt(() => rewriteMetal("template [[kernel]] void g<float>(device float* x [[buffer(0)]]);\n", { fileName: "n.metal" }), "n.metal", 1);
+  throwsAt(
+    () =>
+      rewriteMetal("template [[kernel]] void g<float>(device float* x [[buffer(0)]]);\n", {
+        fileName: "n.metal",
+      }),
+    "n.metal",
+    1,
+  );
   throwsAt(() => rewriteMetal("int a;\n/* never closed\n", { fileName: "c.metal" }), "c.metal", 2);
   // Errors inside a header name the header.
-  throwsAt(() => rewriteMetal('#include "h.h"\n', { fileName: "m.metal", resolveInclude: () => "\nkernel void k(uint i) {}\n" }), "h.h", 2);
+  throwsAt(
+    () =>
+      rewriteMetal('#include "h.h"\n', {
+        fileName: "m.metal",
+        resolveInclude: () => "\nkernel void k(uint i) {}\n",
+      }),
+    "h.h",
+    2,
+  );
 });
 
 // ---- compile with g++ against the shim (csrc/cpu/shim/mm_shim.h) ----
@@ -246,8 +337,13 @@ function compile(r: RewriteResult, name: string): { status: number | null; stder
     writeFileSync(join(dir, `${name}.cpp`), r.cpp);
     for (const [h, text] of r.headers) writeFileSync(join(dir, h), text);
     const p = spawnSync("g++", [
-      "-std=c++20", "-fsyntax-only", "-Wno-attributes", `-I${shimDir}`, `-I${join(root, "csrc/cpu")}`,
-      `-I${join(root, "csrc/include")}`, join(dir, `${name}.cpp`),
+      "-std=c++20",
+      "-fsyntax-only",
+      "-Wno-attributes",
+      `-I${shimDir}`,
+      `-I${join(root, "csrc/cpu")}`,
+      `-I${join(root, "csrc/include")}`,
+      join(dir, `${name}.cpp`),
     ], { encoding: "utf8" });
     return { status: p.status, stderr: p.stderr };
   } finally {
@@ -275,7 +371,11 @@ test("rewrite: a compile error in a rewritten shader points at the .metal line",
   const line = src.split("\n").findIndex((l) => l.includes("planted_undeclared")) + 1;
   const res = compile(rewriteMetal(src, { fileName: "planted.metal" }), "planted");
   assert.notStrictEqual(res.status, 0);
-  assert.match(res.stderr, new RegExp(`planted\\.metal:${line}:\\d+: error: .*planted_undeclared`), res.stderr);
+  assert.match(
+    res.stderr,
+    new RegExp(`planted\\.metal:${line}:\\d+: error: .*planted_undeclared`),
+    res.stderr,
+  );
 });
 
 test("rewrite: prototypes and template definitions are not entries; host_name renames a plain kernel", () => {
@@ -283,7 +383,11 @@ test("rewrite: prototypes and template definitions are not entries; host_name re
     "template <typename T> kernel void tmpl(device T* x [[buffer(0)]]) {}\n" +
     '[[host_name("renamed")]] kernel void plain(device float* x [[buffer(0)]]) {}\n';
   const r = rewriteMetal(src, { fileName: "p.metal" });
-  assert.deepStrictEqual(r.kernels.map((k) => [k.hostName, k.functionName, k.line]), [["renamed", "plain", 3]]);
+  assert.deepStrictEqual(r.kernels.map((k) => [k.hostName, k.functionName, k.line]), [[
+    "renamed",
+    "plain",
+    3,
+  ]]);
   assert.ok(r.cpp.includes("static void mm_entry_renamed(mm_rt_lane* mm_lane)"));
   assert.ok(r.cpp.includes(" void proto(device float* x );\n"));
   // No kernels: the module still exports its getter, with an empty table.

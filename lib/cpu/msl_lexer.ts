@@ -55,7 +55,15 @@ export function tokenize(src: string, file: string): Tok[] {
     i = to;
   };
   const push = (kind: TokKind, end: number): void => {
-    const t: Tok = { kind, text: src.slice(i, end), start: i, end, line, col: i - lineStart + 1, spaceBefore: space };
+    const t: Tok = {
+      kind,
+      text: src.slice(i, end),
+      start: i,
+      end,
+      line,
+      col: i - lineStart + 1,
+      spaceBefore: space,
+    };
     toks.push(t);
     advance(end);
     space = kind === "comment";

@@ -61,13 +61,21 @@ export function rewriteMetal(source: string, opts: RewriteOptions): RewriteResul
   for (const k of ctx.kernels) {
     const prev = names.get(k.refl.hostName);
     if (prev) {
-      throw new RewriteError(k.file, k.refl.line, 1,
-        `kernel name '${k.refl.hostName}' is already used at ${prev.file}:${prev.refl.line}`);
+      throw new RewriteError(
+        k.file,
+        k.refl.line,
+        1,
+        `kernel name '${k.refl.hostName}' is already used at ${prev.file}:${prev.refl.line}`,
+      );
     }
     names.set(k.refl.hostName, k);
   }
   const tail = emitTail(ctx.kernels, opts.fileName, opts.moduleSymbol ?? "mm_rt_module_get");
-  return { cpp: body + (body.endsWith("\n") ? "" : "\n") + tail, headers: ctx.headers, kernels: ctx.kernels.map((k) => k.refl) };
+  return {
+    cpp: body + (body.endsWith("\n") ? "" : "\n") + tail,
+    headers: ctx.headers,
+    kernels: ctx.kernels.map((k) => k.refl),
+  };
 }
 
 // Rewrites one file (main or header) without the generated tail; collects its kernels into ctx.
@@ -78,13 +86,16 @@ function rewriteFile(src: string, file: string, ctx: Ctx): string {
   for (let i = 0; i < t.length; i++) {
     const x = t[i];
     if (x.kind === "pp") edits.push(...directive(x.text, x.start, file, ctx));
-    else if (x.kind === "number" && isHalfLiteral(x.text)) edits.push({ start: x.start, end: x.end, text: halfLiteralCpp(x.text) });
-    else if (s.isAttr(i)) {
+    else if (x.kind === "number" && isHalfLiteral(x.text)) {
+      edits.push({ start: x.start, end: x.end, text: halfLiteralCpp(x.text) });
+    } else if (s.isAttr(i)) {
       const e = s.attrEnd(i);
       const keep = attrItems(s, i, e).filter((a) => STD_ATTRS.has(a.name));
       const all = attrItems(s, i, e).length;
       if (keep.length < all) {
-        const text = keep.length === 0 ? "" : `[[${keep.map((a) => joinToks(s.t.slice(s.t.indexOf(a.tok), itemEnd(s, a.tok)))).join(", ")}]]`;
+        const text = keep.length === 0
+          ? ""
+          : `[[${keep.map((a) => joinToks(s.t.slice(s.t.indexOf(a.tok), itemEnd(s, a.tok)))).join(", ")}]]`;
         edits.push({ start: x.start, end: t[e].end, text });
       }
       i = e;
@@ -168,7 +179,10 @@ function threadgroupDecl(s: Scan, i: number, ctx: Ctx, edits: Edit[]): number {
     else if (x === "=" && hasInit < 0) hasInit = k;
   }
   if (hasInit >= 0) {
-    throw s.error(s.t[hasInit], "a threadgroup variable cannot have an initializer (MSL forbids it); assign it in the body");
+    throw s.error(
+      s.t[hasInit],
+      "a threadgroup variable cannot have an initializer (MSL forbids it); assign it in the body",
+    );
   }
   const parts = splitTopLevel(s, i + 1, semi);
   const out: string[] = [];
@@ -214,7 +228,10 @@ function functionConstant(s: Scan, i: number, src: string, ctx: Ctx, edits: Edit
     name = nameTok.text;
     define = `(::mm_shim::function_constant<${joinToks(s.t.slice(i + 1, attrAt - 1))}>(${idx[1]}))`;
   } else {
-    if (eq < 0 || !s.t.slice(eq, semi).some((y) => ctx.fcNames.has(y.text) || y.text === "is_function_constant_defined")) {
+    if (
+      eq < 0 ||
+      !s.t.slice(eq, semi).some((y) => ctx.fcNames.has(y.text) || y.text === "is_function_constant_defined")
+    ) {
       return i;
     }
     const nameTok = s.t[eq - 1];
@@ -238,7 +255,11 @@ function functionConstant(s: Scan, i: number, src: string, ctx: Ctx, edits: Edit
   // The #define itself maps to the declaration's line, so errors in it name that line.
   const declLine = s.t[i].line, nextLine = lineOf(src, at) + 1;
   const resync = at < src.length ? `\n#line ${nextLine} ${cString(s.file)}` : "";
-  edits.push({ start: at, end: at, text: `\n#line ${declLine} ${cString(s.file)}\n#define ${name} ${define}${resync}` });
+  edits.push({
+    start: at,
+    end: at,
+    text: `\n#line ${declLine} ${cString(s.file)}\n#define ${name} ${define}${resync}`,
+  });
   return semi;
 }
 

@@ -2,7 +2,7 @@
 // their parameter lists into reflection, and prepares the argument expressions of each entry.
 
 import { joinToks, type Tok } from "./msl_lexer.ts";
-import { attrItems, type AttrItem, type Scan, splitTopLevel } from "./rewrite_scan.ts";
+import { type AttrItem, attrItems, type Scan, splitTopLevel } from "./rewrite_scan.ts";
 
 /** One `[[buffer(i)]]` parameter. typeName is the pointee without address space or cv qualifiers. */
 export interface BufferReflection {
@@ -108,7 +108,10 @@ function parseKernelHead(s: Scan, st: number): KernelSite | undefined {
   };
   takeAttrs();
   if (!s.is(k, "void")) {
-    throw s.error(s.t[k], "a kernel must return void and list its parameters (decltype instantiations are not supported)");
+    throw s.error(
+      s.t[k],
+      "a kernel must return void and list its parameters (decltype instantiations are not supported)",
+    );
   }
   k++;
   let name = "";
@@ -190,9 +193,12 @@ function parseParam(s: Scan, a: number, b: number, refl: KernelReflection): stri
   const typeToks = decl.slice(0, -1);
   const argName = nameTok.text;
   if (attrs.length !== 1) {
-    throw s.error(first, attrs.length === 0
-      ? `kernel parameter '${argName}' has no attribute ([[buffer(i)]], [[threadgroup(i)]] or a position attribute)`
-      : `kernel parameter '${argName}' has more than one attribute`);
+    throw s.error(
+      first,
+      attrs.length === 0
+        ? `kernel parameter '${argName}' has no attribute ([[buffer(i)]], [[threadgroup(i)]] or a position attribute)`
+        : `kernel parameter '${argName}' has more than one attribute`,
+    );
   }
   const attr = attrs[0];
   const has = (w: string): boolean => typeToks.some((t) => t.kind === "ident" && t.text === w);
@@ -201,21 +207,37 @@ function parseParam(s: Scan, a: number, b: number, refl: KernelReflection): stri
   const pointee = refIdx >= 0 ? typeToks.slice(0, refIdx) : typeToks;
   const typeName = joinToks(pointee.filter((t) => !QUALIFIERS.has(t.text)));
   // A reference is passed by dereferencing a pointer cast of the same written type.
-  const cast = (src: string): string => byRef
-    ? `*(${joinToks(typeToks.filter((t) => t.text !== "&"))}*)${src}`
-    : `(${joinToks(typeToks)})${src}`;
+  const cast = (src: string): string =>
+    byRef ? `*(${joinToks(typeToks.filter((t) => t.text !== "&"))}*)${src}` : `(${joinToks(typeToks)})${src}`;
 
   if (attr.name === "buffer" || attr.name === "threadgroup") {
     const index = intArg(s, attr);
-    if (refIdx < 0) throw s.error(first, `[[${attr.name}(${index})]] parameter '${argName}' must be a pointer or reference`);
+    if (refIdx < 0) {
+      throw s.error(
+        first,
+        `[[${attr.name}(${index})]] parameter '${argName}' must be a pointer or reference`,
+      );
+    }
     if (attr.name === "threadgroup") {
-      if (!has("threadgroup")) throw s.error(first, `[[threadgroup(${index})]] parameter '${argName}' needs the threadgroup address space`);
-      if (refl.threadgroupArgs.some((x) => x.index === index)) throw s.error(first, `threadgroup index ${index} used twice`);
+      if (!has("threadgroup")) {
+        throw s.error(
+          first,
+          `[[threadgroup(${index})]] parameter '${argName}' needs the threadgroup address space`,
+        );
+      }
+      if (refl.threadgroupArgs.some((x) => x.index === index)) {
+        throw s.error(first, `threadgroup index ${index} used twice`);
+      }
       refl.threadgroupArgs.push({ index, typeName, argName });
       return cast(`mm_lane->threadgroup_args[${index}]`);
     }
     const kind = has("device") ? "device" : has("constant") ? "constant" : undefined;
-    if (!kind) throw s.error(first, `[[buffer(${index})]] parameter '${argName}' needs the device or constant address space`);
+    if (!kind) {
+      throw s.error(
+        first,
+        `[[buffer(${index})]] parameter '${argName}' needs the device or constant address space`,
+      );
+    }
     if (refl.buffers.some((x) => x.index === index)) throw s.error(first, `buffer index ${index} used twice`);
     const constPointee = pointee.some((t) => t.text === "const");
     refl.buffers.push({

@@ -72,7 +72,9 @@ export class Scan {
   /** Index of the second `]` of the attribute opened at i. */
   attrEnd(i: number): number {
     const e = this.close(i);
-    if (!this.is(e - 1, "]") || this.close(i + 1) !== e - 1) throw this.error(this.t[i], "malformed [[attribute]]");
+    if (!this.is(e - 1, "]") || this.close(i + 1) !== e - 1) {
+      throw this.error(this.t[i], "malformed [[attribute]]");
+    }
     return e;
   }
 
@@ -81,7 +83,9 @@ export class Scan {
     if (i === 0) return true;
     const p = this.t[i - 1];
     if (p.kind === "pp") return true;
-    if (p.kind === "punct" && (p.text === ";" || p.text === "{" || p.text === "}" || p.text === ":")) return true;
+    if (p.kind === "punct" && (p.text === ";" || p.text === "{" || p.text === "}" || p.text === ":")) {
+      return true;
+    }
     return afterAttr && p.text === "]" && this.is(i - 2, "]"); // after [[attr]]
   }
 
@@ -114,7 +118,9 @@ export class Scan {
     if (this.is(k, ")")) return { kind: "function", ns: top.ns };
     let name = "";
     while (k >= 0 && (this.t[k].kind === "ident" || this.t[k].text === "::")) {
-      if (this.t[k].text === "namespace") return { kind: "namespace", ns: top.ns + (name ? `${name}::` : "") };
+      if (this.t[k].text === "namespace") {
+        return { kind: "namespace", ns: top.ns + (name ? `${name}::` : "") };
+      }
       name = this.t[k].text + name;
       k--;
     }
@@ -152,7 +158,15 @@ export function attrItems(s: Scan, i: number, end: number): AttrItem[] {
 }
 
 /** Standard C++ attributes the rewriter keeps; every other `[[...]]` is MSL and is removed. */
-export const STD_ATTRS = new Set(["maybe_unused", "likely", "unlikely", "fallthrough", "nodiscard", "deprecated", "noreturn"]);
+export const STD_ATTRS = new Set([
+  "maybe_unused",
+  "likely",
+  "unlikely",
+  "fallthrough",
+  "nodiscard",
+  "deprecated",
+  "noreturn",
+]);
 
 /** Splits tokens [from, to) at top-level commas (parentheses, brackets, braces and template angles nest). */
 export function splitTopLevel(s: Scan, from: number, to: number): [number, number][] {

@@ -53,10 +53,14 @@ export function emitTail(kernels: readonly KernelSite[], fileName: string, symbo
     for (const k of kernels) {
       const r = k.refl;
       const id = ident(r.hostName);
-      const nTg = r.threadgroupArgs.length === 0 ? 0 : r.threadgroupArgs[r.threadgroupArgs.length - 1].index + 1;
+      const nTg = r.threadgroupArgs.length === 0
+        ? 0
+        : r.threadgroupArgs[r.threadgroupArgs.length - 1].index + 1;
       const args = r.buffers.length > 0 ? `mm_args_${id}` : "nullptr";
       out.push(
-        `  {${cString(r.hostName)}, ${cString(k.file)}, ${r.line}u, ${r.buffers.length}u, ${args}, ${nTg}u, 0u, ` +
+        `  {${cString(r.hostName)}, ${
+          cString(k.file)
+        }, ${r.line}u, ${r.buffers.length}u, ${args}, ${nTg}u, 0u, ` +
           `${r.maxThreadsPerThreadgroup}u, mm_entry_${id}},`,
       );
     }
@@ -64,8 +68,12 @@ export function emitTail(kernels: readonly KernelSite[], fileName: string, symbo
   }
   const table = kernels.length > 0 ? "mm_kernels" : "nullptr";
   out.push(
-    `static const mm_rt_module mm_module = {MM_RT_ABI_VERSION, ${cString(fileName)}, ${kernels.length}u, ${table}, ::mm_shim::init};`,
+    `static const mm_rt_module mm_module = {MM_RT_ABI_VERSION, ${
+      cString(fileName)
+    }, ${kernels.length}u, ${table}, ::mm_shim::init};`,
   );
-  out.push(`extern "C" __attribute__((visibility("default"))) const mm_rt_module* ${symbol}(void) { return &mm_module; }`);
+  out.push(
+    `extern "C" __attribute__((visibility("default"))) const mm_rt_module* ${symbol}(void) { return &mm_module; }`,
+  );
   return out.join("\n") + "\n";
 }
