@@ -1,0 +1,189 @@
+// Alignment audit: for a model and a list of token counts M, every projection's GEMM shape, whether it
+// divides the kernels' tiles and group size, the padding that will be applied, and what it costs.
+import { padM, padTo } from "../padding.ts";
+import { checkDim, checkGroupSize } from "../padding.ts";
+import { argError } from "../quant/check.ts";
+import { DEFAULT_GROUP_SIZE, type QuantFormat } from "../quant/formats.ts";
+import type { ModelConfig } from "./models.ts";
+
+/** Prefill GEMM tile (DESIGN.md "Kernel design notes"): 64x64 outputs, K-step 32. The GEMM kernels own
+ * these numbers; update them here when the kernels change. */
+export const PREFILL_TILE_M = 64;
+export const PREFILL_TILE_N = 64;
+export const PREFILL_TILE_K = 32;
+/** GEMV (M = 1) reads 8 output columns per step, so N must be a multiple of 8. */
+export const GEMV_N_MULTIPLE = 8;
+/** Largest M sent to the small-batch kernel (each weight word read once for all rows). */
+export const SMALL_BATCH_MAX_M = 16;
+
+/** Kernel path a GEMM of M rows takes. */
+export type GemmPath = "gemv" | "small-batch" | "prefill";
+
+/** One projection of one layer type, as a GEMM C[M, N] = A[M, K] · W[K, N]. */
+export interface Projection {
+  /** e.g. "q_proj", "qkv_fused", "expert.down_proj". */
+  name: string;
+  k: number;
+  n: number;
+  /** Routed experts: the audit uses the average rows per expert, ceil(M * topK / experts). */
+  expert: boolean;
+}
+
+/** One row of the report: one projection at one M. */
+export interface AlignmentRow {
+  projection: string;
+  m: number;
+  k: number;
+  n: number;
+  path: GemmPath;
+  kDiv8: boolean;
+  nDiv8: boolean;
+  kDivGroup: boolean;
+  kDivTileK: boolean;
+  nDivTileN: boolean;
+  mDivTileM: boolean;
+  /** Padded sizes that will be used. */
+  mp: number;
+  kp: number;
+  np: number;
+  /** Extra bytes because of padding (weights + fp16 activations + fp16 outputs). */
+  paddingBytes: number;
+  /** paddingBytes as a percentage of the unpadded bytes. */
+  paddingPercent: number;
+  /** Human-readable flags: "M=1 (GEMV path)", "odd M (padded to 8)", "K % gs != 0", ... */
+  flags: string[];
+}
+
+/** The whole report. */
+export interface AlignmentReport {
+  model: string;
+  source: string;
+  groupSize: number;
+  format: QuantFormat;
+  tiles: { m: number; n: number; k: number; gemvN: number };
+  rows: AlignmentRow[];
+}
+
+/** Every projection of the model (QKV separate and fused with GQA sizes, O, MLP, LM head, MoE). */
+export function projections(cfg: ModelConfig): Projection[] {
+  const q = cfg.heads * cfg.headDim, kv = cfg.kvHeads * cfg.headDim, h = cfg.hidden;
+  const p = (name: string, k: number, n: number, expert = false): Projection => ({ name, k, n, expert });
+  const out = [p("q_proj", h, q), p("k_proj", h, kv), p("v_proj", h, kv), p("qkv_fused", h, q + 2 * kv), p("o_proj", q, h)];
+  if (cfg.intermediate > 0) {
+    const f = cfg.intermediate;
+    out.push(p("gate_proj", h, f), p("up_proj", h, f), p("gate_up_fused", h, 2 * f), p("down_proj", f, h));
+  }
+  if (cfg.moe !== undefined) {
+    const e = cfg.moe.expertIntermediate;
+    out.push(p("router", h, cfg.moe.experts));
+    out.push(p("expert.gate_proj", h, e, true), p("expert.up_proj", h, e, true));
+    out.push(p("expert.gate_up_fused", h, 2 * e, true), p("expert.down_proj", e, h, true));
+    const s = cfg.moe.sharedIntermediate;
+    if (s > 0) out.push(p("shared.gate_up_fused", h, 2 * s), p("shared.down_proj", s, h));
+  }
+  out.push(p("lm_head", h, cfg.vocab));
+  return out;
+}
+
+/** Path the kernels take for M rows. */
+export function gemmPath(m: number): GemmPath {
+  return m === 1 ? "gemv" : m <= SMALL_BATCH_MAX_M ? "small-batch" : "prefill";
+}
+
+/** Bytes of a quantized [K, N] weight: 4-bit codes + fp16 scales (+ uint8 zero points for int4). */
+function weightBytes(k: number, n: number, gs: number, format: QuantFormat): number {
+  return k * n / 2 + (k / gs) * n * (2 + (format === "int4" ? 1 : 0));
+}
+
+function lcm(a: number, b: number): number {
+  let x = a, y = b;
+  while (y !== 0) [x, y] = [y, x % y];
+  return (a / x) * b;
+}
+
+/**
+ * Audits `cfg` for each token count in `ms`. Padding applied: Kp = roundUp(K, lcm(gs, PREFILL_TILE_K)),
+ * Np = roundUp(N, GEMV_N_MULTIPLE), Mp = padM(M) (M = 1 stays 1). Costs count weight bytes (once) plus fp16
+ * activation and output rows.
+ */
+export function auditAlignment(
+  cfg: ModelConfig,
+  ms: readonly number[],
+  opts: { groupSize?: number; format?: QuantFormat } = {},
+): AlignmentReport {
+  const gs = opts.groupSize ?? DEFAULT_GROUP_SIZE;
+  checkGroupSize("auditAlignment", gs);
+  if (ms.length === 0) throw argError("auditAlignment", "auditAlignment: give at least one token count M");
+  for (const m of ms) checkDim("auditAlignment", "M", m);
+  const format = opts.format ?? "fp4";
+  const rows: AlignmentRow[] = [];
+  for (const proj of projections(cfg)) {
+    for (const m0 of ms) {
+      const m = proj.expert && cfg.moe ? Math.max(1, Math.ceil((m0 * cfg.moe.topK) / cfg.moe.experts)) : m0;
+      const { k, n } = proj;
+      const path = gemmPath(m);
+      const mp = padM(m), kp = padTo(k, lcm(gs, PREFILL_TILE_K)), np = padTo(n, GEMV_N_MULTIPLE);
+      const base = weightBytes(k, n, gs, format) + 2 * m * k + 2 * m * n;
+      const padded = weightBytes(kp, np, gs, format) + 2 * mp * kp + 2 * mp * np;
+      const flags: string[] = [];
+      if (m === 1) flags.push("M=1 (GEMV path)");
+      else if (m % 2 === 1) flags.push(`odd M (padded to ${mp})`);
+      else if (mp !== m) flags.push(`M padded to ${mp}`);
+      if (proj.expert) flags.push(`rows/expert for M=${m0}`);
+      if (k % gs !== 0) flags.push(`K % ${gs} != 0`);
+      if (k % 8 !== 0) flags.push("K % 8 != 0");
+      if (n % GEMV_N_MULTIPLE !== 0) flags.push(`N % ${GEMV_N_MULTIPLE} != 0`);
+      if (path === "prefill" && n % PREFILL_TILE_N !== 0) flags.push(`N % ${PREFILL_TILE_N} != 0 (edge tile)`);
+      rows.push({
+        projection: proj.name,
+        m,
+        k,
+        n,
+        path,
+        kDiv8: k % 8 === 0,
+        nDiv8: n % 8 === 0,
+        kDivGroup: k % gs === 0,
+        kDivTileK: k % PREFILL_TILE_K === 0,
+        nDivTileN: n % PREFILL_TILE_N === 0,
+        mDivTileM: m % PREFILL_TILE_M === 0,
+        mp,
+        kp,
+        np,
+        paddingBytes: padded - base,
+        paddingPercent: base === 0 ? 0 : ((padded - base) / base) * 100,
+        flags,
+      });
+    }
+  }
+  return {
+    model: cfg.name,
+    source: cfg.source,
+    groupSize: gs,
+    format,
+    tiles: { m: PREFILL_TILE_M, n: PREFILL_TILE_N, k: PREFILL_TILE_K, gemvN: GEMV_N_MULTIPLE },
+    rows,
+  };
+}
+
+function fmtBytes(b: number): string {
+  if (b < 1024) return `${Math.round(b)} B`;
+  if (b < 1024 * 1024) return `${(b / 1024).toFixed(1)} KiB`;
+  return `${(b / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** The report as a fixed-width terminal table (one line per projection and M). */
+export function formatAlignmentReport(r: AlignmentReport): string {
+  const yn = (b: boolean): string => (b ? "y" : "n");
+  const head = ["projection", "M", "N", "K", "path", "K%8", "N%8", `K%${r.groupSize}`, `K%${r.tiles.k}`, `N%${r.tiles.n}`, "Mp", "Np", "Kp", "pad", "pad%", "flags"];
+  const body = r.rows.map((x) => [
+    x.projection, String(x.m), String(x.n), String(x.k), x.path, yn(x.kDiv8), yn(x.nDiv8), yn(x.kDivGroup),
+    yn(x.kDivTileK), yn(x.nDivTileN), String(x.mp), String(x.np), String(x.kp), fmtBytes(x.paddingBytes),
+    x.paddingPercent.toFixed(2), x.flags.join("; "),
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(width[i]) : c.padStart(width[i]))).join("  ").trimEnd();
+  const title = `alignment: ${r.model} (${r.source}), ${r.format}, group size ${r.groupSize}, ` +
+    `prefill tile ${r.tiles.m}x${r.tiles.n} K-step ${r.tiles.k}, GEMV N multiple ${r.tiles.gemvN}`;
+  return [title, line(head), ...body.map(line)].join("\n");
+}

@@ -1,0 +1,143 @@
+// Model shapes for the alignment audit: built-in configs with the seed's numbers, and a parser for
+// Hugging Face config.json files (dense, GQA and MoE fields).
+import { argError } from "../quant/check.ts";
+
+/** MoE part of a model: routed experts (and an optional always-on shared expert). */
+export interface MoeConfig {
+  /** Routed experts per MoE layer. */
+  experts: number;
+  /** Intermediate size of one routed expert. */
+  expertIntermediate: number;
+  /** Experts each token is routed to. */
+  topK: number;
+  /** Total intermediate size of the shared expert(s), 0 if none. */
+  sharedIntermediate: number;
+}
+
+/** The dimensions the audit needs. */
+export interface ModelConfig {
+  name: string;
+  /** Where the numbers come from, e.g. "seed table" or a file path. */
+  source: string;
+  hidden: number;
+  /** Intermediate size of the dense MLP, or 0 when every layer is MoE (no dense MLP). */
+  intermediate: number;
+  vocab: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  layers?: number;
+  moe?: MoeConfig;
+}
+
+/** Built-in configs. Source: the seed's alignment tables (glm-4.7) and the public configs of Qwen2-7B
+ * and Llama-3-8B, as recorded in the seed. */
+export const BUILTIN_MODELS: Readonly<Record<string, ModelConfig>> = {
+  "glm-4.7": {
+    name: "glm-4.7",
+    source: "seed table",
+    hidden: 5120,
+    intermediate: 12288,
+    vocab: 151552,
+    heads: 96,
+    kvHeads: 8,
+    headDim: 128,
+    layers: 92,
+    moe: { experts: 160, expertIntermediate: 1536, topK: 8, sharedIntermediate: 0 },
+  },
+  "qwen2": {
+    name: "qwen2",
+    source: "seed table (Qwen2-7B)",
+    hidden: 3584,
+    intermediate: 18944,
+    vocab: 152064,
+    heads: 28,
+    kvHeads: 4,
+    headDim: 128,
+    layers: 28,
+  },
+  "llama": {
+    name: "llama",
+    source: "seed table (Llama-3-8B)",
+    hidden: 4096,
+    intermediate: 14336,
+    vocab: 128256,
+    heads: 32,
+    kvHeads: 8,
+    headDim: 128,
+    layers: 32,
+  },
+};
+
+function num(cfg: Record<string, unknown>, key: string, source: string, fallback?: number): number {
+  const v = cfg[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw argError("parseHfConfig", `parseHfConfig: ${source} has no "${key}"`);
+  }
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+    throw argError("parseHfConfig", `parseHfConfig: ${source}: "${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function first(cfg: Record<string, unknown>, keys: string[]): string | undefined {
+  return keys.find((k) => cfg[k] !== undefined && cfg[k] !== null);
+}
+
+/**
+ * Reads a Hugging Face config.json object: hidden_size, intermediate_size, vocab_size,
+ * num_attention_heads, num_key_value_heads (default: heads), head_dim (default hidden/heads), and MoE
+ * fields num_experts | num_local_experts | n_routed_experts, moe_intermediate_size, num_experts_per_tok,
+ * shared_expert_intermediate_size | n_shared_experts. Models whose experts reuse intermediate_size
+ * (Mixtral) have no dense MLP; with moe_intermediate_size, a dense MLP is listed only when
+ * first_k_dense_replace > 0 or mlp_only_layers is non-empty.
+ */
+export function parseHfConfig(json: unknown, source = "config.json"): ModelConfig {
+  if (json === null || typeof json !== "object") throw argError("parseHfConfig", `parseHfConfig: ${source} is not a JSON object`);
+  // Multimodal configs nest the language model under text_config.
+  const root = json as Record<string, unknown>;
+  const cfg = (typeof root.text_config === "object" && root.text_config !== null && root.hidden_size === undefined)
+    ? root.text_config as Record<string, unknown>
+    : root;
+  const hidden = num(cfg, "hidden_size", source);
+  const heads = num(cfg, "num_attention_heads", source);
+  const kvHeads = num(cfg, "num_key_value_heads", source, heads);
+  const headDim = num(cfg, "head_dim", source, heads > 0 ? Math.floor(hidden / heads) : 0);
+  const intermediate = num(cfg, "intermediate_size", source);
+  const vocab = num(cfg, "vocab_size", source);
+  const layers = num(cfg, "num_hidden_layers", source, 0) || undefined;
+  const name = typeof cfg.model_type === "string" ? cfg.model_type : source;
+  const expertsKey = first(cfg, ["num_experts", "num_local_experts", "n_routed_experts"]);
+  const experts = expertsKey === undefined ? 0 : num(cfg, expertsKey, source);
+  if (experts === 0) return { name, source, hidden, intermediate, vocab, heads, kvHeads, headDim, layers };
+  const hasMoeSize = first(cfg, ["moe_intermediate_size"]) !== undefined;
+  const expertIntermediate = hasMoeSize ? num(cfg, "moe_intermediate_size", source) : intermediate;
+  const topK = num(cfg, "num_experts_per_tok", source, 1);
+  const sharedIntermediate = cfg.shared_expert_intermediate_size !== undefined
+    ? num(cfg, "shared_expert_intermediate_size", source)
+    : num(cfg, "n_shared_experts", source, 0) * expertIntermediate;
+  const mlpOnly = Array.isArray(cfg.mlp_only_layers) && cfg.mlp_only_layers.length > 0;
+  const dense = hasMoeSize && (num(cfg, "first_k_dense_replace", source, 0) > 0 || mlpOnly);
+  return {
+    name,
+    source,
+    hidden,
+    intermediate: dense ? intermediate : 0,
+    vocab,
+    heads,
+    kvHeads,
+    headDim,
+    layers,
+    moe: { experts, expertIntermediate, topK, sharedIntermediate },
+  };
+}
+
+/** A built-in config by name; unknown names -> InvalidArgumentError listing the known ones. */
+export function builtinModel(name: string): ModelConfig {
+  const m = BUILTIN_MODELS[name];
+  if (m === undefined) {
+    throw argError("builtinModel", `builtinModel: unknown model "${name}"; built-in: ${Object.keys(BUILTIN_MODELS).join(", ")} (or pass a config.json path)`);
+  }
+  return m;
+}
