@@ -184,3 +184,83 @@ MM_API int mm_dispatch(mm_device dev, mm_kernel k, const mm_dispatch_desc* desc)
 }
 #endif
 #endif /* METAL_MARLIN_H */
+
+/* ==== quantized GEMM (issue 4) — appended section, its own guard ================================ */
+#ifndef METAL_MARLIN_GEMM_H
+#define METAL_MARLIN_GEMM_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Weight formats; same ids as lib/quant/formats.ts FORMAT_IDS. Layout: packed [kp/8, ldw] uint32 (8 K
+ * values per word, lowest k in the lowest nibble), scales [kp/gs, ldw] fp16, zeros [kp/gs, ldw] uint8. */
+#define MM_FORMAT_FP4 0u      /* w = e2m1(code) * scale */
+#define MM_FORMAT_INT4 1u     /* w = (code - zero) * scale, zero point per (group, column) */
+#define MM_FORMAT_INT4_SYM 2u /* w = (code - 8) * scale */
+
+/* Epilogue bits, applied in this order: SWIGLU -> +BIAS -> RELU|SILU|GELU (at most one) -> *alpha
+ * (SCALE) -> +RESIDUAL. GELU is the tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))). */
+#define MM_EPILOGUE_NONE 0u
+#define MM_EPILOGUE_BIAS 1u      /* + bias[n] (fp16 [n]) */
+#define MM_EPILOGUE_RELU 2u
+#define MM_EPILOGUE_SILU 4u      /* x * sigmoid(x) */
+#define MM_EPILOGUE_GELU 8u
+#define MM_EPILOGUE_RESIDUAL 16u /* + residual[m, n] (fp16, pitch ldr, batch stride stride_r) */
+#define MM_EPILOGUE_SCALE 32u    /* * alpha */
+#define MM_EPILOGUE_SWIGLU 64u   /* silu(A*Wgate) * (A*Wup): up weight in up_* or columns from up_column */
+
+/* Kernel families routing can pick (mm_gemm_route_info.kind). */
+#define MM_GEMM_KIND_GEMV 1u   /* M = 1 */
+#define MM_GEMM_KIND_SMALL 2u  /* M = 2..16 */
+#define MM_GEMM_KIND_SPLITK 3u /* M <= 16, deep K, few columns: partials + deterministic reduction */
+#define MM_GEMM_KIND_TILED 4u  /* prefill */
+
+/* One (batched) GEMM: C[b][m, n] = epilogue(A[b][m, :k] * W[b][:k, n]). Buffers are handles plus byte
+ * offsets; 0 = not bound. Pitches and strides are in elements (packed words for stride_w); a pitch of
+ * 0 means dense, a batch stride of 0 broadcasts (not allowed for the output when batch > 1). */
+typedef struct mm_gemm_params {
+  uint32_t size;        /* sizeof(mm_gemm_params) */
+  uint32_t format;      /* MM_FORMAT_* */
+  uint32_t group_size;  /* 32, 64, 128 or 256 */
+  uint32_t m, n, k;     /* logical dims; k and n may be below kp and np */
+  uint32_t kp, np;      /* dims of the stored weight: kp a multiple of group_size, np >= n */
+  uint32_t ldw;         /* row pitch of packed, scales and zeros in columns; 0 = np */
+  uint32_t batch;       /* >= 1; mm_gemm requires 1 */
+  uint32_t lda, ldc, ldr; /* row pitch of A, C, residual; 0 = k, n, n */
+  uint32_t stride_a, stride_w, stride_s, stride_c, stride_r; /* batch strides; stride_s covers zeros too */
+  uint32_t epilogue;    /* MM_EPILOGUE_* bits */
+  float alpha;          /* factor of MM_EPILOGUE_SCALE */
+  uint32_t split_k;     /* 0 = routing decides, 1 = never split, > 1 = split into about this many parts */
+  uint32_t up_column;   /* SwiGLU from one fused gate/up weight: column of W where "up" starts (else 0) */
+  mm_buffer packed, scales, zeros, a, c, bias, residual, up_packed, up_scales, up_zeros;
+  mm_buffer workspace;  /* split-K partials (route says how many bytes); 0 = allocated per call */
+  uint32_t reserved0;
+  uint64_t packed_offset, scales_offset, zeros_offset, a_offset, c_offset, bias_offset, residual_offset;
+  uint64_t up_packed_offset, up_scales_offset, up_zeros_offset, workspace_offset; /* bytes */
+} mm_gemm_params;
+
+typedef struct mm_gemm_route_info {
+  uint32_t size;            /* in: sizeof(mm_gemm_route_info) */
+  uint32_t kind;            /* MM_GEMM_KIND_* */
+  uint32_t grid[3];         /* threadgroups of the main kernel */
+  uint32_t threadgroup[3];  /* threads per threadgroup */
+  uint32_t splits;          /* split-K parts (1 otherwise) */
+  uint32_t k_chunk;         /* K values per split */
+  uint64_t workspace_bytes; /* split-K partials, 0 otherwise */
+  char kernel[48];          /* e.g. "gemm_tiled_fp4_gs128" */
+  char reduce_kernel[48];   /* "gemm_splitk_reduce" for split-K, else "" */
+} mm_gemm_route_info;
+
+/* Picks the kernel for the dims, format, group size and split_k of `p` (buffers are not looked at). */
+MM_API int mm_gemm_route(mm_device dev, const mm_gemm_params* p, mm_gemm_route_info* out);
+/* C = A * W (+ epilogue) for batch == 1. Validates every dim, pitch and extent against the real
+ * buffer lengths (MM_E_SHAPE, MM_E_BOUNDS, MM_E_ALIGNMENT, MM_E_UNSUPPORTED ...). Asynchronous like
+ * mm_dispatch unless a workspace had to be allocated for the call. */
+MM_API int mm_gemm(mm_device dev, const mm_gemm_params* p);
+/* Same for batch >= 1 with the batch strides of `p`. */
+MM_API int mm_batched_gemm(mm_device dev, const mm_gemm_params* p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* METAL_MARLIN_GEMM_H */

@@ -1,0 +1,114 @@
+// gemm_routing.cpp — kernel choice for quantized GEMM. Read top to bottom: GEMV for one row, the
+// small-batch kernel up to 16 rows, split-K when those leave the GPU idle on a deep K, else tiled.
+#include "gemm_routing.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "../../shaders/gemm_params.h"
+#include "internal.h"
+
+namespace mm::core {
+
+// M = 1 is decode: the bandwidth-bound GEMV (1 row of registers, 1.5 KB threadgroup memory). Never
+// pad M = 1 up (reference repo bug 8 sent decode to a 64-row tile).
+const uint32_t kGemvMaxM = 1;
+// Rows one small-batch threadgroup applies each weight word to: 16 float accumulators per lane and a
+// 16 x 256 half x-block (8 KB). The small-batch range is 2..16; from 17 rows on, a 64-row tile
+// of 8x8 simdgroup_matrix blocks reads each weight once per 64 rows instead of once per 16.
+const uint32_t kSmallMaxM = GEMM_SMALL_MAX_M;
+// Split K when the vector kernels would launch fewer threadgroups than this. 64 = 2 per GPU core on
+// a 32-core M-series Max (Apple's largest common part), so every core has a second group to hide
+// latency with; llama.cpp/MLX launch one threadgroup per 8 rows and starve small-N decode instead.
+const uint32_t kSplitTargetThreadgroups = 64;
+// Smallest K per split: 4 x-blocks of 256. Below ~1K values the float partial write and the extra
+// reduction pass cost more than the parallelism gains (partials = 4 bytes/output/split vs 0.5 byte
+// per weight read). Also aligns every split to every supported group size (all divide 256).
+const uint32_t kSplitMinChunk = 4 * GEMM_VEC_KBLOCK;
+// Upper bound on parts: keeps the workspace (splits x M x N floats) and the reduction short.
+const uint32_t kSplitMaxParts = 32;
+
+namespace {
+
+const char* format_name(uint32_t f) {
+  switch (f) {
+    case MM_FORMAT_FP4: return "fp4";
+    case MM_FORMAT_INT4: return "int4";
+    case MM_FORMAT_INT4_SYM: return "int4sym";
+    default: return nullptr;
+  }
+}
+
+uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
+  const char* fmt = format_name(s.format);
+  if (fmt == nullptr) {
+    return fail(MM_E_INVALID_ARG, "%s: unknown format %u (MM_FORMAT_FP4 0, INT4 1, INT4_SYM 2)", op, s.format);
+  }
+  if (s.group_size != 32 && s.group_size != 64 && s.group_size != 128 && s.group_size != 256) {
+    return fail(MM_E_UNSUPPORTED, "%s: group size %u has no kernels (supported: 32, 64, 128, 256)", op,
+                s.group_size);
+  }
+  if (s.m == 0 || s.n == 0 || s.k == 0 || s.batch == 0) {
+    return fail(MM_E_INVALID_ARG, "%s: m=%u n=%u k=%u batch=%u must all be >= 1", op, s.m, s.n, s.k, s.batch);
+  }
+  const uint32_t k_words = ceil_div(s.k, 8);
+  const uint32_t k_span = k_words * 8;  // K values the kernels walk
+  const uint32_t vec_groups = ceil_div(s.n, GEMM_VEC_COLS) * s.batch;
+
+  uint32_t kind;
+  uint32_t splits = 1;
+  if (s.m <= kSmallMaxM) {
+    // Parts that keep >= kSplitMinChunk K each; auto mode only when threadgroups are too few.
+    const uint32_t max_parts = k_span / kSplitMinChunk < kSplitMaxParts ? k_span / kSplitMinChunk : kSplitMaxParts;
+    uint32_t want = 1;
+    if (s.split_k > 1) {
+      want = s.split_k;  // explicit request: honoured up to one part per 256-K block
+    } else if (s.split_k == 0 && vec_groups < kSplitTargetThreadgroups && max_parts >= 2) {
+      want = ceil_div(kSplitTargetThreadgroups, vec_groups);
+      if (want > max_parts) want = max_parts;
+    }
+    if (want > 1) {
+      const uint32_t chunk = ceil_div(ceil_div(k_span, want), GEMM_VEC_KBLOCK) * GEMM_VEC_KBLOCK;
+      splits = ceil_div(k_span, chunk);  // no empty parts
+      out->k_chunk = chunk;
+    }
+    kind = splits > 1 ? MM_GEMM_KIND_SPLITK : (s.m <= kGemvMaxM ? MM_GEMM_KIND_GEMV : MM_GEMM_KIND_SMALL);
+  } else {
+    kind = MM_GEMM_KIND_TILED;
+  }
+
+  const char* family = kind == MM_GEMM_KIND_GEMV     ? "gemv"
+                       : kind == MM_GEMM_KIND_SMALL  ? "gemm_small"
+                       : kind == MM_GEMM_KIND_SPLITK ? "gemm_splitk"
+                                                     : "gemm_tiled";
+  out->kind = kind;
+  std::snprintf(out->kernel, sizeof out->kernel, "%s_%s_gs%u", family, fmt, s.group_size);
+  std::memset(out->reduce_kernel, 0, sizeof out->reduce_kernel);
+  out->splits = splits;
+  if (splits == 1) out->k_chunk = k_span;
+  out->threadgroup[0] = GEMM_THREADS;
+  out->threadgroup[1] = 1;
+  out->threadgroup[2] = 1;
+  out->workspace_bytes = 0;
+  if (kind == MM_GEMM_KIND_TILED) {
+    const uint32_t tn = s.swiglu ? GEMM_TILE_N / 2 : GEMM_TILE_N;
+    out->grid[0] = ceil_div(s.n, tn);
+    out->grid[1] = ceil_div(s.m, GEMM_TILE_M);
+  } else {
+    out->grid[0] = ceil_div(s.n, GEMM_VEC_COLS);
+    out->grid[1] = splits;
+  }
+  out->grid[2] = s.batch;
+  if (kind == MM_GEMM_KIND_SPLITK) {
+    std::snprintf(out->reduce_kernel, sizeof out->reduce_kernel, "gemm_splitk_reduce");
+    const uint64_t planes = s.swiglu ? 2 : 1;
+    out->workspace_bytes = uint64_t(s.batch) * splits * planes * s.m * s.n * sizeof(float);
+  }
+  return MM_OK;
+}
+
+}  // namespace mm::core

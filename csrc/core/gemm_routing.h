@@ -1,0 +1,32 @@
+// gemm_routing.h — the one place that picks a GEMM kernel (name, grid, split-K) from the problem's
+// dims, format and group size. Pure function of its inputs: every backend uses it unchanged.
+#pragma once
+
+#include <cstdint>
+
+#include "../include/metal_marlin.h"
+
+namespace mm::core {
+
+// What routing looks at. Dims are the logical ones; kw = ceil(k / 8) packed rows walked.
+struct GemmShape {
+  uint32_t m = 0, n = 0, k = 0;
+  uint32_t format = 0;      // MM_FORMAT_*
+  uint32_t group_size = 0;
+  uint32_t batch = 1;
+  bool swiglu = false;      // SwiGLU halves the tiled kernel's outputs per threadgroup
+  uint32_t split_k = 0;     // request: 0 auto, 1 never, > 1 about this many parts
+};
+
+// Named thresholds (values and where they come from are in gemm_routing.cpp).
+extern const uint32_t kGemvMaxM;
+extern const uint32_t kSmallMaxM;
+extern const uint32_t kSplitTargetThreadgroups;
+extern const uint32_t kSplitMinChunk;
+extern const uint32_t kSplitMaxParts;
+
+// Fills `out` (kind, kernel names, grid, threadgroup, splits, k_chunk, workspace bytes). Returns
+// MM_E_UNSUPPORTED for a format or group size without kernels, MM_E_INVALID_ARG for zero dims.
+int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out);
+
+}  // namespace mm::core

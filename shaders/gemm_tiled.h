@@ -1,0 +1,177 @@
+// gemm_tiled.h — prefill GEMM: 64x64 output tiles on 8x8 simdgroup_matrix with float accumulators.
+// Weights are dequantized into threadgroup memory once per tile, K tiles are double-buffered, and the
+// group's scale/zero stay in registers of the loading thread (one fixed column per thread).
+#ifndef MM_GEMM_TILED_H
+#define MM_GEMM_TILED_H
+
+#include "gemm_common.h"
+
+// Stages K tile `t` into as_/bs_: A 64x32 half (zero outside M and K) and B 32x64 half dequantized.
+// Thread tid loads A chunks of 4 halves (tid + 128 i) and B words of column bc = tid % 64, packed rows
+// 2 * (tid / 64) + {0, 1} of the tile. With SwiGLU, B columns 32..63 come from the up weight.
+template <int FMT, uint GS>
+inline void gemm_tiled_stage(device const half* a, constant GemmParams& p, uint m0, uint t, uint tid,
+                             device const uint* wp, device const half* ws, device const uchar* wz,
+                             uint bcol, uint bc, threadgroup half* as_, threadgroup half* bs_,
+                             thread uint& g_cur, thread float& s, thread float& z) {
+  const uint k0 = t * GEMM_TILE_K;
+  const bool vec = (p.flags & GEMM_FLAG_A_VEC4) != 0u;
+  for (uint i = 0; i < 4; ++i) {
+    const uint q = tid + GEMM_THREADS * i;
+    const uint r = q / 8u;
+    const uint kk = (q % 8u) * 4u;
+    const uint gm = m0 + r;
+    const uint gk = k0 + kk;
+    half4 v = half4(0.0h);
+    if (gm < p.M) {
+      device const half* src = a + gm * p.lda + gk;
+      if (vec && gk + 3u < p.K) {
+        v = *((device const half4*)src);
+      } else {
+        for (uint e = 0; e < 4; ++e) {
+          if (gk + e < p.K) {
+            v[e] = src[e];
+          }
+        }
+      }
+    }
+    for (uint e = 0; e < 4; ++e) {
+      as_[r * GEMM_TILE_K + kk + e] = v[e];
+    }
+  }
+  for (uint j = 0; j < 2; ++j) {
+    const uint kr = (tid / 64u) * 2u + j;
+    const uint kw = k0 / 8u + kr;
+    float w[8];
+    if (bcol < p.Np && kw < p.Kw) {
+      const uint g = kw * 8u / GS;
+      if (g != g_cur) {
+        g_cur = g;
+        s = float(ws[g * p.ldb + bcol]);
+        z = gemm_zero<FMT>(wz, g * p.ldb + bcol);
+      }
+      gemm_dequant8<FMT>(wp[kw * p.ldb + bcol], s, z, w);
+    } else {
+      for (uint i = 0; i < 8; ++i) {
+        w[i] = 0.0f;
+      }
+    }
+    for (uint i = 0; i < 8; ++i) {
+      bs_[(kr * 8u + i) * GEMM_TILE_N + bc] = half(w[i]);
+    }
+  }
+}
+
+// Grid (ceil(N / TN), ceil(M / 64), batch) x 128 threads, TN = 64 (32 with SwiGLU). Simdgroup sg owns
+// rows 32 (sg / 2) .. +32 and 4 column blocks of 8: 4x4 float 8x8 accumulators. Threadgroup memory:
+// A 2 x 64x32 half (8 KB) + B 2 x 32x64 half (8 KB) + per-simdgroup staging 4 x 2 x 64 float (2 KB) =
+// 18 KB. Ragged M, N, K take the same path (zero-filled tiles, bounds-checked stores from staging).
+// half4 A loads only when flags has GEMM_FLAG_A_VEC4 (host checks lda, stride and offset alignment).
+template <int FMT, uint GS>
+[[kernel]] void gemm_tiled(device const uint* packed [[buffer(0)]],
+                           device const half* scales [[buffer(1)]],
+                           device const uchar* zeros [[buffer(2)]],
+                           device const half* a [[buffer(3)]],
+                           device half* c [[buffer(4)]],
+                           constant GemmParams& p [[buffer(5)]],
+                           device const half* bias [[buffer(6)]],
+                           device const half* residual [[buffer(7)]],
+                           device const uint* up_packed [[buffer(8)]],
+                           device const half* up_scales [[buffer(9)]],
+                           device const uchar* up_zeros [[buffer(10)]],
+                           uint3 group [[threadgroup_position_in_grid]],
+                           uint tid [[thread_index_in_threadgroup]],
+                           uint sg [[simdgroup_index_in_threadgroup]],
+                           uint lane [[thread_index_in_simdgroup]]) {
+  threadgroup half as_[2][GEMM_TILE_M * GEMM_TILE_K];
+  threadgroup half bs_[2][GEMM_TILE_K * GEMM_TILE_N];
+  threadgroup float stage[4][2][64];
+
+  const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
+  const uint tn = swiglu ? GEMM_TILE_N / 2u : GEMM_TILE_N;
+  const uint b = group.z;
+  const uint m0 = group.y * GEMM_TILE_M;
+  const uint n0 = group.x * tn;
+  const uint sg_r = sg / 2u;
+  const uint sg_c = sg % 2u;
+  a += b * p.stride_a;
+
+  // This thread's B column: with SwiGLU, tile columns 0..31 are gate, 32..63 the same outputs' up.
+  const uint bc = tid % GEMM_TILE_N;
+  const bool from_up = swiglu && bc >= 32u;
+  const uint bcol = n0 + (swiglu ? bc % 32u : bc);
+  device const uint* wp = (from_up ? up_packed : packed) + b * p.stride_w;
+  device const half* ws = (from_up ? up_scales : scales) + b * p.stride_s;
+  device const uchar* wz = (from_up ? up_zeros : zeros) + b * p.stride_s;
+  uint g_cur = 0xffffffffu;
+  float s = 0.0f, z = 0.0f;
+
+  // Tile column of accumulator block j: plain 8j within the simdgroup's 32; SwiGLU gate j < 2, up j >= 2.
+  uint bcol_of[4];
+  for (uint j = 0; j < 4; ++j) {
+    bcol_of[j] = swiglu ? (j < 2u ? sg_c * 16u + 8u * j : 32u + sg_c * 16u + 8u * (j - 2u))
+                        : sg_c * 32u + 8u * j;
+  }
+
+  simdgroup_float8x8 acc[4][4];
+  for (uint i = 0; i < 4; ++i) {
+    for (uint j = 0; j < 4; ++j) {
+      acc[i][j] = make_filled_simdgroup_matrix<float, 8, 8>(0.0f);
+    }
+  }
+
+  const uint ntiles = (p.Kw * 8u + GEMM_TILE_K - 1u) / GEMM_TILE_K;
+  gemm_tiled_stage<FMT, GS>(a, p, m0, 0u, tid, wp, ws, wz, bcol, bc, &as_[0][0], &bs_[0][0], g_cur, s, z);
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  for (uint t = 0; t < ntiles; ++t) {
+    const uint cur = t & 1u;
+    // Stage the next tile into the other buffer while this one is multiplied; the barrier at the end
+    // of the step orders both (the next step overwrites `cur` only after everyone finished with it).
+    if (t + 1u < ntiles) {
+      gemm_tiled_stage<FMT, GS>(a, p, m0, t + 1u, tid, wp, ws, wz, bcol, bc, &as_[cur ^ 1u][0],
+                                &bs_[cur ^ 1u][0], g_cur, s, z);
+    }
+    for (uint kk = 0; kk < GEMM_TILE_K; kk += 8u) {
+      simdgroup_half8x8 ma[4];
+      simdgroup_half8x8 mb[4];
+      for (uint i = 0; i < 4; ++i) {
+        simdgroup_load(ma[i], &as_[cur][0], GEMM_TILE_K, ulong2(kk, sg_r * 32u + 8u * i));
+      }
+      for (uint j = 0; j < 4; ++j) {
+        simdgroup_load(mb[j], &bs_[cur][0], GEMM_TILE_N, ulong2(bcol_of[j], kk));
+      }
+      for (uint i = 0; i < 4; ++i) {
+        for (uint j = 0; j < 4; ++j) {
+          simdgroup_multiply_accumulate(acc[i][j], ma[i], mb[j], acc[i][j]);
+        }
+      }
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+  }
+
+  // Per-simdgroup staging: each 8x8 block goes through this simdgroup's own slot, then lanes store
+  // 2 elements each with bounds checks and the epilogue (gate and up side by side for SwiGLU).
+  residual += b * p.stride_r;
+  c += b * p.stride_c;
+  const uint jn = swiglu ? 2u : 4u;
+  for (uint i = 0; i < 4; ++i) {
+    for (uint j = 0; j < jn; ++j) {
+      simdgroup_store(acc[i][j], &stage[sg][0][0], 8);
+      if (swiglu) {
+        simdgroup_store(acc[i][j + 2u], &stage[sg][1][0], 8);
+      }
+      simdgroup_barrier(mem_flags::mem_threadgroup);
+      for (uint e = lane; e < 64u; e += 32u) {
+        const uint gm = m0 + sg_r * 32u + 8u * i + e / 8u;
+        const uint gn = n0 + (swiglu ? sg_c * 16u : sg_c * 32u) + 8u * j + e % 8u;
+        if (gm < p.M && gn < p.N) {
+          const float u = swiglu ? stage[sg][1][e] : 0.0f;
+          c[gm * p.ldc + gn] = half(gemm_epilogue(stage[sg][0][e], u, gm, gn, p, bias, residual));
+        }
+      }
+      simdgroup_barrier(mem_flags::mem_threadgroup);
+    }
+  }
+}
+
+#endif  // MM_GEMM_TILED_H

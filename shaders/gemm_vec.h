@@ -1,0 +1,173 @@
+// gemm_vec.h — lane-per-column kernels for few rows: decode GEMV (ROWS = 1), small batch (ROWS = 16)
+// and the split-K partial pass (OutT = float). Each packed word is read once per threadgroup and
+// applied to every row; x is staged in threadgroup memory; 4 simdgroups split K inside the group.
+#ifndef MM_GEMM_VEC_H
+#define MM_GEMM_VEC_H
+
+#include "gemm_common.h"
+
+// Grid (ceil(N / 32), splits, batch) x 128 threads. Lane l of every simdgroup owns column
+// 32 * group.x + l; simdgroup s walks words [8s, 8s + 8) of each 256-deep K block (32 words), so a
+// K block costs two barriers. Threadgroup memory: x block ROWS x 256 half + reduction 2 x 4 x ROWS x 32
+// float (ROWS = 16: 8 KB + 16 KB; ROWS = 1: 1.5 KB). Requires M <= ROWS; no alignment requirement.
+// OutT = half: final output with the epilogue. OutT = float: raw partial sums of K range
+// [split * k_chunk, (split + 1) * k_chunk) to workspace [batch][splits][planes][M][N] (no epilogue).
+template <int FMT, uint GS, uint ROWS, typename OutT>
+[[kernel]] void gemm_vec(device const uint* packed [[buffer(0)]],
+                         device const half* scales [[buffer(1)]],
+                         device const uchar* zeros [[buffer(2)]],
+                         device const half* a [[buffer(3)]],
+                         device OutT* c [[buffer(4)]],
+                         constant GemmParams& p [[buffer(5)]],
+                         device const half* bias [[buffer(6)]],
+                         device const half* residual [[buffer(7)]],
+                         device const uint* up_packed [[buffer(8)]],
+                         device const half* up_scales [[buffer(9)]],
+                         device const uchar* up_zeros [[buffer(10)]],
+                         uint3 group [[threadgroup_position_in_grid]],
+                         uint tid [[thread_index_in_threadgroup]],
+                         uint sg [[simdgroup_index_in_threadgroup]],
+                         uint lane [[thread_index_in_simdgroup]]) {
+  threadgroup half xs[ROWS * GEMM_VEC_KBLOCK];
+  threadgroup float red[2 * 4 * ROWS * 32];
+
+  const bool partial = sizeof(OutT) == 4;
+  const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
+  const uint b = group.z;
+  const uint n = group.x * GEMM_VEC_COLS + lane;
+  const uint rows = min(p.M, ROWS);
+  const uint wpb = GEMM_VEC_KBLOCK / 8;  // words per K block
+  const uint kw_begin = partial ? group.y * (p.k_chunk / 8) : 0u;
+  const uint kw_end = partial ? min(p.Kw, kw_begin + p.k_chunk / 8) : p.Kw;
+  const bool col_ok = n < p.Np;
+
+  packed += b * p.stride_w;
+  up_packed += b * p.stride_w;
+  scales += b * p.stride_s;
+  up_scales += b * p.stride_s;
+  zeros += b * p.stride_s;
+  up_zeros += b * p.stride_s;
+  a += b * p.stride_a;
+
+  float acc[ROWS];
+  float acc_up[ROWS];
+  for (uint r = 0; r < ROWS; ++r) {
+    acc[r] = 0.0f;
+    acc_up[r] = 0.0f;
+  }
+  // The group's scale and zero stay in registers until the group changes (every GS / 8 words).
+  uint g_cur = 0xffffffffu;
+  float s = 0.0f, z = 0.0f, s_up = 0.0f, z_up = 0.0f;
+
+  for (uint kb = kw_begin; kb < kw_end; kb += wpb) {
+    threadgroup_barrier(mem_flags::mem_threadgroup);  // readers of the previous block are done
+    // Only the `rows` live rows are staged (and read), so M = 1 on a 16-row kernel stages 256 halves.
+    for (uint e = tid; e < rows * GEMM_VEC_KBLOCK; e += GEMM_THREADS) {
+      const uint r = e / GEMM_VEC_KBLOCK;
+      const uint k = kb * 8u + e % GEMM_VEC_KBLOCK;
+      xs[e] = k < p.K ? a[r * p.lda + k] : half(0.0h);
+    }
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    if (col_ok) {
+      for (uint j = 0; j < 8; ++j) {
+        const uint kw = kb + sg * 8u + j;
+        if (kw < kw_end) {
+          const uint g = kw * 8u / GS;
+          if (g != g_cur) {
+            g_cur = g;
+            s = float(scales[g * p.ldb + n]);
+            z = gemm_zero<FMT>(zeros, g * p.ldb + n);
+            if (swiglu) {
+              s_up = float(up_scales[g * p.ldb + n]);
+              z_up = gemm_zero<FMT>(up_zeros, g * p.ldb + n);
+            }
+          }
+          float w[8];
+          gemm_dequant8<FMT>(packed[kw * p.ldb + n], s, z, w);
+          const uint x0 = (sg * 8u + j) * 8u;
+          for (uint r = 0; r < rows; ++r) {
+            float t = 0.0f;
+            for (uint i = 0; i < 8; ++i) {
+              t += w[i] * float(xs[r * GEMM_VEC_KBLOCK + x0 + i]);
+            }
+            acc[r] += t;
+          }
+          if (swiglu) {
+            gemm_dequant8<FMT>(up_packed[kw * p.ldb + n], s_up, z_up, w);
+            for (uint r = 0; r < rows; ++r) {
+              float t = 0.0f;
+              for (uint i = 0; i < 8; ++i) {
+                t += w[i] * float(xs[r * GEMM_VEC_KBLOCK + x0 + i]);
+              }
+              acc_up[r] += t;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // Combine the 4 simdgroups' K slices in a fixed order (deterministic), rows spread over simdgroups.
+  for (uint r = 0; r < rows; ++r) {
+    red[(sg * ROWS + r) * 32u + lane] = acc[r];
+    if (swiglu) {
+      red[((4u + sg) * ROWS + r) * 32u + lane] = acc_up[r];
+    }
+  }
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  for (uint r = sg; r < rows; r += 4u) {
+    float gsum = 0.0f, usum = 0.0f;
+    for (uint q = 0; q < 4u; ++q) {
+      gsum += red[(q * ROWS + r) * 32u + lane];
+      if (swiglu) {
+        usum += red[((4u + q) * ROWS + r) * 32u + lane];
+      }
+    }
+    if (n < p.N) {
+      if (partial) {
+        const uint planes = swiglu ? 2u : 1u;
+        const uint base = ((b * p.splits + group.y) * planes * p.M + r) * p.N + n;
+        c[base] = OutT(gsum);
+        if (swiglu) {
+          c[base + p.M * p.N] = OutT(usum);
+        }
+      } else {
+        const float v = gemm_epilogue(gsum, usum, r, n, p, bias, residual + b * p.stride_r);
+        c[b * p.stride_c + r * p.ldc + n] = OutT(v);
+      }
+    }
+  }
+}
+
+// Sums the split-K partials in split order (deterministic, no atomics) and applies the epilogue.
+// Grid (ceil(M * N / 256), 1, batch) x 256 threads; one output per thread. No threadgroup memory.
+// Reads workspace [batch][splits][planes][M][N] float written by gemm_splitk_*.
+[[kernel]] void gemm_splitk_reduce(device const float* part [[buffer(3)]],
+                                   device half* c [[buffer(4)]],
+                                   constant GemmParams& p [[buffer(5)]],
+                                   device const half* bias [[buffer(6)]],
+                                   device const half* residual [[buffer(7)]],
+                                   uint3 group [[threadgroup_position_in_grid]],
+                                   uint tid [[thread_index_in_threadgroup]]) {
+  const uint idx = group.x * GEMM_REDUCE_THREADS + tid;
+  const uint b = group.z;
+  const uint mn = p.M * p.N;
+  if (idx < mn) {
+    const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
+    const uint planes = swiglu ? 2u : 1u;
+    float g = 0.0f, u = 0.0f;
+    for (uint q = 0; q < p.splits; ++q) {
+      const uint base = (b * p.splits + q) * planes * mn;
+      g += part[base + idx];
+      if (swiglu) {
+        u += part[base + mn + idx];
+      }
+    }
+    const uint m = idx / p.N;
+    const uint n = idx % p.N;
+    const float v = gemm_epilogue(g, u, m, n, p, bias, residual + b * p.stride_r);
+    c[b * p.stride_c + m * p.ldc + n] = half(v);
+  }
+}
+
+#endif  // MM_GEMM_VEC_H
