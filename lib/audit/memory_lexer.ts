@@ -21,6 +21,8 @@ export interface Lexed {
   directives: Directive[];
   comments: Map<number, string>;
   defines: Map<string, number>;
+  /** Object-like macros (`#define NAME text`), for evaluating constants such as `(KBLOCK / 8)`. */
+  macros: Map<string, string>;
 }
 
 // Longest first, so `<<=` wins over `<<` and `<`.
@@ -39,6 +41,7 @@ export function lex(src: string): Lexed {
   const directives: Directive[] = [];
   const comments = new Map<number, string>();
   const defines = new Map<string, number>();
+  const macros = new Map<string, string>();
   let i = 0;
   let line = 1;
   let lineStart = 0;
@@ -96,6 +99,8 @@ export function lex(src: string): Lexed {
       directives.push({ line: startLine, text: text.trim() });
       const def = /^#\s*define\s+([A-Za-z_]\w*)\s+\(?\s*(0x[0-9a-fA-F]+|\d+)[uUlL]*\s*\)?\s*$/.exec(text.trim());
       if (def) defines.set(def[1], Number(def[2]));
+      const mac = /^#\s*define\s+([A-Za-z_]\w*)(?![\w(])\s*(.*)$/.exec(text.trim());
+      if (mac && mac[2] !== "") macros.set(mac[1], mac[2]);
       i = j;
       continue;
     }
@@ -126,7 +131,7 @@ export function lex(src: string): Lexed {
     tokens.push({ kind: "punct", text: p, line, col });
     i += p.length;
   }
-  return { tokens, directives, comments, defines };
+  return { tokens, directives, comments, defines, macros };
 }
 
 /** Index of the token closing the bracket opened at `open` (`(`, `[`, `{`), or tokens.length. */

@@ -1,0 +1,490 @@
+// Abstract interpretation of one kernel for the memory audit: walks the body (inlining helper calls),
+// tracks how each local depends on the lane, loop counters and loaded data, and records every
+// device/constant buffer access with its lane stride in bytes.
+import { BodyParser, type Expr, type Stmt } from "./memory_ast.ts";
+import type { FuncDecl, ParamDecl } from "./memory_decls.ts";
+import { lex, tokensText } from "./memory_lexer.ts";
+import * as V from "./memory_values.ts";
+
+/** Access classes; see lib/audit/memory.ts for the taxonomy. */
+export type Classification = "coalesced" | "strided" | "sequential-per-thread" | "scattered" | "broadcast";
+
+/** One buffer access site as seen from one kernel. */
+export interface RawAccess {
+  file: string;
+  line: number;
+  column: number;
+  buffer: string;
+  bufferIndex: number;
+  elementType: string;
+  accessBytes: number | null;
+  kind: "load" | "store" | "load+store";
+  expr: string;
+  classification: Classification;
+  inLoop: boolean;
+  laneStrideBytes: number | "symbolic" | null;
+  reason: string;
+}
+
+/** Everything shared across kernels: helper functions, type names, object-like macros. */
+export interface Program {
+  helpers: Map<string, FuncDecl[]>;
+  typeNames: Set<string>;
+  macros: Map<string, string>;
+}
+
+// Lane-varying index attributes: x (or the scalar) steps by one across consecutive lanes. y and z are
+// taken as lane-uniform, which holds when the threadgroup's x extent is a multiple of 32.
+const LANE_ATTRS = new Set([
+  "thread_position_in_grid", "thread_position_in_threadgroup", "thread_index_in_simdgroup",
+  "thread_index_in_threadgroup", "thread_index_in_quadgroup",
+]);
+const UNIFORM_FNS = /^(simd_(sum|max|min|product|and|or|xor|broadcast|broadcast_first|all|any|ballot)|quad_broadcast|threadgroup_barrier|simdgroup_barrier)$/;
+const LINEAR_FNS = /^(min|max|clamp|select|as_type|int|uint|short|ushort|long|ulong|float|half|bfloat|char|uchar|size_t)$/;
+
+const COMPARE: Record<string, (x: number, y: number) => boolean> = {
+  "<": (x, y) => x < y, ">": (x, y) => x > y, "<=": (x, y) => x <= y, ">=": (x, y) => x >= y,
+  "==": (x, y) => x === y, "!=": (x, y) => x !== y, "&&": (x, y) => !!x && !!y, "||": (x, y) => !!x || !!y,
+};
+
+interface Entry {
+  v: V.Val;
+  depth: number;
+  branch: number;
+}
+interface Frame {
+  fn: FuncDecl;
+  env: Map<string, Entry>;
+  types: Map<string, string>;
+  consts: Map<string, number>;
+  rets: V.Val[];
+  chain: string;
+}
+const astCache = new WeakMap<FuncDecl, Stmt>();
+
+export class KernelAnalyzer {
+  readonly accesses = new Map<string, RawAccess>();
+  private loops: { id: string; step: V.Coef }[] = [];
+  private branch = 0;
+  private stack: FuncDecl[] = [];
+  private macroCache = new Map<string, V.Num>();
+
+  constructor(private prog: Program) {}
+
+  /** Analyzes kernel `def`, with parameter types and template arguments from `inst` when given. */
+  run(def: FuncDecl, inst: FuncDecl | null): void {
+    const fr = this.frame(def, inst?.templateArgs ?? null, "");
+    def.params.forEach((p, i) => {
+      const typed = inst?.params[i] ?? p;
+      fr.env.set(p.name, { v: this.paramVal(p, typed, fr), depth: 0, branch: 0 });
+    });
+    this.exec(this.ast(def), fr);
+  }
+
+  private frame(fn: FuncDecl, targs: string[] | null, chain: string): Frame {
+    const fr: Frame = { fn, env: new Map(), types: new Map(), consts: new Map(), rets: [], chain };
+    (fn.templateParams ?? []).forEach((tp, i) => {
+      const arg = targs?.[i];
+      if (arg === undefined) return;
+      if (tp.type) fr.types.set(tp.name, arg.replace(/\s/g, ""));
+      else {
+        const c = this.constText(arg).c;
+        if (c !== undefined) fr.consts.set(tp.name, c);
+      }
+    });
+    return fr;
+  }
+
+  private ast(fn: FuncDecl): Stmt {
+    let s = astCache.get(fn);
+    if (!s) {
+      const [a, b] = fn.body!;
+      s = new BodyParser(fn.lexed.tokens, a + 1, b, this.prog.typeNames).block();
+      astCache.set(fn, s);
+    }
+    return s;
+  }
+
+  private paramVal(p: ParamDecl, typed: ParamDecl, fr: Frame): V.Val {
+    const attr = p.attrs.join(" ");
+    const buf = /buffer\((\d+)\)/.exec(attr);
+    const space = typed.addressSpace;
+    if (buf && (space === "device" || space === "constant")) {
+      const elem = this.subst(typed.baseType, fr);
+      if (typed.pointer || (typed.reference && space === "device")) {
+        const info: V.BufInfo = { name: p.name, index: Number(buf[1]), space, elem };
+        return { kind: "ptr", buf: info, elem, off: V.konst(0) };
+      }
+      return V.uni(); // constant Params& : lane-uniform arguments
+    }
+    if (space === "threadgroup") return V.dataVal();
+    const lane = p.attrs.find((a) => LANE_ATTRS.has(a));
+    const vec = /[234]$/.test(typed.baseType);
+    if (lane) return vec ? { kind: "vec", comps: { x: V.laneVal(), y: V.uni(), z: V.uni() } } : V.laneVal();
+    return V.uni();
+  }
+
+  private subst(type: string, fr: Frame): string {
+    return fr.types.get(type) ?? type;
+  }
+
+  private bytes(elem: string, fr: Frame): number | null {
+    return V.sizeOf(this.subst(elem, fr));
+  }
+
+  private constText(text: string): V.Num {
+    const lx = lex(text);
+    const e = new BodyParser(lx.tokens, 0, lx.tokens.length, this.prog.typeNames).expr();
+    const fn = { lexed: lx, file: "", name: "#macro" } as FuncDecl;
+    return V.toNum(this.eval(e, this.frame(fn, null, "#")));
+  }
+
+  // ---- statements ----
+  private exec(s: Stmt, fr: Frame): void {
+    switch (s.k) {
+      case "block":
+        for (const x of s.body) this.exec(x, fr);
+        return;
+      case "decl": {
+        const tg = s.type.includes("threadgroup");
+        for (const v of s.vars) {
+          const val = tg ? V.dataVal() : v.init ? this.eval(v.init, fr) : V.uni();
+          fr.env.set(v.name, { v: val, depth: this.loops.length, branch: this.branch });
+        }
+        return;
+      }
+      case "expr":
+        this.eval(s.e, fr);
+        return;
+      case "if":
+        this.eval(s.c, fr);
+        this.branch++;
+        this.exec(s.a, fr);
+        if (s.b) this.exec(s.b, fr);
+        this.branch--;
+        return;
+      case "for":
+        return this.loop(s.init, s.c, s.step, s.body, s.at, fr);
+      case "while":
+        return this.loop(null, s.c, null, s.body, s.at, fr);
+      case "ret":
+        if (s.e) fr.rets.push(this.eval(s.e, fr));
+        return;
+      case "nop":
+        return;
+    }
+  }
+
+  // Loop counters become symbols: `for (k = k0; ...; k += s)` gives k = k0 + 1*[k], step s. The body
+  // runs twice so values carried around the loop reach their fixpoint before accesses are final.
+  private loop(init: Stmt | null, c: Expr | null, step: Expr | null, body: Stmt, at: number, fr: Frame): void {
+    if (init) this.exec(init, fr);
+    const id = `${fr.chain}${fr.fn.file}@${at}`;
+    let counter: string | null = null;
+    if (init?.k === "decl" && init.vars.length === 1) counter = init.vars[0].name;
+    else if (init?.k === "expr" && init.e.k === "asg" && init.e.l.k === "id") counter = init.e.l.name;
+    let stepC: V.Coef | null = null;
+    if (step && counter) {
+      if ((step.k === "post" || step.k === "un") && step.e.k === "id" && step.e.name === counter) {
+        stepC = step.op === "--" ? -1 : step.op === "++" ? 1 : null;
+      } else if (step.k === "asg" && step.l.k === "id" && step.l.name === counter) {
+        const r = V.toNum(this.eval(step.r, fr));
+        stepC = step.op === "+=" ? (r.c ?? "sym") : step.op === "-=" ? (r.c !== undefined ? -r.c : "sym") : "sym";
+      }
+    }
+    this.loops.push({ id, step: stepC ?? "sym" });
+    if (counter && stepC !== null) {
+      const e = fr.env.get(counter);
+      const base = e ? V.toNum(e.v) : V.uni();
+      const sym: V.Num = { ...V.uni(), loops: new Map([[id, 1]]) };
+      fr.env.set(counter, { v: V.add({ ...base, c: undefined }, sym), depth: this.loops.length, branch: this.branch });
+    }
+    for (let pass = 0; pass < 2; pass++) {
+      if (c) this.eval(c, fr);
+      this.exec(body, fr);
+      if (step && stepC === null) this.eval(step, fr);
+    }
+    this.loops.pop();
+  }
+
+  // ---- expressions ----
+  private eval(e: Expr, fr: Frame): V.Val {
+    switch (e.k) {
+      case "num":
+        return Number.isNaN(e.v) ? V.uni() : V.konst(e.v);
+      case "id":
+        return this.lookup(e.name, fr);
+      case "un": {
+        if (e.op === "*") return this.deref(e.e, fr, "load", e.at);
+        if (e.op === "&") return this.address(e.e, fr);
+        if (e.op === "++" || e.op === "--") return this.assign(e.e, e.op === "++" ? "+=" : "-=", V.konst(1), fr);
+        const v = V.toNum(this.eval(e.e, fr));
+        if (e.op === "-") return { ...V.scale(v, -1), c: v.c === undefined ? undefined : -v.c };
+        return e.op === "+" ? v : V.opaque([v]);
+      }
+      case "post":
+        return this.assign(e.e, e.op === "++" ? "+=" : "-=", V.konst(1), fr);
+      case "bin": {
+        const l = this.eval(e.l, fr);
+        const r = this.eval(e.r, fr);
+        return this.binop(e.op, l, r, fr);
+      }
+      case "asg":
+        return this.assign(e.l, e.op, this.eval(e.r, fr), fr);
+      case "tern": {
+        const c = V.toNum(this.eval(e.c, fr));
+        const v = V.joinVal(this.eval(e.a, fr), this.eval(e.b, fr));
+        if (v.kind !== "num") return v;
+        const sel = c.lane !== 0 || c.laneNL;
+        return { ...v, laneNL: v.laneNL || (sel && v.lane === 0), data: v.data || c.data };
+      }
+      case "call":
+        return this.call(e, fr);
+      case "idx": {
+        const o = this.eval(e.o, fr);
+        const i = V.toNum(this.eval(e.i, fr));
+        if (o.kind === "ptr") return this.access(this.offset(o, i, fr), o, "load", e, fr);
+        return o.kind === "vec" ? V.toNum(o) : o;
+      }
+      case "mem": {
+        const o = this.eval(e.o, fr);
+        if (o.kind === "ptr") return this.access(o.off, o, "load", e, fr);
+        if (o.kind === "vec") {
+          const comps = [...e.name].map((ch) => o.comps[{ r: "x", g: "y", b: "z", a: "w" }[ch] ?? ch] ?? V.uni());
+          return comps.length === 1 ? comps[0] : comps.reduce(V.join);
+        }
+        return o;
+      }
+      case "cast": {
+        const v = this.eval(e.e, fr);
+        if (!e.type.includes("*") || v.kind !== "ptr") return v;
+        const base = e.type.filter((t) => !/^(const|device|constant|thread|threadgroup|volatile|\*)$/.test(t));
+        return { ...v, elem: this.subst(base.join(""), fr) };
+      }
+      case "list":
+        return e.items.map((x) => this.eval(x, fr)).reduce(V.joinVal, V.uni());
+      case "other":
+        return V.uni();
+    }
+  }
+
+  private lookup(name: string, fr: Frame): V.Val {
+    const e = fr.env.get(name);
+    if (e) return e.v;
+    const c = fr.consts.get(name);
+    if (c !== undefined) return V.konst(c);
+    if (name === "true" || name === "false") return V.konst(name === "true" ? 1 : 0);
+    const m = this.prog.macros.get(name);
+    if (m !== undefined) {
+      if (!this.macroCache.has(name)) {
+        this.macroCache.set(name, V.uni()); // guards self-referencing macros
+        this.macroCache.set(name, this.constText(m));
+      }
+      return this.macroCache.get(name)!;
+    }
+    return V.uni();
+  }
+
+  private offset(p: V.Ptr, i: V.Num, fr: Frame): V.Num {
+    const b = this.bytes(p.elem, fr) ?? 1;
+    return V.add(p.off, V.scale({ ...i, c: undefined }, b));
+  }
+
+  private binop(op: string, l: V.Val, r: V.Val, fr: Frame): V.Val {
+    if ((op === "+" || op === "-") && l.kind === "ptr") {
+      return { ...l, off: this.offset(l, op === "-" ? V.scale(V.toNum(r), -1) : V.toNum(r), fr) };
+    }
+    if (op === "+" && r.kind === "ptr") return { ...r, off: this.offset(r, V.toNum(l), fr) };
+    const a = V.toNum(l);
+    const b = V.toNum(r);
+    switch (op) {
+      case ",":
+        return r;
+      case "+":
+        return V.add(a, b);
+      case "-":
+        return V.add(a, b, -1);
+      case "*":
+        return V.mul(a, b);
+      case "/":
+        return V.div(a, b);
+      case ">>":
+        return V.div(a, b, true);
+      case "<<":
+        return b.c !== undefined ? { ...V.scale(a, 2 ** b.c), c: a.c === undefined ? undefined : a.c << b.c } : V.mul(a, b);
+      case "%":
+        return V.mod(a, b, (x, y) => x % y);
+      case "&":
+        return V.mod(a, b, (x, y) => x & y);
+      case "|":
+        return { ...V.add(a, b), c: a.c !== undefined && b.c !== undefined ? a.c | b.c : undefined };
+      case "^":
+        return { ...V.add(a, b), c: a.c !== undefined && b.c !== undefined ? a.c ^ b.c : undefined };
+      default:
+        return V.compare(a, b, (x, y) => Number(COMPARE[op]?.(x, y) ?? NaN));
+    }
+  }
+
+  private assign(l: Expr, op: string, r: V.Val, fr: Frame): V.Val {
+    if (l.k === "id") {
+      const e = fr.env.get(l.name);
+      const old = e?.v ?? V.uni();
+      let v = op === "=" ? r : this.binop(op.slice(0, -1), old, r, fr);
+      const depth = e?.depth ?? 0;
+      if (op !== "=" && this.loops.length > depth && (op === "+=" || op === "-=")) {
+        // Accumulated across iterations of the loop that encloses this update but not the variable.
+        const sym: V.Num = { ...V.uni(), loops: new Map([[this.loops[depth].id, 1]]) };
+        const inc = V.mul(V.toNum(r), sym);
+        v = this.binop(op.slice(0, -1), old, inc, fr);
+      }
+      const joinOld = e !== undefined && (this.loops.length > e.depth || this.branch > e.branch || op !== "=");
+      fr.env.set(l.name, { v: joinOld ? V.joinVal(old, v) : v, depth, branch: e?.branch ?? 0 });
+      return v;
+    }
+    const kind = op === "=" ? "store" : "load+store";
+    if (l.k === "idx") {
+      const o = this.eval(l.o, fr);
+      const i = V.toNum(this.eval(l.i, fr));
+      if (o.kind === "ptr") this.access(this.offset(o, i, fr), o, kind, l, fr);
+      else if (l.o.k === "id") this.assign(l.o, "|=", r, fr); // element of a local array: join into it
+      return r;
+    }
+    if (l.k === "mem") {
+      const o = this.eval(l.o, fr);
+      if (o.kind === "ptr") this.access(o.off, o, kind, l, fr);
+      return r;
+    }
+    if (l.k === "un" && l.op === "*") this.deref(l.e, fr, kind, l.at);
+    return r;
+  }
+
+  private deref(e: Expr, fr: Frame, kind: RawAccess["kind"], at: number): V.Val {
+    const p = this.eval(e, fr);
+    if (p.kind !== "ptr") return V.toNum(p);
+    return this.access(p.off, p, kind, { k: "other", at }, fr);
+  }
+
+  private address(e: Expr, fr: Frame): V.Val {
+    if (e.k === "idx") {
+      const o = this.eval(e.o, fr);
+      const i = V.toNum(this.eval(e.i, fr));
+      if (o.kind === "ptr") return { ...o, off: this.offset(o, i, fr) };
+      return o;
+    }
+    return this.eval(e, fr);
+  }
+
+  private call(e: Extract<Expr, { k: "call" }>, fr: Frame): V.Val {
+    const name = e.f.k === "id" ? e.f.name : null;
+    if (name === null) this.eval(e.f, fr);
+    const args = e.args.map((a) => this.eval(a, fr));
+    if (name === null) return V.opaque(args.map(V.toNum));
+    const helper = this.helper(name, args.length);
+    if (helper) return this.inline(helper, e, args, fr);
+    if (name.startsWith("atomic_") && args[0]?.kind === "ptr") {
+      return this.access(args[0].off, args[0], name.includes("load") ? "load" : name.includes("store") ? "store" : "load+store", e, fr);
+    }
+    const nums = args.map(V.toNum);
+    if (UNIFORM_FNS.test(name)) return V.uni();
+    if (LINEAR_FNS.test(name) || this.prog.typeNames.has(name) || V.sizeOf(name) !== null) return nums.reduce(V.join, V.uni());
+    return V.opaque(nums);
+  }
+
+  private helper(name: string, arity: number): FuncDecl | null {
+    const cands = (this.prog.helpers.get(name) ?? []).filter((f) => f.body !== null);
+    return cands.find((f) => f.params.length === arity) ?? cands[0] ?? null;
+  }
+
+  private inline(fn: FuncDecl, e: Extract<Expr, { k: "call" }>, args: V.Val[], fr: Frame): V.Val {
+    if (this.stack.includes(fn) || this.stack.length >= 8) return V.opaque(args.map(V.toNum));
+    const targs = e.targs.length > 0 ? splitArgs(e.targs).map((t) => this.substConsts(t, fr)) : null;
+    const callee = this.frame(fn, targs, `${fr.chain}${fr.fn.file}@${e.at}>`);
+    fn.params.forEach((p, i) => {
+      const a = args[i] ?? V.uni();
+      const v = a.kind === "ptr" && p.pointer && !/^[A-Z]\w*$/.test(p.baseType) ? { ...a, elem: this.subst(p.baseType, callee) } : a;
+      callee.env.set(p.name, { v, depth: this.loops.length, branch: this.branch });
+    });
+    this.stack.push(fn);
+    this.exec(this.ast(fn), callee);
+    this.stack.pop();
+    return callee.rets.length ? callee.rets.reduce(V.joinVal) : V.uni();
+  }
+
+  // Template arguments at a call site name the caller's template parameters (`gemm_zero<FMT>`).
+  private substConsts(t: string, fr: Frame): string {
+    const c = fr.consts.get(t.trim());
+    return c !== undefined ? String(c) : fr.types.get(t.trim()) ?? t;
+  }
+
+  private access(off: V.Num, p: V.Ptr, kind: RawAccess["kind"], e: Expr, fr: Frame): V.Val {
+    const tokens = fr.fn.lexed.tokens;
+    const tok = tokens[e.at] ?? tokens[0];
+    const accessBytes = this.bytes(p.elem, fr);
+    const line = tok?.line ?? 0;
+    const obj = e.k === "idx" && e.o.k === "id" ? e.o.name : p.buf.name;
+    const expr = e.k === "idx" ? `${obj}[${tokensText(tokens, e.at + 1, e.end)}]` : lineText(tokens, line);
+    const [classification, reason, stride] = this.classify(off, accessBytes ?? 1);
+    const key = `${fr.chain}${fr.fn.file}@${e.at}`;
+    const prev = this.accesses.get(key);
+    this.accesses.set(key, {
+      file: fr.fn.file,
+      line,
+      column: tok?.col ?? 0,
+      buffer: p.buf.name,
+      bufferIndex: p.buf.index,
+      elementType: this.subst(p.elem, fr),
+      accessBytes,
+      kind: prev && prev.kind !== kind ? "load+store" : kind,
+      expr,
+      classification,
+      inLoop: this.loops.length > 0,
+      laneStrideBytes: stride,
+      reason,
+    });
+    return V.loaded(off);
+  }
+
+  private classify(off: V.Num, ab: number): [Classification, string, number | "symbolic" | null] {
+    if (off.data) return ["scattered", "the index depends on a value loaded from memory", null];
+    const s = off.lane;
+    if (s === 0 && off.laneNL) return ["strided", "the lane enters the index non-linearly (irregular across lanes)", null];
+    if (s === 0) return ["broadcast", "every lane of a simdgroup uses the same address", 0];
+    if (typeof s === "number" && Math.abs(s) <= ab) {
+      return ["coalesced", `consecutive lanes are ${Math.abs(s)} B apart, within the ${ab}-byte access`, s];
+    }
+    const stride = typeof s === "number" ? s : "symbolic";
+    const what = typeof s === "number" ? `${Math.abs(s)} B apart` : "a run-time stride apart (lane times a run-time value)";
+    for (let k = this.loops.length - 1; k >= 0; k--) {
+      const c = off.loops.get(this.loops[k].id);
+      if (c === undefined) continue;
+      const step = this.loops[k].step;
+      const per = typeof c === "number" ? (typeof step === "number" ? c * step : c) : null;
+      if (per !== null && per !== 0 && Math.abs(per) <= ab) {
+        return ["sequential-per-thread", `consecutive lanes are ${what}; each lane walks its own contiguous run (${Math.abs(per)} B per iteration)`, stride];
+      }
+      break;
+    }
+    return ["strided", `consecutive lanes are ${what}, beyond the ${ab}-byte access`, stride];
+  }
+}
+
+function splitArgs(targs: string[]): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let depth = 0;
+  for (const t of targs) {
+    if (t === "<") depth++;
+    if (t === ">") depth--;
+    if (t === "," && depth === 0) (out.push(cur), cur = "");
+    else cur += (cur ? " " : "") + t;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+function lineText(tokens: { line: number }[], line: number): string {
+  const a = tokens.findIndex((t) => t.line === line);
+  let b = a;
+  while (b >= 0 && b < tokens.length && tokens[b].line === line) b++;
+  return a < 0 ? "" : tokensText(tokens as never, a, b);
+}

@@ -1,0 +1,197 @@
+// Abstract values of the memory audit. An index is tracked as an affine form in the lane index: its
+// coefficient per lane step (across consecutive lanes of a simdgroup), per loop counter, and whether a
+// value loaded from memory flows in (data-dependent). Offsets behind pointers are kept in bytes.
+
+/** A coefficient: a known number, or "sym" for a run-time (lane-uniform) factor such as `K`. */
+export type Coef = number | "sym";
+
+/** A scalar value. `lane` is the change per lane step; `laneNL` marks non-affine lane use. */
+export interface Num {
+  kind: "num";
+  c?: number;
+  lane: Coef;
+  laneNL: boolean;
+  loops: Map<string, Coef>;
+  data: boolean;
+}
+
+/** The buffer behind a pointer: a kernel `[[buffer(i)]]` parameter. */
+export interface BufInfo {
+  name: string;
+  index: number;
+  space: "device" | "constant";
+  elem: string;
+}
+
+/** A pointer into a device/constant buffer; `off` is the byte offset from the binding. */
+export interface Ptr {
+  kind: "ptr";
+  buf: BufInfo;
+  elem: string;
+  off: Num;
+}
+
+/** A vector of per-component values (thread-position vectors: x follows the lane, y and z do not). */
+export interface Vec {
+  kind: "vec";
+  comps: Record<string, Num>;
+}
+
+export type Val = Num | Ptr | Vec;
+
+export const uni = (): Num => ({ kind: "num", lane: 0, laneNL: false, loops: new Map(), data: false });
+export const konst = (c: number): Num => ({ ...uni(), c });
+export const laneVal = (): Num => ({ ...uni(), lane: 1 });
+export const dataVal = (): Num => ({ ...uni(), data: true });
+
+export function addCoef(x: Coef, y: Coef): Coef {
+  if (x === 0) return y;
+  if (y === 0) return x;
+  return typeof x === "number" && typeof y === "number" ? x + y : "sym";
+}
+
+export function scaleCoef(x: Coef, s: Coef): Coef {
+  if (x === 0 || s === 0) return 0;
+  return typeof x === "number" && typeof s === "number" ? x * s : "sym";
+}
+
+function joinCoef(x: Coef, y: Coef): Coef {
+  if (x === y) return x;
+  if (x === 0) return y;
+  if (y === 0) return x;
+  return "sym";
+}
+
+function mergeLoops(a: Map<string, Coef>, b: Map<string, Coef>, f: (x: Coef, y: Coef) => Coef): Map<string, Coef> {
+  const m = new Map(a);
+  for (const [k, v] of b) m.set(k, f(m.get(k) ?? 0, v));
+  for (const [k, v] of m) if (v === 0) m.delete(k);
+  return m;
+}
+
+function fold(a: Num, b: Num, f: (x: number, y: number) => number): number | undefined {
+  if (a.c === undefined || b.c === undefined) return undefined;
+  const r = f(a.c, b.c);
+  return Number.isFinite(r) ? r : undefined;
+}
+
+/** Scales every coefficient by `s` (a known constant or "sym"). */
+export function scale(a: Num, s: Coef): Num {
+  const loops = new Map<string, Coef>();
+  for (const [k, v] of a.loops) loops.set(k, scaleCoef(v, s));
+  return { kind: "num", lane: scaleCoef(a.lane, s), laneNL: a.laneNL, loops, data: a.data };
+}
+
+export function add(a: Num, b: Num, sign = 1): Num {
+  return {
+    kind: "num",
+    c: fold(a, b, (x, y) => x + sign * y),
+    lane: addCoef(a.lane, scaleCoef(b.lane, sign)),
+    laneNL: a.laneNL || b.laneNL,
+    loops: mergeLoops(a.loops, scale(b, sign).loops, addCoef),
+    data: a.data || b.data,
+  };
+}
+
+export function join(a: Num, b: Num): Num {
+  return {
+    kind: "num",
+    c: a.c === b.c ? a.c : undefined,
+    lane: joinCoef(a.lane, b.lane),
+    laneNL: a.laneNL || b.laneNL,
+    loops: mergeLoops(a.loops, b.loops, joinCoef),
+    data: a.data || b.data,
+  };
+}
+
+const varies = (a: Num): boolean => a.lane !== 0 || a.laneNL;
+
+export function mul(a: Num, b: Num): Num {
+  if (a.c !== undefined) return { ...scale(b, a.c), c: fold(a, b, (x, y) => x * y) };
+  if (b.c !== undefined) return scale(a, b.c);
+  // Product of two run-time values: coefficients become symbolic; lane x lane is non-affine.
+  const r = join(scale(a, "sym"), scale(b, "sym"));
+  if (varies(a) && varies(b)) r.laneNL = true;
+  return r;
+}
+
+/** `a / b` and `a >> b`. A run-time divisor is assumed large (rows of a matrix), so lane/K is taken
+ * as lane-uniform across a simdgroup: `(tid / N) * N + tid % N` stays coalesced. */
+export function div(a: Num, b: Num, shift = false): Num {
+  if (b.c !== undefined && b.c !== 0) {
+    const d = shift ? 2 ** b.c : b.c;
+    return { ...scale(a, 1 / d), c: fold(a, b, (x, y) => shift ? x >> y : Math.trunc(x / y)) };
+  }
+  return { ...uni(), data: a.data || b.data, laneNL: b.lane !== 0 || b.laneNL, loops: scale(a, "sym").loops };
+}
+
+/** `a % b` and `a & mask`: the lane keeps stepping by its coefficient inside each period. */
+export function mod(a: Num, b: Num, f: (x: number, y: number) => number): Num {
+  return { ...a, c: fold(a, b, f), data: a.data || b.data, laneNL: a.laneNL || b.laneNL || b.lane !== 0 };
+}
+
+/** Comparisons and logic: the result is lane-varying but not affine. */
+export function compare(a: Num, b: Num, f: (x: number, y: number) => number): Num {
+  return {
+    kind: "num",
+    c: fold(a, b, f),
+    lane: 0,
+    laneNL: varies(a) || varies(b),
+    loops: mergeLoops(a.loops, b.loops, joinCoef),
+    data: a.data || b.data,
+  };
+}
+
+/** A non-linear function of lane-varying inputs (abs, sqrt, unknown calls). */
+export function opaque(args: Num[]): Num {
+  const r = args.reduce(join, uni());
+  if (varies(r)) return { ...r, lane: 0, laneNL: true };
+  return r;
+}
+
+/** The value a load returns: lane-uniform if every lane reads the same address, else per-lane data. */
+export function loaded(off: Num): Num {
+  return off.data || varies(off) ? dataVal() : uni();
+}
+
+export function toNum(v: Val): Num {
+  if (v.kind === "num") return v;
+  if (v.kind === "vec") return Object.values(v.comps).reduce(join, uni());
+  return { ...v.off, c: undefined };
+}
+
+export function joinVal(a: Val, b: Val): Val {
+  if (a.kind === "ptr" && b.kind === "ptr" && a.buf === b.buf) return { ...a, off: join(a.off, b.off) };
+  if (a.kind === "ptr") return a;
+  if (b.kind === "ptr") return b;
+  if (a.kind === "vec" && b.kind === "vec") {
+    const comps: Record<string, Num> = {};
+    for (const k of new Set([...Object.keys(a.comps), ...Object.keys(b.comps)])) {
+      comps[k] = join(a.comps[k] ?? uni(), b.comps[k] ?? uni());
+    }
+    return { kind: "vec", comps };
+  }
+  return join(toNum(a), toNum(b));
+}
+
+const SCALAR_BYTES: Record<string, number> = {
+  bool: 1, char: 1, uchar: 1, int8_t: 1, uint8_t: 1, short: 2, ushort: 2, half: 2, bfloat: 2, int16_t: 2,
+  uint16_t: 2, int: 4, uint: 4, float: 4, int32_t: 4, uint32_t: 4, long: 8, ulong: 8, double: 8,
+  atomic_uint: 4, atomic_int: 4, atomic_float: 4, int64_t: 8, uint64_t: 8,
+};
+
+/** Size in bytes of an MSL type in a buffer (3-vectors take 4 slots, packed ones 3), or null. */
+export function sizeOf(type: string): number | null {
+  const t = type.replace(/^(metal::)?/, "").replace(/\s/g, "");
+  if (SCALAR_BYTES[t] !== undefined) return SCALAR_BYTES[t];
+  const atomic = /^atomic<(\w+)>$/.exec(t);
+  if (atomic) return SCALAR_BYTES[atomic[1]] ?? null;
+  const v = /^(packed_)?([a-z]+)([234])$/.exec(t) ?? /^()vec<(\w+),([234])>$/.exec(t);
+  if (v && SCALAR_BYTES[v[2]] !== undefined) {
+    const n = Number(v[3]);
+    return SCALAR_BYTES[v[2]] * (n === 3 && !v[1] ? 4 : n);
+  }
+  const m = /^([a-z]+)([234])x([234])$/.exec(t);
+  if (m && SCALAR_BYTES[m[1]] !== undefined) return SCALAR_BYTES[m[1]] * Number(m[2]) * (m[3] === "3" ? 4 : Number(m[3]));
+  return null;
+}
