@@ -14,7 +14,8 @@ interface Command {
   run(args: string[]): number | Promise<number>;
 }
 
-const ALIGN_HELP = `usage: metal-marlin align <model> [--m 1,7,128,2048] [--group-size 128] [--format fp4] [--json]
+const ALIGN_HELP =
+  `usage: metal-marlin align <model> [--m 1,7,128,2048] [--group-size 128] [--format fp4] [--json]
   <model>  built-in name (${Object.keys(BUILTIN_MODELS).join(", ")}) or a Hugging Face config.json path`;
 
 function loadModel(spec: string): ModelConfig {
@@ -45,7 +46,10 @@ function align(args: string[]): number {
     return 2;
   }
   const ms = values.m.split(",").map((s) => Number(s.trim()));
-  const report = auditAlignment(loadModel(positionals[0]), ms, { groupSize: Number(values["group-size"]), format });
+  const report = auditAlignment(loadModel(positionals[0]), ms, {
+    groupSize: Number(values["group-size"]),
+    format,
+  });
   console.log(values.json ? JSON.stringify(report, null, 2) : formatAlignmentReport(report));
   return 0;
 }

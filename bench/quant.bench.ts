@@ -9,7 +9,10 @@ import { quantize } from "../lib/quant/quantize.ts";
 import { dequantize } from "../lib/quant/dequantize.ts";
 import type { QuantFormat } from "../lib/quant/formats.ts";
 
-const { values } = parseArgs({ args: process.argv.slice(2), options: { json: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { json: { type: "boolean", default: false } },
+});
 
 // 4096 x 4096 (one Llama-3-8B q_proj): big enough that per-call overhead does not count.
 const K = 4096, N = 4096;
@@ -22,7 +25,11 @@ for (let i = 0; i < w.length; i++) {
 
 const cases: { name: string; weights: number; fn: () => unknown }[] = [];
 for (const format of ["fp4", "int4", "int4-sym"] as QuantFormat[]) {
-  cases.push({ name: `quantize ${format} nk gs128 ${N}x${K}`, weights: K * N, fn: () => quantize(w, { k: K, n: N, format }) });
+  cases.push({
+    name: `quantize ${format} nk gs128 ${N}x${K}`,
+    weights: K * N,
+    fn: () => quantize(w, { k: K, n: N, format }),
+  });
   const q = quantize(w, { k: K, n: N, format });
   cases.push({ name: `dequantize ${format} nk gs128 ${N}x${K}`, weights: K * N, fn: () => dequantize(q) });
 }
@@ -47,7 +54,11 @@ function gitSha(): string {
 }
 
 const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
-const runtime = g.Bun ? { name: "bun", version: g.Bun.version } : g.Deno ? { name: "deno", version: g.Deno.version.deno } : { name: "node", version: process.version };
+const runtime = g.Bun
+  ? { name: "bun", version: g.Bun.version }
+  : g.Deno
+  ? { name: "deno", version: g.Deno.version.deno }
+  : { name: "node", version: process.version };
 
 const res = await run(values.json ? { format: "quiet" } : {});
 const results = res.benchmarks.flatMap((b) => b.runs).map((r) => {
@@ -56,15 +67,25 @@ const results = res.benchmarks.flatMap((b) => b.runs).map((r) => {
   return { name: r.name, avgNs, weightsPerSecond: c.weights / (avgNs / 1e9) };
 });
 if (values.json) {
-  console.log(JSON.stringify({
-    bench: "quant",
-    machine: { cpu: os.cpus()[0]?.model ?? "unknown", cores: os.cpus().length, os: `${os.platform()} ${os.release()}` },
-    runtime,
-    backend: "host-ts",
-    git: gitSha(),
-    threads: 1,
-    results,
-  }, null, 2));
+  console.log(JSON.stringify(
+    {
+      bench: "quant",
+      machine: {
+        cpu: os.cpus()[0]?.model ?? "unknown",
+        cores: os.cpus().length,
+        os: `${os.platform()} ${os.release()}`,
+      },
+      runtime,
+      backend: "host-ts",
+      git: gitSha(),
+      threads: 1,
+      results,
+    },
+    null,
+    2,
+  ));
 } else {
-  for (const r of results) console.log(`${r.name.padEnd(40)} ${(r.weightsPerSecond / 1e6).toFixed(1)} M weights/s`);
+  for (const r of results) {
+    console.log(`${r.name.padEnd(40)} ${(r.weightsPerSecond / 1e6).toFixed(1)} M weights/s`);
+  }
 }

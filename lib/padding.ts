@@ -55,7 +55,9 @@ export function padTo(x: number, multiple: number, op = "padTo"): number {
   checkDim(op, "multiple", multiple);
   const r = Math.ceil(x / multiple) * multiple;
   if (r > MAX_DIM) {
-    throw shapeError(op, `${op}: ${x} rounded up to a multiple of ${multiple} is ${r}, above the uint32 dimension limit ${MAX_DIM}`,
+    throw shapeError(
+      op,
+      `${op}: ${x} rounded up to a multiple of ${multiple} is ${r}, above the uint32 dimension limit ${MAX_DIM}`,
     );
   }
   return r;
@@ -88,8 +90,7 @@ export function checkGroupSize(op: string, groupSize: number): void {
     const hint = Number.isInteger(groupSize) && groupSize > 0
       ? ` (nearest: ${Math.max(8, Math.round(groupSize / 8) * 8)})`
       : "";
-    throw argError(op, `${op}: groupSize must be a positive multiple of 8, got ${String(groupSize)}${hint}`,
-    );
+    throw argError(op, `${op}: groupSize must be a positive multiple of 8, got ${String(groupSize)}${hint}`);
   }
 }
 

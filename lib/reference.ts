@@ -47,11 +47,17 @@ export function matmulF64(
   const batch = opts.batch ?? 1;
   const bBatched = opts.bBatched ?? true;
   if (a.length !== batch * m * k) {
-    throw shapeError("matmulF64", `matmulF64: a has ${a.length} elements but batch*m*k = ${batch}*${m}*${k} = ${batch * m * k}`);
+    throw shapeError(
+      "matmulF64",
+      `matmulF64: a has ${a.length} elements but batch*m*k = ${batch}*${m}*${k} = ${batch * m * k}`,
+    );
   }
   const bWant = (bBatched ? batch : 1) * k * n;
   if (b.length !== bWant) {
-    throw shapeError("matmulF64", `matmulF64: b has ${b.length} elements but expected ${bWant} (k=${k}, n=${n})`);
+    throw shapeError(
+      "matmulF64",
+      `matmulF64: b has ${b.length} elements but expected ${bWant} (k=${k}, n=${n})`,
+    );
   }
   const nk = opts.bLayout === "nk";
   const c = new Float64Array(batch * m * n);
@@ -74,11 +80,19 @@ export function matmulF64(
  * Reference of a quantized GEMM: A [batch?, M, K] times dequantized q -> [batch?, M, N] in float64. For a
  * batched q, A must be batched alike; for a single q and opts.batch, every A batch uses the same weight.
  */
-export function referenceGemm(a: Numeric, m: number, q: QuantizedMatrix, opts: { batch?: number } = {}): Float64Array {
+export function referenceGemm(
+  a: Numeric,
+  m: number,
+  q: QuantizedMatrix,
+  opts: { batch?: number } = {},
+): Float64Array {
   const w = dequantizeF64(q);
   const batch = q.batch ?? opts.batch ?? 1;
   if (q.batch !== undefined && opts.batch !== undefined && opts.batch !== q.batch) {
-    throw shapeError("referenceGemm", `referenceGemm: opts.batch = ${opts.batch} but the weight has batch ${q.batch}`);
+    throw shapeError(
+      "referenceGemm",
+      `referenceGemm: opts.batch = ${opts.batch} but the weight has batch ${q.batch}`,
+    );
   }
   return matmulF64(a, w, m, q.k, q.n, { batch, bBatched: q.batch !== undefined });
 }
@@ -89,7 +103,10 @@ export function compareF64(
   expected: Numeric,
 ): { maxAbs: number; maxRel: number; worstIndex: number } {
   if (actual.length !== expected.length) {
-    throw shapeError("compareF64", `compareF64: actual has ${actual.length} elements, expected ${expected.length}`);
+    throw shapeError(
+      "compareF64",
+      `compareF64: actual has ${actual.length} elements, expected ${expected.length}`,
+    );
   }
   let maxAbs = 0, maxRel = 0, worstIndex = -1;
   for (let i = 0; i < actual.length; i++) {

@@ -2,12 +2,18 @@
 import assert from "node:assert";
 import { readFileSync } from "node:fs";
 import { test } from "./harness.ts";
-import { auditAlignment, formatAlignmentReport, GEMV_N_MULTIPLE, projections } from "../lib/audit/alignment.ts";
+import {
+  auditAlignment,
+  formatAlignmentReport,
+  GEMV_N_MULTIPLE,
+  projections,
+} from "../lib/audit/alignment.ts";
 import { BUILTIN_MODELS, builtinModel, parseHfConfig } from "../lib/audit/models.ts";
 import { main } from "../cli.ts";
 import { InvalidArgumentError } from "../lib/errors.ts";
 
-const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`./fixtures/hf/${name}`, import.meta.url), "utf8"));
+const fixture = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`./fixtures/hf/${name}`, import.meta.url), "utf8"));
 
 function shapes(name: string): Record<string, [number, number]> {
   const out: Record<string, [number, number]> = {};
@@ -17,26 +23,51 @@ function shapes(name: string): Record<string, [number, number]> {
 
 test("llama (Llama-3-8B): exactly the seed's K and N per projection", () => {
   assert.deepStrictEqual(shapes("llama"), {
-    q_proj: [4096, 4096], k_proj: [4096, 1024], v_proj: [4096, 1024], qkv_fused: [4096, 6144], o_proj: [4096, 4096],
-    gate_proj: [4096, 14336], up_proj: [4096, 14336], gate_up_fused: [4096, 28672], down_proj: [14336, 4096],
+    q_proj: [4096, 4096],
+    k_proj: [4096, 1024],
+    v_proj: [4096, 1024],
+    qkv_fused: [4096, 6144],
+    o_proj: [4096, 4096],
+    gate_proj: [4096, 14336],
+    up_proj: [4096, 14336],
+    gate_up_fused: [4096, 28672],
+    down_proj: [14336, 4096],
     lm_head: [4096, 128256],
   });
 });
 
 test("qwen2 (Qwen2-7B): exactly the seed's K and N per projection (GQA 28/4 heads)", () => {
   assert.deepStrictEqual(shapes("qwen2"), {
-    q_proj: [3584, 3584], k_proj: [3584, 512], v_proj: [3584, 512], qkv_fused: [3584, 4608], o_proj: [3584, 3584],
-    gate_proj: [3584, 18944], up_proj: [3584, 18944], gate_up_fused: [3584, 37888], down_proj: [18944, 3584],
+    q_proj: [3584, 3584],
+    k_proj: [3584, 512],
+    v_proj: [3584, 512],
+    qkv_fused: [3584, 4608],
+    o_proj: [3584, 3584],
+    gate_proj: [3584, 18944],
+    up_proj: [3584, 18944],
+    gate_up_fused: [3584, 37888],
+    down_proj: [18944, 3584],
     lm_head: [3584, 152064],
   });
 });
 
 test("glm-4.7: exactly the seed's K and N, including router and 160 experts of 1536", () => {
   assert.deepStrictEqual(shapes("glm-4.7"), {
-    q_proj: [5120, 12288], k_proj: [5120, 1024], v_proj: [5120, 1024], qkv_fused: [5120, 14336], o_proj: [12288, 5120],
-    gate_proj: [5120, 12288], up_proj: [5120, 12288], gate_up_fused: [5120, 24576], down_proj: [12288, 5120],
-    router: [5120, 160], "expert.gate_proj": [5120, 1536], "expert.up_proj": [5120, 1536],
-    "expert.gate_up_fused": [5120, 3072], "expert.down_proj": [1536, 5120], lm_head: [5120, 151552],
+    q_proj: [5120, 12288],
+    k_proj: [5120, 1024],
+    v_proj: [5120, 1024],
+    qkv_fused: [5120, 14336],
+    o_proj: [12288, 5120],
+    gate_proj: [5120, 12288],
+    up_proj: [5120, 12288],
+    gate_up_fused: [5120, 24576],
+    down_proj: [12288, 5120],
+    router: [5120, 160],
+    "expert.gate_proj": [5120, 1536],
+    "expert.up_proj": [5120, 1536],
+    "expert.gate_up_fused": [5120, 3072],
+    "expert.down_proj": [1536, 5120],
+    lm_head: [5120, 151552],
   });
 });
 
@@ -51,7 +82,10 @@ test("report flags M = 1 (GEMV, never padded) and odd M (padded to 8) for every 
       } else if (row.m === 7) {
         assert.strictEqual(row.mp, 8);
         assert.ok(row.flags.includes("odd M (padded to 8)"));
-        assert.ok(row.paddingBytes > 0 && row.paddingBytes === 2 * 1 * row.k + 2 * 1 * row.n, `${name} ${row.projection}`);
+        assert.ok(
+          row.paddingBytes > 0 && row.paddingBytes === 2 * 1 * row.k + 2 * 1 * row.n,
+          `${name} ${row.projection}`,
+        );
       } else {
         assert.deepStrictEqual(row.flags, row.n % 64 === 0 ? [] : row.flags);
         assert.strictEqual(row.paddingBytes, 0);
@@ -64,7 +98,16 @@ test("report flags M = 1 (GEMV, never padded) and odd M (padded to 8) for every 
 });
 
 test("padding cost: a K and N off the grid are padded and costed", () => {
-  const cfg = { name: "odd", source: "test", hidden: 100, intermediate: 0, vocab: 1001, heads: 4, kvHeads: 2, headDim: 25 };
+  const cfg = {
+    name: "odd",
+    source: "test",
+    hidden: 100,
+    intermediate: 0,
+    vocab: 1001,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 25,
+  };
   const r = auditAlignment(cfg, [1], { groupSize: 64 });
   const lm = r.rows.find((x) => x.projection === "lm_head")!;
   assert.strictEqual(lm.kp, 128);
@@ -73,7 +116,8 @@ test("padding cost: a K and N off the grid are padded and costed", () => {
   assert.strictEqual(lm.nDiv8, false);
   assert.ok(lm.flags.includes("K % 64 != 0") && lm.flags.includes(`N % ${GEMV_N_MULTIPLE} != 0`));
   // weights: (128*1008/2 + 2*1008*2) - (100*1001/2 + (100/64)*1001*2); activations/outputs: fp16 rows
-  const expected = (128 * 1008 / 2 + 2 * 1008 * 2) - (100 * 1001 / 2 + (100 / 64) * 1001 * 2) + 2 * (128 - 100) + 2 * (1008 - 1001);
+  const expected = (128 * 1008 / 2 + 2 * 1008 * 2) - (100 * 1001 / 2 + (100 / 64) * 1001 * 2) +
+    2 * (128 - 100) + 2 * (1008 - 1001);
   assert.ok(Math.abs(lm.paddingBytes - expected) < 1e-9, `${lm.paddingBytes} vs ${expected}`);
   assert.throws(() => auditAlignment(cfg, [0]), InvalidArgumentError);
   assert.throws(() => auditAlignment(cfg, [1], { groupSize: 12 }), InvalidArgumentError);
@@ -94,12 +138,17 @@ test("Hugging Face config: MoE model (Qwen1.5-MoE-A2.7B fixture): experts, route
   assert.deepStrictEqual(c.moe, { experts: 60, expertIntermediate: 1408, topK: 4, sharedIntermediate: 5632 });
   assert.strictEqual(c.intermediate, 0); // every layer is MoE: no dense MLP rows
   const names = projections(c).map((p) => p.name);
-  assert.ok(names.includes("router") && names.includes("expert.down_proj") && names.includes("shared.down_proj"));
+  assert.ok(
+    names.includes("router") && names.includes("expert.down_proj") && names.includes("shared.down_proj"),
+  );
   assert.ok(!names.includes("down_proj"));
   const r = auditAlignment(c, [128]);
   const ex = r.rows.find((x) => x.projection === "expert.down_proj")!;
   assert.deepStrictEqual([ex.m, ex.k, ex.n], [Math.ceil(128 * 4 / 60), 1408, 2048]);
-  assert.throws(() => parseHfConfig({ hidden_size: 8 }), (e) => e instanceof InvalidArgumentError && /has no "num_attention_heads"/.test(e.message));
+  assert.throws(
+    () => parseHfConfig({ hidden_size: 8 }),
+    (e) => e instanceof InvalidArgumentError && /has no "num_attention_heads"/.test(e.message),
+  );
 });
 
 test("CLI: align prints JSON for a config file and fails with exit code 1 on an unknown model", async () => {

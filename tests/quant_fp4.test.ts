@@ -59,7 +59,9 @@ test("fp4: quantize -> dequantize is exact for representable inputs (gs 32, 64, 
         }
       }
       const d = dequantize(quantize(w, { k, n, format: "fp4", groupSize: gs, layout }));
-      for (let i = 0; i < w.length; i++) assert.strictEqual(d[i], w[i] === 0 ? 0 : w[i], `gs ${gs} ${layout} i ${i}`);
+      for (let i = 0; i < w.length; i++) {
+        assert.strictEqual(d[i], w[i] === 0 ? 0 : w[i], `gs ${gs} ${layout} i ${i}`);
+      }
     }
   }
 });
@@ -96,13 +98,18 @@ function checkFp4Bound(w: Float32Array, k: number, n: number, gs: number, label:
     for (let g = 0; g < q.kp / gs; g++) {
       const s = q.scales[g * q.np + c];
       let amax = 0;
-      for (let kk = g * gs; kk < Math.min(k, (g + 1) * gs); kk++) amax = Math.max(amax, Math.abs(w[c * k + kk]));
+      for (let kk = g * gs; kk < Math.min(k, (g + 1) * gs); kk++) {
+        amax = Math.max(amax, Math.abs(w[c * k + kk]));
+      }
       assert.ok(s >= amax / 6 && s <= (amax / 6) * (1 + 2 ** -10), `${label}: scale ${s} vs absmax ${amax}`);
       for (let kk = g * gs; kk < Math.min(k, (g + 1) * gs); kk++) {
         const x = w[c * k + kk], a = Math.abs(x);
         const half = a <= 2 * s ? 0.25 : a <= 4 * s ? 0.5 : 1;
         const err = Math.abs(d[c * k + kk] - x);
-        assert.ok(err <= half * s + a * 2 ** -23, `${label}: k ${kk} n ${c}: |${d[c * k + kk]} - ${x}| > ${half}*${s}`);
+        assert.ok(
+          err <= half * s + a * 2 ** -23,
+          `${label}: k ${kk} n ${c}: |${d[c * k + kk]} - ${x}| > ${half}*${s}`,
+        );
       }
     }
   }

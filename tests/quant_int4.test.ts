@@ -24,7 +24,9 @@ test("int4: representable inputs round-trip exactly; zero points are stored per 
   const q = quantize(w, { k, n, format: "int4", groupSize: gs });
   assert.ok(q.zeros instanceof Uint8Array);
   assert.deepStrictEqual(dequantize(q), w);
-  for (let c = 0; c < n; c++) for (let g = 0; g < 2; g++) assert.strictEqual(q.zeros![g * q.np + c], zs[c * 2 + g]);
+  for (let c = 0; c < n; c++) {
+    for (let g = 0; g < 2; g++) assert.strictEqual(q.zeros![g * q.np + c], zs[c * 2 + g]);
+  }
 });
 
 test("int4-sym: representable inputs round-trip exactly; no zeros array", () => {
@@ -51,7 +53,8 @@ test("int4 and int4-sym: error <= s/2 on normal and heavy-tailed data; zero poin
       for (const dist of ["normal", "heavy"] as const) {
         const k = 256, n = 24;
         const w = rng.fill(k * n, dist);
-        if (dist === "normal") for (let i = 0; i < w.length; i += 3) w[i] = Math.abs(w[i]) + 0.5; // skewed groups
+        if (dist === "normal") { for (let i = 0; i < w.length; i += 3) w[i] = Math.abs(w[i]) + 0.5; // skewed groups
+         }
         const q = quantize(w, { k, n, format, groupSize: gs });
         const d = dequantize(q);
         for (let c = 0; c < n; c++) {
@@ -59,10 +62,13 @@ test("int4 and int4-sym: error <= s/2 on normal and heavy-tailed data; zero poin
             const g = Math.floor(kk / gs), s = q.scales[g * q.np + c];
             const x = w[c * k + kk];
             const err = Math.abs(d[c * k + kk] - x);
-            assert.ok(err <= s / 2 + Math.abs(x) * 2 ** -23, `${format} gs ${gs} ${dist}: k ${kk} n ${c} err ${err} s ${s}`);
+            assert.ok(
+              err <= s / 2 + Math.abs(x) * 2 ** -23,
+              `${format} gs ${gs} ${dist}: k ${kk} n ${c} err ${err} s ${s}`,
+            );
           }
         }
-        if (format === "int4") for (const z of q.zeros!) assert.ok(z >= 0 && z <= 15);
+        if (format === "int4") { for (const z of q.zeros!) assert.ok(z >= 0 && z <= 15); }
       }
     }
   }
@@ -92,7 +98,7 @@ test("int4: constant groups (max = min, positive or negative) and all-zero group
         assert.ok(Math.abs(d[k + i] + 3.25) <= 3.25 * 2 ** -9, `${format}: ${d[k + i]} vs -3.25`);
       }
     }
-    if (format === "int4") for (const z of q.zeros!) assert.ok(z <= 15);
+    if (format === "int4") { for (const z of q.zeros!) assert.ok(z <= 15); }
   }
 });
 

@@ -112,25 +112,85 @@ function throwsWith(fn: () => unknown, cls: new (...a: never[]) => Error, text: 
 
 test("bad input -> typed errors whose messages carry the numbers", () => {
   const w = new Float32Array(4095);
-  throwsWith(() => quantize(w, { k: 64, n: 64, format: "fp4" }), ShapeError, /^quantize: w has 4095 elements but k\*n = 64\*64 = 4096/);
-  throwsWith(() => quantize(new Float32Array(12), { k: 2, n: 2, batch: 2, format: "fp4" }), ShapeError, /batch\*k\*n = 2\*2\*2 = 8/);
-  throwsWith(() => quantize(w, { k: 0, n: 1, format: "fp4" }), InvalidArgumentError, /quantize: k must be a positive integer, got 0/);
-  throwsWith(() => quantize(w, { k: 2.5, n: 1, format: "fp4" }), InvalidArgumentError, /k must be a positive integer, got 2.5/);
-  throwsWith(() => quantize(w, { k: 1, n: -3, format: "fp4" }), InvalidArgumentError, /n must be a positive integer, got -3/);
-  throwsWith(() => quantize(w, { k: 64, n: 64, format: "fp4", groupSize: 100 }), InvalidArgumentError, /groupSize must be a positive multiple of 8, got 100 \(nearest: 104\)/);
-  throwsWith(() => quantize(w, { k: 64, n: 64, format: "fp8" as never }), InvalidArgumentError, /unknown format "fp8"; expected one of fp4, int4, int4-sym/);
-  throwsWith(() => quantize(w, { k: 64, n: 64, format: "fp4", layout: "mk" as never }), InvalidArgumentError, /layout must be "nk" or "kn"/);
-  throwsWith(() => quantize([1, 2] as never, { k: 1, n: 2, format: "fp4" }), InvalidArgumentError, /Float32Array or Float16Array, got Array/);
-  throwsWith(() => quantize(new Float32Array(4), { k: 2, n: 2, format: "fp4", clip: [1.5] }), InvalidArgumentError, /clip ratios must be in \(0, 1\], got 1.5/);
+  throwsWith(
+    () => quantize(w, { k: 64, n: 64, format: "fp4" }),
+    ShapeError,
+    /^quantize: w has 4095 elements but k\*n = 64\*64 = 4096/,
+  );
+  throwsWith(
+    () => quantize(new Float32Array(12), { k: 2, n: 2, batch: 2, format: "fp4" }),
+    ShapeError,
+    /batch\*k\*n = 2\*2\*2 = 8/,
+  );
+  throwsWith(
+    () => quantize(w, { k: 0, n: 1, format: "fp4" }),
+    InvalidArgumentError,
+    /quantize: k must be a positive integer, got 0/,
+  );
+  throwsWith(
+    () => quantize(w, { k: 2.5, n: 1, format: "fp4" }),
+    InvalidArgumentError,
+    /k must be a positive integer, got 2.5/,
+  );
+  throwsWith(
+    () => quantize(w, { k: 1, n: -3, format: "fp4" }),
+    InvalidArgumentError,
+    /n must be a positive integer, got -3/,
+  );
+  throwsWith(
+    () => quantize(w, { k: 64, n: 64, format: "fp4", groupSize: 100 }),
+    InvalidArgumentError,
+    /groupSize must be a positive multiple of 8, got 100 \(nearest: 104\)/,
+  );
+  throwsWith(
+    () => quantize(w, { k: 64, n: 64, format: "fp8" as never }),
+    InvalidArgumentError,
+    /unknown format "fp8"; expected one of fp4, int4, int4-sym/,
+  );
+  throwsWith(
+    () => quantize(w, { k: 64, n: 64, format: "fp4", layout: "mk" as never }),
+    InvalidArgumentError,
+    /layout must be "nk" or "kn"/,
+  );
+  throwsWith(
+    () => quantize([1, 2] as never, { k: 1, n: 2, format: "fp4" }),
+    InvalidArgumentError,
+    /Float32Array or Float16Array, got Array/,
+  );
+  throwsWith(
+    () => quantize(new Float32Array(4), { k: 2, n: 2, format: "fp4", clip: [1.5] }),
+    InvalidArgumentError,
+    /clip ratios must be in \(0, 1\], got 1.5/,
+  );
   const bad = new Float32Array(4 * 3);
   bad[7] = NaN;
-  throwsWith(() => quantize(bad, { k: 4, n: 3, format: "int4" }), InvalidArgumentError, /quantize: w\[7\] \(k 3, n 1\) is NaN/);
+  throwsWith(
+    () => quantize(bad, { k: 4, n: 3, format: "int4" }),
+    InvalidArgumentError,
+    /quantize: w\[7\] \(k 3, n 1\) is NaN/,
+  );
   bad[7] = 0;
   bad[5] = -Infinity;
-  throwsWith(() => quantize(bad, { k: 4, n: 3, format: "fp4", layout: "kn" }), InvalidArgumentError, /w\[5\] \(k 1, n 2\) is -Infinity/);
+  throwsWith(
+    () => quantize(bad, { k: 4, n: 3, format: "fp4", layout: "kn" }),
+    InvalidArgumentError,
+    /w\[5\] \(k 1, n 2\) is -Infinity/,
+  );
   const big = new Float32Array(8).fill(1e6);
-  throwsWith(() => quantize(big, { k: 8, n: 1, format: "fp4", groupSize: 8 }), InvalidArgumentError, /needs scale 166666.6+\d*, above the float16 maximum 65504/);
+  throwsWith(
+    () => quantize(big, { k: 8, n: 1, format: "fp4", groupSize: 8 }),
+    InvalidArgumentError,
+    /needs scale 166666.6+\d*, above the float16 maximum 65504/,
+  );
   const q = quantize(new Float32Array(64), { k: 8, n: 8, format: "int4", groupSize: 8 });
-  throwsWith(() => dequantize({ ...q, scales: new Float16Array(3) }), ShapeError, /dequantize: scales must be a Float16Array of batch\*\(kp\/gs\)\*np = 1\*1\*8 = 8, got 3/);
-  throwsWith(() => dequantize({ ...q, zeros: undefined }), ShapeError, /int4 zeros must be a Uint8Array of 8 entries/);
+  throwsWith(
+    () => dequantize({ ...q, scales: new Float16Array(3) }),
+    ShapeError,
+    /dequantize: scales must be a Float16Array of batch\*\(kp\/gs\)\*np = 1\*1\*8 = 8, got 3/,
+  );
+  throwsWith(
+    () => dequantize({ ...q, zeros: undefined }),
+    ShapeError,
+    /int4 zeros must be a Uint8Array of 8 entries/,
+  );
 });

@@ -15,14 +15,35 @@ test("matmulF64: a hand-computed 2x3 by 3x2 product, B as kn and nk", () => {
   const bNK = [7, 9, 11, 8, 10, 12];
   assert.deepStrictEqual(Array.from(matmulF64(a, bNK, 2, 3, 2, { bLayout: "nk" })), expected);
   assert.deepStrictEqual(Array.from(matmulF64(new Float16Array(a), bKN, 2, 3, 2)), expected);
-  assert.throws(() => matmulF64(a, bKN, 2, 2, 2), (e) => e instanceof ShapeError && /a has 6 elements but batch\*m\*k = 1\*2\*2 = 4/.test(e.message));
+  assert.throws(
+    () => matmulF64(a, bKN, 2, 2, 2),
+    (e) => e instanceof ShapeError && /a has 6 elements but batch\*m\*k = 1\*2\*2 = 4/.test(e.message),
+  );
 });
 
 test("matmulF64: batched and shared-B batching", () => {
   const a = [1, 0, 0, 1, 2, 0, 0, 2]; // two 2x2: I and 2I
   const b = [1, 2, 3, 4];
-  assert.deepStrictEqual(Array.from(matmulF64(a, b, 2, 2, 2, { batch: 2, bBatched: false })), [1, 2, 3, 4, 2, 4, 6, 8]);
-  assert.deepStrictEqual(Array.from(matmulF64(a, [...b, ...b], 2, 2, 2, { batch: 2 })), [1, 2, 3, 4, 2, 4, 6, 8]);
+  assert.deepStrictEqual(Array.from(matmulF64(a, b, 2, 2, 2, { batch: 2, bBatched: false })), [
+    1,
+    2,
+    3,
+    4,
+    2,
+    4,
+    6,
+    8,
+  ]);
+  assert.deepStrictEqual(Array.from(matmulF64(a, [...b, ...b], 2, 2, 2, { batch: 2 })), [
+    1,
+    2,
+    3,
+    4,
+    2,
+    4,
+    6,
+    8,
+  ]);
 });
 
 test("dequantizeF64 equals dequantize (float32) transposed to [K, N] for every format and layout", () => {

@@ -68,7 +68,13 @@ export interface AlignmentReport {
 export function projections(cfg: ModelConfig): Projection[] {
   const q = cfg.heads * cfg.headDim, kv = cfg.kvHeads * cfg.headDim, h = cfg.hidden;
   const p = (name: string, k: number, n: number, expert = false): Projection => ({ name, k, n, expert });
-  const out = [p("q_proj", h, q), p("k_proj", h, kv), p("v_proj", h, kv), p("qkv_fused", h, q + 2 * kv), p("o_proj", q, h)];
+  const out = [
+    p("q_proj", h, q),
+    p("k_proj", h, kv),
+    p("v_proj", h, kv),
+    p("qkv_fused", h, q + 2 * kv),
+    p("o_proj", q, h),
+  ];
   if (cfg.intermediate > 0) {
     const f = cfg.intermediate;
     out.push(p("gate_proj", h, f), p("up_proj", h, f), p("gate_up_fused", h, 2 * f), p("down_proj", f, h));
@@ -133,7 +139,9 @@ export function auditAlignment(
       if (k % gs !== 0) flags.push(`K % ${gs} != 0`);
       if (k % 8 !== 0) flags.push("K % 8 != 0");
       if (n % GEMV_N_MULTIPLE !== 0) flags.push(`N % ${GEMV_N_MULTIPLE} != 0`);
-      if (path === "prefill" && n % PREFILL_TILE_N !== 0) flags.push(`N % ${PREFILL_TILE_N} != 0 (edge tile)`);
+      if (path === "prefill" && n % PREFILL_TILE_N !== 0) {
+        flags.push(`N % ${PREFILL_TILE_N} != 0 (edge tile)`);
+      }
       rows.push({
         projection: proj.name,
         m,
@@ -174,15 +182,47 @@ function fmtBytes(b: number): string {
 /** The report as a fixed-width terminal table (one line per projection and M). */
 export function formatAlignmentReport(r: AlignmentReport): string {
   const yn = (b: boolean): string => (b ? "y" : "n");
-  const head = ["projection", "M", "N", "K", "path", "K%8", "N%8", `K%${r.groupSize}`, `K%${r.tiles.k}`, `N%${r.tiles.n}`, "Mp", "Np", "Kp", "pad", "pad%", "flags"];
+  const head = [
+    "projection",
+    "M",
+    "N",
+    "K",
+    "path",
+    "K%8",
+    "N%8",
+    `K%${r.groupSize}`,
+    `K%${r.tiles.k}`,
+    `N%${r.tiles.n}`,
+    "Mp",
+    "Np",
+    "Kp",
+    "pad",
+    "pad%",
+    "flags",
+  ];
   const body = r.rows.map((x) => [
-    x.projection, String(x.m), String(x.n), String(x.k), x.path, yn(x.kDiv8), yn(x.nDiv8), yn(x.kDivGroup),
-    yn(x.kDivTileK), yn(x.nDivTileN), String(x.mp), String(x.np), String(x.kp), fmtBytes(x.paddingBytes),
-    x.paddingPercent.toFixed(2), x.flags.join("; "),
+    x.projection,
+    String(x.m),
+    String(x.n),
+    String(x.k),
+    x.path,
+    yn(x.kDiv8),
+    yn(x.nDiv8),
+    yn(x.kDivGroup),
+    yn(x.kDivTileK),
+    yn(x.nDivTileN),
+    String(x.mp),
+    String(x.np),
+    String(x.kp),
+    fmtBytes(x.paddingBytes),
+    x.paddingPercent.toFixed(2),
+    x.flags.join("; "),
   ]);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(width[i]) : c.padStart(width[i]))).join("  ").trimEnd();
+    cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(width[i]) : c.padStart(width[i]))).join(
+      "  ",
+    ).trimEnd();
   const title = `alignment: ${r.model} (${r.source}), ${r.format}, group size ${r.groupSize}, ` +
     `prefill tile ${r.tiles.m}x${r.tiles.n} K-step ${r.tiles.k}, GEMV N multiple ${r.tiles.gemvN}`;
   return [title, line(head), ...body.map(line)].join("\n");

@@ -76,7 +76,10 @@ function num(cfg: Record<string, unknown>, key: string, source: string, fallback
     throw argError("parseHfConfig", `parseHfConfig: ${source} has no "${key}"`);
   }
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-    throw argError("parseHfConfig", `parseHfConfig: ${source}: "${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+    throw argError(
+      "parseHfConfig",
+      `parseHfConfig: ${source}: "${key}" must be a non-negative integer, got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }
@@ -94,12 +97,15 @@ function first(cfg: Record<string, unknown>, keys: string[]): string | undefined
  * first_k_dense_replace > 0 or mlp_only_layers is non-empty.
  */
 export function parseHfConfig(json: unknown, source = "config.json"): ModelConfig {
-  if (json === null || typeof json !== "object") throw argError("parseHfConfig", `parseHfConfig: ${source} is not a JSON object`);
+  if (json === null || typeof json !== "object") {
+    throw argError("parseHfConfig", `parseHfConfig: ${source} is not a JSON object`);
+  }
   // Multimodal configs nest the language model under text_config.
   const root = json as Record<string, unknown>;
-  const cfg = (typeof root.text_config === "object" && root.text_config !== null && root.hidden_size === undefined)
-    ? root.text_config as Record<string, unknown>
-    : root;
+  const cfg =
+    (typeof root.text_config === "object" && root.text_config !== null && root.hidden_size === undefined)
+      ? root.text_config as Record<string, unknown>
+      : root;
   const hidden = num(cfg, "hidden_size", source);
   const heads = num(cfg, "num_attention_heads", source);
   const kvHeads = num(cfg, "num_key_value_heads", source, heads);
@@ -137,7 +143,12 @@ export function parseHfConfig(json: unknown, source = "config.json"): ModelConfi
 export function builtinModel(name: string): ModelConfig {
   const m = BUILTIN_MODELS[name];
   if (m === undefined) {
-    throw argError("builtinModel", `builtinModel: unknown model "${name}"; built-in: ${Object.keys(BUILTIN_MODELS).join(", ")} (or pass a config.json path)`);
+    throw argError(
+      "builtinModel",
+      `builtinModel: unknown model "${name}"; built-in: ${
+        Object.keys(BUILTIN_MODELS).join(", ")
+      } (or pass a config.json path)`,
+    );
   }
   return m;
 }

@@ -16,7 +16,10 @@ export function argError(op: string, message: string): InvalidArgumentError {
 /** Throws InvalidArgumentError unless `format` is a known format name. */
 export function checkFormat(op: string, format: unknown): asserts format is QuantFormat {
   if (!isQuantFormat(format)) {
-    throw argError(op, `${op}: unknown format ${JSON.stringify(format)}; expected one of ${QUANT_FORMATS.join(", ")}`);
+    throw argError(
+      op,
+      `${op}: unknown format ${JSON.stringify(format)}; expected one of ${QUANT_FORMATS.join(", ")}`,
+    );
   }
 }
 

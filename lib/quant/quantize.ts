@@ -2,21 +2,31 @@
 // round-to-nearest-even, and an optional per-group clipping search.
 import { checkDim, padK, padN } from "../padding.ts";
 import { argError, checkFormat, firstNonFinite, shapeError } from "./check.ts";
-import { DEFAULT_GROUP_SIZE, DEFAULT_N_MULTIPLE, FP16_MAX, FP4_MAX, INT4_SYM_MAX, INT4_SYM_ZERO } from "./formats.ts";
 import {
-  absMax,
-  f16Up,
-  int4Zero,
-  minMax,
-  packFp4Group,
-  packInt4Group,
-  sseFp4,
-  sseInt4,
-} from "./group.ts";
+  DEFAULT_GROUP_SIZE,
+  DEFAULT_N_MULTIPLE,
+  FP16_MAX,
+  FP4_MAX,
+  INT4_SYM_MAX,
+  INT4_SYM_ZERO,
+} from "./formats.ts";
+import { absMax, f16Up, int4Zero, minMax, packFp4Group, packInt4Group, sseFp4, sseInt4 } from "./group.ts";
 import type { QuantizedMatrix, QuantizeOptions, WeightLayout } from "./types.ts";
 
 /** Clip ratios tried by `clip: true`: 1 (plain absmax) down to 0.5 in steps of 0.05. */
-export const DEFAULT_CLIP_RATIOS: readonly number[] = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5];
+export const DEFAULT_CLIP_RATIOS: readonly number[] = [
+  1,
+  0.95,
+  0.9,
+  0.85,
+  0.8,
+  0.75,
+  0.7,
+  0.65,
+  0.6,
+  0.55,
+  0.5,
+];
 
 const OP = "quantize";
 

@@ -18,7 +18,10 @@ export function checkQuantized(op: string, q: QuantizedMatrix): void {
     throw argError(op, `${op}: layout must be "nk" or "kn", got ${JSON.stringify(q.layout)}`);
   }
   if (q.kp < q.k || q.kp % q.groupSize !== 0) {
-    throw shapeError(op, `${op}: kp = ${q.kp} must be >= k = ${q.k} and a multiple of groupSize ${q.groupSize}`);
+    throw shapeError(
+      op,
+      `${op}: kp = ${q.kp} must be >= k = ${q.k} and a multiple of groupSize ${q.groupSize}`,
+    );
   }
   if (q.np < q.n || q.np % 8 !== 0) {
     throw shapeError(op, `${op}: np = ${q.np} must be >= n = ${q.n} and a multiple of 8`);
@@ -29,22 +32,25 @@ export function checkQuantized(op: string, q: QuantizedMatrix): void {
   if (!(q.packed instanceof Uint32Array) || q.packed.length !== nWords) {
     throw shapeError(
       op,
-      `${op}: packed must be a Uint32Array of batch*(kp/8)*np = ${b}*${q.kp / 8}*${q.np} = ${nWords} words, got ${
-        q.packed?.length
-      }`,
+      `${op}: packed must be a Uint32Array of batch*(kp/8)*np = ${b}*${
+        q.kp / 8
+      }*${q.np} = ${nWords} words, got ${q.packed?.length}`,
     );
   }
   if (!(q.scales instanceof Float16Array) || q.scales.length !== nScales) {
     throw shapeError(
       op,
-      `${op}: scales must be a Float16Array of batch*(kp/gs)*np = ${b}*${q.kp / q.groupSize}*${q.np} = ${nScales}, got ${
-        q.scales?.length
-      }`,
+      `${op}: scales must be a Float16Array of batch*(kp/gs)*np = ${b}*${
+        q.kp / q.groupSize
+      }*${q.np} = ${nScales}, got ${q.scales?.length}`,
     );
   }
   if (q.format === "int4") {
     if (!(q.zeros instanceof Uint8Array) || q.zeros.length !== nScales) {
-      throw shapeError(op, `${op}: int4 zeros must be a Uint8Array of ${nScales} entries, got ${q.zeros?.length}`);
+      throw shapeError(
+        op,
+        `${op}: int4 zeros must be a Uint8Array of ${nScales} entries, got ${q.zeros?.length}`,
+      );
     }
   }
 }

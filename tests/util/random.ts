@@ -31,7 +31,9 @@ export class Rng {
   /** Float32Array of `len` values from `gen`. */
   fill(len: number, gen: "normal" | "heavy" | "uniform"): Float32Array {
     const out = new Float32Array(len);
-    for (let i = 0; i < len; i++) out[i] = gen === "normal" ? this.normal() : gen === "heavy" ? this.heavy() : this.next();
+    for (let i = 0; i < len; i++) {
+      out[i] = gen === "normal" ? this.normal() : gen === "heavy" ? this.heavy() : this.next();
+    }
     return out;
   }
 }
