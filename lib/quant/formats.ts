@@ -26,23 +26,10 @@ export const FORMAT_IDS: Readonly<Record<QuantFormat, number>> = { "fp4": 0, "in
  * FP4 E2M1 decode table, indexed by the 4-bit code. Bit 3 sign, bits 2..1 exponent (bias 1), bit 0
  * mantissa. Codes 8..15 are the negatives of 0..7 (8 is -0). Same as OCP MXFP4, NVFP4, llama.cpp, MLX.
  */
+// deno-fmt-ignore
 export const FP4_E2M1_VALUES: Float32Array = new Float32Array([
-  0,
-  0.5,
-  1,
-  1.5,
-  2,
-  3,
-  4,
-  6,
-  -0,
-  -0.5,
-  -1,
-  -1.5,
-  -2,
-  -3,
-  -4,
-  -6,
+  0, 0.5, 1, 1.5, 2, 3, 4, 6,
+  -0, -0.5, -1, -1.5, -2, -3, -4, -6,
 ]);
 
 /** Largest FP4 magnitude: the default scale is absmax / FP4_MAX so absmax maps to code 7. */
