@@ -86,6 +86,7 @@ template <int FMT, uint GS>
   threadgroup half as_[2][GEMM_TILE_M * GEMM_TILE_K];
   threadgroup half bs_[2][GEMM_TILE_K * GEMM_TILE_N];
   threadgroup float stage[4][2][64];
+  static_assert(sizeof(as_) + sizeof(bs_) + sizeof(stage) <= 32768, "gemm_tiled: threadgroup memory over 32 KB");
 
   const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
   const uint tn = swiglu ? GEMM_TILE_N / 2u : GEMM_TILE_N;

@@ -30,6 +30,7 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
                          uint lane [[thread_index_in_simdgroup]]) {
   threadgroup half xs[ROWS * GEMM_VEC_KBLOCK];
   threadgroup float red[2 * 4 * ROWS * 32];
+  static_assert(sizeof(xs) + sizeof(red) <= 32768, "gemm_vec: threadgroup memory over 32 KB");
 
   const bool partial = sizeof(OutT) == 4;
   const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;

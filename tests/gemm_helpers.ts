@@ -1,0 +1,207 @@
+// Shared helpers of the GEMM tests: seeded data, quantized weights, the float64 expectation with its
+// error bound, and one comparison that names every parameter of the case.
+//
+// Tolerance policy (derived, not tuned): activations and dequantized weights are exact in the
+// reference (f16 inputs, value(code) * f16 scale in float64). The kernels
+//   - may round each dequantized weight to f16 (tiled path): relative 2^-11 per product term;
+//   - accumulate K products in float (and split-K partials in float): <= (K + 64) * 2^-24 * S,
+//     where S = sum_k |a_k w_k| for that output (a standard a-priori bound for recursive summation);
+//   - evaluate silu/gelu with float exp (a few ulp): 2^-20 relative slack;
+//   - round the result to f16: 2^-11 relative (half an ulp), 2^-24 absolute in the subnormal range.
+// The epilogue propagates the accumulation bound with its Lipschitz constant (relu 1, silu 1.1,
+// gelu 1.13, scale |alpha|; SwiGLU: 1.1 e_g (|u| + e_u) + |silu(g)| e_u).
+import assert from "node:assert";
+import { Device } from "../lib/device.ts";
+import { gemmRoute } from "../lib/gemm.ts";
+import { dequantizeF64 } from "../lib/reference.ts";
+import { quantize } from "../lib/quant/quantize.ts";
+import type { QuantFormat } from "../lib/quant/formats.ts";
+import type { QuantizedMatrix } from "../lib/quant/types.ts";
+
+/** Opens a CPU-runtime device; `threads` fixes the worker count (default: the library's default). */
+export function openCpu(threads = 0): Device {
+  return Device.open({ backend: "cpu", threads });
+}
+
+/** Deterministic uniform numbers in [-1, 1) (mulberry32). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+/** `len` random f16 values in [-scale, scale). */
+export function randF16(len: number, seed: number, scale = 1): Float16Array {
+  const r = rng(seed);
+  const out = new Float16Array(len);
+  for (let i = 0; i < len; i++) out[i] = r() * scale;
+  return out;
+}
+
+/** A random [batch?][N, K] ("nk", as nn.Linear) weight quantized to `format`. */
+export function randomWeight(k: number, n: number, format: QuantFormat, groupSize: number, seed: number, batch?: number): QuantizedMatrix {
+  const r = rng(seed);
+  const w = new Float32Array((batch ?? 1) * k * n);
+  for (let i = 0; i < w.length; i++) w[i] = r();
+  return quantize(w, { k, n, format, groupSize, layout: "nk", batch });
+}
+
+/** Epilogue of one case, in the library's order: swiglu -> bias -> activation -> scale -> residual. */
+export interface Epi {
+  bias?: Float16Array;
+  activation?: "relu" | "silu" | "gelu";
+  scale?: number;
+  /** Row-major [M, N] per batch, dense. */
+  residual?: Float16Array;
+}
+
+const silu = (x: number): number => x / (1 + Math.exp(-x));
+const gelu = (x: number): number => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+
+/**
+ * Expected outputs and per-element bounds for batch `b`: a is [M, lda] rows (K used), w / up are
+ * dequantized [K, N] float64 (up only for SwiGLU). Returns dense [M, N].
+ */
+export function expect(
+  a: ArrayLike<number>, aOff: number, lda: number, m: number, k: number, n: number,
+  w: Float64Array, wOff: number, up: Float64Array | undefined, epi: Epi, resOff = 0,
+): { ref: Float64Array; tol: Float64Array } {
+  const ref = new Float64Array(m * n), tol = new Float64Array(m * n);
+  const acc = (wm: Float64Array, i: number, j: number): [number, number] => {
+    let s = 0, abs = 0;
+    for (let t = 0; t < k; t++) {
+      const p = a[aOff + i * lda + t] * wm[wOff + t * n + j];
+      s += p;
+      abs += Math.abs(p);
+    }
+    return [s, (2 ** -11 + (k + 64) * 2 ** -24) * abs];
+  };
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let [v, e] = acc(w, i, j);
+      let transcendental = false;
+      if (up) {
+        const [u, eu] = acc(up, i, j);
+        e = 1.1 * e * (Math.abs(u) + eu) + Math.abs(silu(v)) * eu;
+        v = silu(v) * u;
+        transcendental = true;
+      }
+      if (epi.bias) v += epi.bias[j];
+      if (epi.activation === "relu") v = Math.max(v, 0);
+      if (epi.activation === "silu") [v, e] = [silu(v), 1.1 * e];
+      if (epi.activation === "gelu") [v, e] = [gelu(v), 1.13 * e];
+      if (epi.activation === "silu" || epi.activation === "gelu") transcendental = true;
+      if (epi.scale !== undefined) [v, e] = [v * epi.scale, e * Math.abs(epi.scale)];
+      if (epi.residual) v += epi.residual[resOff + i * n + j];
+      ref[i * n + j] = v;
+      tol[i * n + j] = e + 2 ** -11 * Math.abs(v) + 2 ** -24 + (transcendental ? 2 ** -20 * (Math.abs(v) + 1) : 0);
+    }
+  }
+  return { ref, tol };
+}
+
+/** Dequantized weight [batch?, K, N] in float64. */
+export function dense(q: QuantizedMatrix): Float64Array {
+  return dequantizeF64(q);
+}
+
+/** Asserts |got[i * ldc + j] - ref| <= tol for the [M, N] block at `off` of got; names the case. */
+export function assertClose(label: string, got: ArrayLike<number>, off: number, ldc: number, m: number, n: number, e: { ref: Float64Array; tol: Float64Array }): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      const g = got[off + i * ldc + j], r = e.ref[i * n + j], t = e.tol[i * n + j];
+      if (!(Math.abs(g - r) <= t)) {
+        assert.fail(`${label}: C[${i}, ${j}] = ${g}, expected ${r} +- ${t} (diff ${Math.abs(g - r)})`);
+      }
+    }
+  }
+}
+
+/** One GEMM case; labels name every parameter. */
+export interface Case {
+  m: number;
+  n: number;
+  k: number;
+  format: QuantFormat;
+  gs: number;
+  seed?: number;
+  bias?: boolean;
+  activation?: "relu" | "silu" | "gelu";
+  scale?: number;
+  residual?: boolean;
+  /** SwiGLU with a separate up weight, or one fused [gate | up] weight. */
+  swiglu?: "separate" | "fused";
+  splitK?: number;
+  /** Expected routing kind (checked before running). */
+  kind?: "gemv" | "small" | "splitk" | "tiled";
+  threads?: number;
+}
+
+/** Human-readable label with every parameter of the case. */
+export function label(c: Case): string {
+  const parts = [`M=${c.m}`, `N=${c.n}`, `K=${c.k}`, c.format, `gs=${c.gs}`];
+  if (c.bias) parts.push("bias");
+  if (c.activation) parts.push(c.activation);
+  if (c.scale !== undefined) parts.push(`scale=${c.scale}`);
+  if (c.residual) parts.push("residual");
+  if (c.swiglu) parts.push(`swiglu-${c.swiglu}`);
+  if (c.splitK !== undefined) parts.push(`splitK=${c.splitK}`);
+  return parts.join(" ");
+}
+
+const FORMAT_ID: Record<QuantFormat, number> = { "fp4": 0, "int4": 1, "int4-sym": 2 };
+
+/** Runs one case through dev.gemm on `dev` and checks it against the float64 expectation. */
+export function runCase(dev: Device, c: Case): Float16Array {
+  const seed = c.seed ?? (c.m * 7919 + c.n * 104729 + c.k * 31 + c.gs);
+  const { m, n, k } = c;
+  const fused = c.swiglu === "fused";
+  const q = randomWeight(k, fused ? 2 * n : n, c.format, c.gs, seed);
+  const qUp = c.swiglu === "separate" ? randomWeight(k, n, c.format, c.gs, seed + 1) : undefined;
+  const aData = randF16(m * k, seed + 2);
+  const epi: Epi = { activation: c.activation, scale: c.scale };
+  if (c.bias) epi.bias = randF16(n, seed + 3, 2);
+  if (c.residual) epi.residual = randF16(m * n, seed + 4, 4);
+  if (c.kind) {
+    const r = gemmRoute(dev, { m, n, k, format: FORMAT_ID[c.format], groupSize: c.gs, swiglu: c.swiglu !== undefined, splitK: c.splitK });
+    assert.strictEqual(r.kind, c.kind, `${label(c)}: routed to ${r.kernel}`);
+  }
+  const w = dev.upload(q);
+  const up = qUp ? dev.upload(qUp) : undefined;
+  const a = dev.tensor(aData, [m, k]);
+  const bias = epi.bias ? dev.tensor(epi.bias) : undefined;
+  const residual = epi.residual ? dev.tensor(epi.residual, [m, n]) : undefined;
+  try {
+    const out = dev.gemm(a, w, {
+      bias, residual, activation: c.activation, scale: c.scale, up, swiglu: c.swiglu !== undefined, splitK: c.splitK,
+    });
+    const got = out.toArray() as Float16Array;
+    out.dispose();
+    // Fused: gate = columns [0, n), up = [n, 2n) of the fused weight.
+    let wd = dense(q), upd = qUp ? dense(qUp) : undefined;
+    if (fused) {
+      const g = new Float64Array(k * n), u = new Float64Array(k * n);
+      for (let t = 0; t < k; t++) {
+        for (let j = 0; j < n; j++) {
+          g[t * n + j] = wd[t * 2 * n + j];
+          u[t * n + j] = wd[t * 2 * n + n + j];
+        }
+      }
+      wd = g;
+      upd = u;
+    }
+    assertClose(label(c), got, 0, n, m, n, expect(aData, 0, k, m, k, n, wd, 0, upd, epi));
+    return got;
+  } finally {
+    w.dispose();
+    up?.dispose();
+    a.dispose();
+    bias?.dispose();
+    residual?.dispose();
+  }
+}
