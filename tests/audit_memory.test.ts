@@ -21,7 +21,7 @@ test("audit: finds `kernel void`, `[[kernel]] void` and [[host_name]] instantiat
   const names = fixtures.kernels.map((k) => k.name).sort();
   assert.deepStrictEqual(names, [
     "broadcast_first", "broadcast_param", "copy_f32", "copy_float_s4", "copy_half_s1", "gather33",
-    "gather_indirect", "matmul_cols", "rows_per_lane", "vec4_and_rows",
+    "gather_indirect", "matmul_cols", "rows_per_lane", "tile_runs", "vec4_and_rows",
   ]);
   const inst = fixtures.kernels.find((k) => k.name === "copy_float_s4")!;
   assert.strictEqual(inst.function, "strided_copy");
@@ -109,10 +109,10 @@ test("audit: priority list ranks the kernel with a high finding first; clean ker
 
 test("audit: summary text and JSON report", () => {
   const text = fixtures.summary();
-  assert.match(text, /10 kernel\(s\)/);
+  assert.match(text, /11 kernel\(s\)/);
   assert.match(text, /audit\/gather33\.metal:8: medium strided \(general strided\)/);
   const json = JSON.parse(JSON.stringify(fixtures));
-  assert.strictEqual(json.kernels.length, 10);
+  assert.strictEqual(json.kernels.length, 11);
   assert.ok(json.kernels[0].accesses[0].file.endsWith(".metal"));
   assert.ok(Array.isArray(json.priority));
 });
@@ -135,4 +135,21 @@ kernel void flat(device const float* a [[buffer(0)]], device float* b [[buffer(1
   const loop = access(r, "flat", "b", 8);
   assert.strictEqual(loop.classification, "strided");
   assert.strictEqual(loop.severity, "high");
+});
+
+test("audit: runs of lanes (tid / 8, tid % 8) and simdgroup_matrix blocks", () => {
+  const k = fixtures.kernels.find((x) => x.name === "tile_runs")!;
+  const at = (line: number, buffer: string) => {
+    const hits = k.accesses.filter((a) => a.line === line && a.buffer === buffer);
+    assert.strictEqual(hits.length, 1, `line ${line} ${buffer}: ${JSON.stringify(k.accesses)}`);
+    return hits[0];
+  };
+  assert.strictEqual(at(19, "a").classification, "coalesced"); // 8 lanes x half4 = 64 B per row
+  assert.strictEqual(at(21, "b").classification, "coalesced"); // tid / 64 is uniform in a simdgroup
+  const store = at(23, "c");
+  assert.strictEqual(store.classification, "strided"); // 8 lanes x 2 B = 16 B per row
+  assert.strictEqual(store.severity, "high");
+  assert.strictEqual(at(23, "bias").classification, "coalesced"); // every run reads the same 16 B
+  assert.strictEqual(at(26, "b").classification, "coalesced"); // contiguous 8x8 block
+  assert.strictEqual(at(27, "c").classification, "strided"); // 8 rows of 16 B, run-time stride
 });

@@ -54,3 +54,9 @@ test("lint: products inside calls are not pointer declarations", () => {
     "  float a = 2.0f; float b = 3.0f;\n  o[i] = max(a * b, 1.0f) + fma(a * b, a, b);\n}\n";
   assert.deepStrictEqual(lintMsl(src, "x.metal"), []);
 });
+
+test("lint: host-only code under #ifndef __METAL_VERSION__ is not MSL and is skipped", () => {
+  const src = "#ifndef __METAL_VERSION__\n#include <stdint.h>\nstd::size_t n;\n#else\n#include <vector>\n#endif\n" +
+    "#ifdef __METAL_VERSION__\n#include <metal_stdlib>\n#else\n#include <cstdio>\n#endif\n";
+  assert.deepStrictEqual(lintMsl(src, "x.h").map((f) => `${f.line}:${f.rule}`), ["5:include"]);
+});

@@ -96,7 +96,16 @@ function judge(a: RawAccess, kernel: string): AuditAccess {
 function kernelEntry(name: string, def: FuncDecl, inst: FuncDecl | null, prog: Program): AuditKernel {
   const an = new KernelAnalyzer(prog);
   an.run(def, inst);
-  const accesses = [...an.accesses.values()].map((a) => judge(a, name))
+  // A helper called from several places yields one entry per call chain: keep the worst per site.
+  const bySite = new Map<string, AuditAccess>();
+  for (const a of [...an.accesses.values()].map((x) => judge(x, name))) {
+    const key = `${a.file}:${a.line}:${a.column}`;
+    const old = bySite.get(key);
+    if (!old || SEVERITY_RANK[a.severity] > SEVERITY_RANK[old.severity]) {
+      bySite.set(key, old && old.kind !== a.kind ? { ...a, kind: "load+store" } : a);
+    }
+  }
+  const accesses = [...bySite.values()]
     .sort((x, y) => x.file.localeCompare(y.file) || x.line - y.line || x.column - y.column);
   const counts: Record<Classification, number> = {
     coalesced: 0, strided: 0, "sequential-per-thread": 0, scattered: 0, broadcast: 0,

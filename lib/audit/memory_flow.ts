@@ -4,10 +4,10 @@
 import { BodyParser, type Expr, type Stmt } from "./memory_ast.ts";
 import type { FuncDecl, ParamDecl } from "./memory_decls.ts";
 import { lex, tokensText } from "./memory_lexer.ts";
+import { classify, type Classification } from "./memory_classify.ts";
 import * as V from "./memory_values.ts";
 
-/** Access classes; see lib/audit/memory.ts for the taxonomy. */
-export type Classification = "coalesced" | "strided" | "sequential-per-thread" | "scattered" | "broadcast";
+export type { Classification } from "./memory_classify.ts";
 
 /** One buffer access site as seen from one kernel. */
 export interface RawAccess {
@@ -313,9 +313,12 @@ export class KernelAnalyzer {
       case "<<":
         return b.c !== undefined ? { ...V.scale(a, 2 ** b.c), c: a.c === undefined ? undefined : a.c << b.c } : V.mul(a, b);
       case "%":
-        return V.mod(a, b, (x, y) => x % y);
-      case "&":
-        return V.mod(a, b, (x, y) => x & y);
+        return V.mod(a, b, (x, y) => x % y, b.c);
+      case "&": {
+        const m = b.c ?? a.c;
+        const pow2 = m !== undefined && m > 0 && ((m + 1) & m) === 0 ? m + 1 : undefined;
+        return V.mod(b.c !== undefined ? a : b, b.c !== undefined ? b : a, (x, y) => x & y, pow2);
+      }
       case "|":
         return { ...V.add(a, b), c: a.c !== undefined && b.c !== undefined ? a.c | b.c : undefined };
       case "^":
@@ -384,6 +387,10 @@ export class KernelAnalyzer {
     if (name.startsWith("atomic_") && args[0]?.kind === "ptr") {
       return this.access(args[0].off, args[0], name.includes("load") ? "load" : name.includes("store") ? "store" : "load+store", e, fr);
     }
+    if ((name === "simdgroup_load" || name === "simdgroup_store") && args[1]?.kind === "ptr") {
+      this.blockAccess(args[1], name === "simdgroup_load" ? "load" : "store", V.toNum(args[2] ?? V.konst(8)), e, fr);
+      return V.uni();
+    }
     const nums = args.map(V.toNum);
     if (UNIFORM_FNS.test(name)) return V.uni();
     if (LINEAR_FNS.test(name) || this.prog.typeNames.has(name) || V.sizeOf(name) !== null) return nums.reduce(V.join, V.uni());
@@ -423,7 +430,7 @@ export class KernelAnalyzer {
     const line = tok?.line ?? 0;
     const obj = e.k === "idx" && e.o.k === "id" ? e.o.name : p.buf.name;
     const expr = e.k === "idx" ? `${obj}[${tokensText(tokens, e.at + 1, e.end)}]` : lineText(tokens, line);
-    const [classification, reason, stride] = this.classify(off, accessBytes ?? 1);
+    const [classification, reason, stride] = classify(off, accessBytes ?? 1, this.loops);
     const key = `${fr.chain}${fr.fn.file}@${e.at}`;
     const prev = this.accesses.get(key);
     this.accesses.set(key, {
@@ -444,28 +451,22 @@ export class KernelAnalyzer {
     return V.loaded(off);
   }
 
-  private classify(off: V.Num, ab: number): [Classification, string, number | "symbolic" | null] {
-    if (off.data) return ["scattered", "the index depends on a value loaded from memory", null];
-    const s = off.lane;
-    if (s === 0 && off.laneNL) return ["strided", "the lane enters the index non-linearly (irregular across lanes)", null];
-    if (s === 0) return ["broadcast", "every lane of a simdgroup uses the same address", 0];
-    if (typeof s === "number" && Math.abs(s) <= ab) {
-      return ["coalesced", `consecutive lanes are ${Math.abs(s)} B apart, within the ${ab}-byte access`, s];
-    }
-    const stride = typeof s === "number" ? s : "symbolic";
-    const what = typeof s === "number" ? `${Math.abs(s)} B apart` : "a run-time stride apart (lane times a run-time value)";
-    for (let k = this.loops.length - 1; k >= 0; k--) {
-      const c = off.loops.get(this.loops[k].id);
-      if (c === undefined) continue;
-      const step = this.loops[k].step;
-      const per = typeof c === "number" ? (typeof step === "number" ? c * step : c) : null;
-      if (per !== null && per !== 0 && Math.abs(per) <= ab) {
-        return ["sequential-per-thread", `consecutive lanes are ${what}; each lane walks its own contiguous run (${Math.abs(per)} B per iteration)`, stride];
-      }
-      break;
-    }
-    return ["strided", `consecutive lanes are ${what}, beyond the ${ab}-byte access`, stride];
+  // simdgroup_load/store: one cooperative 8x8 block per simdgroup, 8 rows of 8 elements `ld` apart.
+  private blockAccess(p: V.Ptr, kind: RawAccess["kind"], ld: V.Num, e: Expr, fr: Frame): void {
+    this.access(p.off, p, kind, e, fr);
+    const key = `${fr.chain}${fr.fn.file}@${e.at}`;
+    const a = this.accesses.get(key)!;
+    const eb = this.bytes(p.elem, fr) ?? 1;
+    const rowBytes = 8 * eb;
+    if (a.classification === "scattered") return;
+    const contiguous = ld.c === 8;
+    const cls: Classification = contiguous || rowBytes >= 32 ? "coalesced" : "strided";
+    const why = contiguous
+      ? `simdgroup_matrix 8x8 block, contiguous ${64 * eb} bytes (one access per simdgroup)`
+      : `simdgroup_matrix 8x8 block: 8 rows of ${rowBytes} bytes, ${ld.c !== undefined ? ld.c * eb + " B" : "a run-time stride"} apart (one access per simdgroup)`;
+    this.accesses.set(key, { ...a, classification: cls, reason: why, laneStrideBytes: null });
   }
+
 }
 
 function splitArgs(targs: string[]): string[] {

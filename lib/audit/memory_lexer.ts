@@ -131,7 +131,39 @@ export function lex(src: string): Lexed {
     tokens.push({ kind: "punct", text: p, line, col });
     i += p.length;
   }
-  return { tokens, directives, comments, defines, macros };
+  const host = hostOnlyLines(directives);
+  return {
+    tokens: tokens.filter((t) => !host(t.line)),
+    directives: directives.filter((d) => !host(d.line)),
+    comments,
+    defines,
+    macros,
+  };
+}
+
+// Code under `#ifndef __METAL_VERSION__` (or the #else of `#ifdef __METAL_VERSION__`) is host C/C++ in
+// a header shared with csrc/, not MSL: it is dropped so neither the lint nor the audit sees it.
+function hostOnlyLines(directives: Directive[]): (line: number) => boolean {
+  const ranges: [number, number][] = [];
+  const stack: { host: boolean | null; start: number }[] = [];
+  const metalTest = (t: string): boolean | null => {
+    if (/^#\s*ifndef\s+__METAL_VERSION__\b/.test(t) || /^#\s*if\s+!\s*(defined\s*\(?\s*)?__METAL_VERSION__\b/.test(t)) return true;
+    if (/^#\s*ifdef\s+__METAL_VERSION__\b/.test(t) || /^#\s*if\s+(defined\s*\(?\s*)?__METAL_VERSION__\b/.test(t)) return false;
+    return null;
+  };
+  for (const d of directives) {
+    if (/^#\s*if/.test(d.text)) stack.push({ host: metalTest(d.text), start: d.line });
+    else if (/^#\s*(else|elif)\b/.test(d.text) && stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.host === true) ranges.push([top.start, d.line]);
+      top.host = top.host === null || /^#\s*elif/.test(d.text) ? null : !top.host;
+      top.start = d.line;
+    } else if (/^#\s*endif\b/.test(d.text) && stack.length > 0) {
+      const top = stack.pop()!;
+      if (top.host === true) ranges.push([top.start, d.line]);
+    }
+  }
+  return (line) => ranges.some(([a, b]) => line > a && line < b);
 }
 
 /** Index of the token closing the bracket opened at `open` (`(`, `[`, `{`), or tokens.length. */

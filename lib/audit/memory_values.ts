@@ -5,11 +5,14 @@
 /** A coefficient: a known number, or "sym" for a run-time (lane-uniform) factor such as `K`. */
 export type Coef = number | "sym";
 
-/** A scalar value. `lane` is the change per lane step; `laneNL` marks non-affine lane use. */
+/** A scalar value. Its lane-dependent part is `lane * (L % seg) + hi * floor(L / seg)` for lane L of a
+ * simdgroup (seg = 32: plainly `lane * L`); `laneNL` marks lane use that is not of that form. */
 export interface Num {
   kind: "num";
   c?: number;
   lane: Coef;
+  seg: number;
+  hi: Coef;
   laneNL: boolean;
   loops: Map<string, Coef>;
   data: boolean;
@@ -39,7 +42,7 @@ export interface Vec {
 
 export type Val = Num | Ptr | Vec;
 
-export const uni = (): Num => ({ kind: "num", lane: 0, laneNL: false, loops: new Map(), data: false });
+export const uni = (): Num => ({ kind: "num", lane: 0, seg: 32, hi: 0, laneNL: false, loops: new Map(), data: false });
 export const konst = (c: number): Num => ({ ...uni(), c });
 export const laneVal = (): Num => ({ ...uni(), lane: 1 });
 export const dataVal = (): Num => ({ ...uni(), data: true });
@@ -79,14 +82,25 @@ function fold(a: Num, b: Num, f: (x: number, y: number) => number): number | und
 export function scale(a: Num, s: Coef): Num {
   const loops = new Map<string, Coef>();
   for (const [k, v] of a.loops) loops.set(k, scaleCoef(v, s));
-  return { kind: "num", lane: scaleCoef(a.lane, s), laneNL: a.laneNL, loops, data: a.data };
+  return { kind: "num", lane: scaleCoef(a.lane, s), seg: a.seg, hi: scaleCoef(a.hi, s), laneNL: a.laneNL, loops, data: a.data };
+}
+
+const hasLane = (a: Num): boolean => a.lane !== 0 || a.hi !== 0;
+
+// Brings two values to a common run length: a value with longer runs steps by lane * seg per run.
+function common(a: Num, b: Num, f: (x: Coef, y: Coef) => Coef): { lane: Coef; seg: number; hi: Coef } {
+  if (!hasLane(b)) return { lane: f(a.lane, 0), seg: a.seg, hi: f(a.hi, 0) };
+  if (!hasLane(a)) return { lane: f(0, b.lane), seg: b.seg, hi: f(0, b.hi) };
+  const seg = Math.min(a.seg, b.seg);
+  const hiOf = (x: Num): Coef => x.seg === seg ? x.hi : scaleCoef(x.lane, seg);
+  return { lane: f(a.lane, b.lane), seg, hi: seg === 32 ? 0 : f(hiOf(a), hiOf(b)) };
 }
 
 export function add(a: Num, b: Num, sign = 1): Num {
   return {
     kind: "num",
     c: fold(a, b, (x, y) => x + sign * y),
-    lane: addCoef(a.lane, scaleCoef(b.lane, sign)),
+    ...common(a, scale(b, sign), addCoef),
     laneNL: a.laneNL || b.laneNL,
     loops: mergeLoops(a.loops, scale(b, sign).loops, addCoef),
     data: a.data || b.data,
@@ -97,14 +111,14 @@ export function join(a: Num, b: Num): Num {
   return {
     kind: "num",
     c: a.c === b.c ? a.c : undefined,
-    lane: joinCoef(a.lane, b.lane),
+    ...common(a, b, joinCoef),
     laneNL: a.laneNL || b.laneNL,
     loops: mergeLoops(a.loops, b.loops, joinCoef),
     data: a.data || b.data,
   };
 }
 
-const varies = (a: Num): boolean => a.lane !== 0 || a.laneNL;
+const varies = (a: Num): boolean => hasLane(a) || a.laneNL;
 
 export function mul(a: Num, b: Num): Num {
   if (a.c !== undefined) return { ...scale(b, a.c), c: fold(a, b, (x, y) => x * y) };
@@ -120,14 +134,30 @@ export function mul(a: Num, b: Num): Num {
 export function div(a: Num, b: Num, shift = false): Num {
   if (b.c !== undefined && b.c !== 0) {
     const d = shift ? 2 ** b.c : b.c;
-    return { ...scale(a, 1 / d), c: fold(a, b, (x, y) => shift ? x >> y : Math.trunc(x / y)) };
+    const c = fold(a, b, (x, y) => shift ? x >> y : Math.trunc(x / y));
+    const q = runOf(a, d);
+    // Simdgroups start at multiples of 32 lanes, so L / q is uniform for q % 32 == 0 and steps once
+    // per run of q lanes for q dividing 32.
+    if (q !== null && q % 32 === 0) return { ...scale(a, 1 / d), c, lane: 0, seg: 32, hi: 0 };
+    if (q !== null && 32 % q === 0) return { ...scale(a, 1 / d), c, lane: 0, seg: q, hi: 1 };
+    return { ...scale(a, 1 / d), c };
   }
-  return { ...uni(), data: a.data || b.data, laneNL: b.lane !== 0 || b.laneNL, loops: scale(a, "sym").loops };
+  return { ...uni(), data: a.data || b.data, laneNL: varies(b), loops: scale(a, "sym").loops };
 }
 
 /** `a % b` and `a & mask`: the lane keeps stepping by its coefficient inside each period. */
-export function mod(a: Num, b: Num, f: (x: number, y: number) => number): Num {
-  return { ...a, c: fold(a, b, f), data: a.data || b.data, laneNL: a.laneNL || b.laneNL || b.lane !== 0 };
+export function mod(a: Num, b: Num, f: (x: number, y: number) => number, period?: number): Num {
+  const r = { ...a, c: fold(a, b, f), data: a.data || b.data, laneNL: a.laneNL || varies(b) };
+  const q = period === undefined ? null : runOf(a, period);
+  if (q !== null && q < 32 && 32 % q === 0) return { ...r, seg: q, hi: 0 };
+  return r;
+}
+
+// For a = l * L (plain lane multiple), the number of lanes per period d of l * L; else null.
+function runOf(a: Num, d: number): number | null {
+  if (a.seg !== 32 || a.hi !== 0 || typeof a.lane !== "number" || a.lane <= 0 || !Number.isInteger(a.lane)) return null;
+  const q = d / a.lane;
+  return Number.isInteger(q) && q >= 1 ? q : null;
 }
 
 /** Comparisons and logic: the result is lane-varying but not affine. */
@@ -136,6 +166,8 @@ export function compare(a: Num, b: Num, f: (x: number, y: number) => number): Nu
     kind: "num",
     c: fold(a, b, f),
     lane: 0,
+    seg: 32,
+    hi: 0,
     laneNL: varies(a) || varies(b),
     loops: mergeLoops(a.loops, b.loops, joinCoef),
     data: a.data || b.data,
@@ -145,7 +177,7 @@ export function compare(a: Num, b: Num, f: (x: number, y: number) => number): Nu
 /** A non-linear function of lane-varying inputs (abs, sqrt, unknown calls). */
 export function opaque(args: Num[]): Num {
   const r = args.reduce(join, uni());
-  if (varies(r)) return { ...r, lane: 0, laneNL: true };
+  if (varies(r)) return { ...r, lane: 0, seg: 32, hi: 0, laneNL: true };
   return r;
 }
 
