@@ -1,0 +1,87 @@
+// Device: open/info/close, option validation, parent-closes-children, `using`.
+import assert from "node:assert";
+import { test } from "./harness.ts";
+import { Device } from "../lib/device.ts";
+import { DisposedError, InvalidArgumentError } from "../lib/errors.ts";
+import { loadNative } from "../lib/ffi/native.ts";
+
+loadNative(); // builds the library if stale, outside any per-test timeout
+
+test("device: open the CPU backend and read its info", () => {
+  const dev = Device.open({ backend: "cpu" });
+  try {
+    assert.strictEqual(dev.backend, "cpu");
+    const info = dev.info;
+    assert.strictEqual(info.backend, "cpu");
+    assert.match(info.name, /CPU/);
+    assert.strictEqual(info.max_threads_per_threadgroup, 1024);
+    assert.strictEqual(info.max_threadgroup_memory, 32768);
+    assert.strictEqual(info.simd_width, 32);
+    assert.ok(info.threads >= 1, `threads ${info.threads}`);
+    assert.ok(info.max_buffer_length > 0);
+    assert.strictEqual(info.allocated_bytes, 0);
+    assert.strictEqual(info.live_buffers, 0);
+  } finally {
+    dev.dispose();
+  }
+});
+
+test("device: threads option reaches the CPU runtime", () => {
+  const dev = Device.open({ backend: "cpu", threads: 1 });
+  assert.strictEqual(dev.info.threads, 1);
+  dev.dispose();
+});
+
+test("device: auto picks the CPU runtime where Metal is absent", () => {
+  const dev = Device.open();
+  assert.strictEqual(dev.backend, "cpu");
+  dev.dispose();
+});
+
+test("device: invalid backend or thread count throws InvalidArgumentError", () => {
+  assert.throws(() => Device.open({ backend: "cuda" as "cpu" }), InvalidArgumentError);
+  assert.throws(() => Device.open({ threads: -1 }), InvalidArgumentError);
+  assert.throws(() => Device.open({ threads: 1.5 }), InvalidArgumentError);
+});
+
+test("device: dispose is idempotent and later use throws DisposedError", () => {
+  const dev = Device.open({ backend: "cpu" });
+  dev.dispose();
+  dev.dispose();
+  assert.strictEqual(dev.disposed, true);
+  assert.throws(() => dev.info, DisposedError);
+  assert.throws(() => dev.tensor(new Float32Array(1)), DisposedError);
+  assert.throws(() => dev.empty([1], "f32"), DisposedError);
+  assert.throws(() => dev.synchronize(), DisposedError);
+});
+
+test("device: dispose closes its tensors first (views detached, use throws)", () => {
+  const dev = Device.open({ backend: "cpu" });
+  const a = dev.tensor(new Float32Array([1, 2, 3]));
+  const b = dev.empty([4, 4], "f16");
+  const view = a.data;
+  assert.strictEqual(view.length, 3);
+  dev.dispose();
+  assert.strictEqual(view.length, 0);
+  assert.strictEqual(a.disposed, true);
+  assert.strictEqual(b.disposed, true);
+  assert.throws(() => a.toArray(), DisposedError);
+  assert.throws(() => b.data, DisposedError);
+  a.dispose(); // still a no-op
+});
+
+test("device: `using` disposes at the end of the block", () => {
+  let outer: Device;
+  {
+    using dev = Device.open({ backend: "cpu" });
+    outer = dev;
+    assert.strictEqual(dev.disposed, false);
+  }
+  assert.strictEqual(outer.disposed, true);
+});
+
+test("device: synchronize with no work succeeds", () => {
+  const dev = Device.open({ backend: "cpu" });
+  dev.synchronize();
+  dev.dispose();
+});
