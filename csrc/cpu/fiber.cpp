@@ -21,7 +21,7 @@
 #define MM_ASM_END(name) ".size " #name ", .-" #name "\n"
 #endif
 
-#if defined(__x86_64__)
+#if MM_FIBER_ASM && defined(__x86_64__)
 // Frame left on a suspended stack (low to high): MXCSR (4 bytes) + x87 control word (2 bytes) in
 // one 8-byte slot, r15, r14, r13, r12, rbx, rbp, return address.
 asm(".text\n" MM_ASM_FUNC(mm_fiber_switch)
@@ -55,7 +55,7 @@ asm(".text\n" MM_ASM_FUNC(mm_fiber_switch)
     "  callq *%r13\n"
     "  ud2\n"
     "  .cfi_endproc\n" MM_ASM_END(mm_fiber_start));
-#elif defined(__aarch64__)
+#elif MM_FIBER_ASM && defined(__aarch64__)
 // Frame (176 bytes, low to high): x19..x30 (12 x 8), d8..d15 (8 x 8), FPCR, padding.
 asm(".text\n" MM_ASM_FUNC(mm_fiber_switch)
     "  sub sp, sp, #176\n"
@@ -140,13 +140,11 @@ void fiber_stack_unpoison(const FiberStack& s) {
 
 #if !MM_FIBER_ASM
 namespace {
-// makecontext passes only int arguments; hand the real ones over through thread-local slots.
-thread_local void (*t_start_fn)(void*);
-thread_local void* t_start_arg;
-void ucontext_start() {
-  void (*fn)(void*) = t_start_fn;
-  void* arg = t_start_arg;
-  fn(arg);
+// makecontext passes only int arguments: hand each pointer over as two 32-bit halves.
+void ucontext_start(unsigned fn_hi, unsigned fn_lo, unsigned arg_hi, unsigned arg_lo) {
+  auto join = [](unsigned hi, unsigned lo) { return (static_cast<uintptr_t>(hi) << 16 << 16) | lo; };
+  auto fn = reinterpret_cast<void (*)(void*)>(join(fn_hi, fn_lo));
+  fn(reinterpret_cast<void*>(join(arg_hi, arg_lo)));
   __builtin_trap();
 }
 }  // namespace
@@ -183,9 +181,9 @@ void fiber_prepare(FiberContext& ctx, const FiberStack& s, void (*fn)(void*), vo
   ctx.uc.uc_stack.ss_sp = s.base;
   ctx.uc.uc_stack.ss_size = s.size;
   ctx.uc.uc_link = nullptr;
-  t_start_fn = fn;
-  t_start_arg = arg;
-  makecontext(&ctx.uc, ucontext_start, 0);
+  const auto f = reinterpret_cast<uintptr_t>(fn), a = reinterpret_cast<uintptr_t>(arg);
+  makecontext(&ctx.uc, reinterpret_cast<void (*)()>(&ucontext_start), 4, static_cast<unsigned>(f >> 16 >> 16),
+              static_cast<unsigned>(f), static_cast<unsigned>(a >> 16 >> 16), static_cast<unsigned>(a));
 #endif
 }
 

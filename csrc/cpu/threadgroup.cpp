@@ -184,7 +184,16 @@ void ThreadgroupRunner::lane_main(void* arg) {
   auto* self = static_cast<ThreadgroupRunner*>(arg);
   fiber_entered(&self->sched_bottom_, &self->sched_size_);
   const uint32_t i = self->current_;
-  self->kernel_->entry(&self->lanes_[i]);
+  bool threw = false;
+  try {
+    self->kernel_->entry(&self->lanes_[i]);
+  } catch (...) {
+    threw = true;  // an exception must not unwind into the fiber start (no frame to catch it)
+  }
+  if (threw) {
+    self->set_error(MM_E_INTERNAL, self->kname() + ": lane " + std::to_string(i) + " threw a C++ exception");
+    self->abort_lane(&self->lanes_[i]);
+  }
   self->ctl_[i].state = LaneState::Finished;
   self->live_--;
   self->exit_lane(i);
@@ -250,6 +259,14 @@ bool ThreadgroupRunner::resolve_simd() {
 
 // (b): every live lane is at a threadgroup barrier. Same site and nobody returned: release.
 void ThreadgroupRunner::resolve_tg_barrier() {
+  // Fast path (every barrier of a healthy kernel): all lanes at the first lane's site.
+  uint32_t same = 0;
+  while (same < nlanes_ && ctl_[same].state == LaneState::WaitTgBarrier && same_site(ctl_[same].site, ctl_[0].site))
+    ++same;
+  if (same == nlanes_) {
+    for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
+    return;
+  }
   std::vector<mm_rt_site> sites;
   std::vector<std::vector<uint32_t>> waiting;
   std::vector<uint32_t> gone;

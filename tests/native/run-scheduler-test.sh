@@ -16,3 +16,7 @@ echo "== clang++-16 -fsanitize=address,undefined"
 clang++-16 -std=c++20 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
   $warn -pthread -o "$out/sched_asan" $srcs
 ASAN_OPTIONS=detect_stack_use_after_return=0:${ASAN_OPTIONS:-} "$out/sched_asan"
+
+echo "== g++ -O2 -DMM_FIBER_UCONTEXT (portable fallback)"
+g++ -std=c++20 -O2 -fPIC -DMM_FIBER_UCONTEXT $warn -pthread -o "$out/sched_ucontext" $srcs
+"$out/sched_ucontext"
