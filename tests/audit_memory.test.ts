@@ -13,19 +13,35 @@ function access(r: AuditReport, kernel: string, buffer: string, line?: number) {
   const k = r.kernels.find((x) => x.name === kernel);
   assert.ok(k, `kernel ${kernel} not found; have ${r.kernels.map((x) => x.name).join(", ")}`);
   const hits = k.accesses.filter((a) => a.buffer === buffer && (line === undefined || a.line === line));
-  assert.strictEqual(hits.length, 1, `${kernel}: expected one access to ${buffer}, got ${JSON.stringify(hits)}`);
+  assert.strictEqual(
+    hits.length,
+    1,
+    `${kernel}: expected one access to ${buffer}, got ${JSON.stringify(hits)}`,
+  );
   return hits[0];
 }
 
 test("audit: finds `kernel void`, `[[kernel]] void` and [[host_name]] instantiations", () => {
   const names = fixtures.kernels.map((k) => k.name).sort();
   assert.deepStrictEqual(names, [
-    "broadcast_first", "broadcast_param", "copy_f32", "copy_float_s4", "copy_half_s1", "gather33",
-    "gather_indirect", "matmul_cols", "rows_per_lane", "tile_runs", "vec4_and_rows",
+    "broadcast_first",
+    "broadcast_param",
+    "copy_f32",
+    "copy_float_s4",
+    "copy_half_s1",
+    "gather33",
+    "gather_indirect",
+    "matmul_cols",
+    "rows_per_lane",
+    "tile_runs",
+    "vec4_and_rows",
   ]);
   const inst = fixtures.kernels.find((k) => k.name === "copy_float_s4")!;
   assert.strictEqual(inst.function, "strided_copy");
-  assert.deepStrictEqual(inst.buffers.map((b) => `${b.index}:${b.name}:${b.elementType}`), ["0:in:float", "1:out:float"]);
+  assert.deepStrictEqual(inst.buffers.map((b) => `${b.index}:${b.name}:${b.elementType}`), [
+    "0:in:float",
+    "1:out:float",
+  ]);
 });
 
 test("audit: coalesced float copy", () => {
@@ -103,7 +119,9 @@ test("audit: priority list ranks the kernel with a high finding first; clean ker
   assert.strictEqual(fixtures.priority[0].kernel, "rows_per_lane");
   assert.strictEqual(fixtures.priority[0].worst, "high");
   const listed = new Set(fixtures.priority.map((p) => p.kernel));
-  for (const clean of ["copy_f32", "broadcast_first", "matmul_cols", "copy_half_s1"]) assert.ok(!listed.has(clean), clean);
+  for (const clean of ["copy_f32", "broadcast_first", "matmul_cols", "copy_half_s1"]) {
+    assert.ok(!listed.has(clean), clean);
+  }
   assert.ok(listed.has("gather33") && listed.has("gather_indirect"));
 });
 

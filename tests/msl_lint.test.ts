@@ -46,7 +46,9 @@ test("lint: a 16-byte note on the same line silences vec3-in-buffer; packed_floa
 
 test("lint: kernel reference parameter without address space is rejected", () => {
   const src = "struct P { uint n; };\nkernel void k(P& p [[buffer(0)]]) {}\n";
-  assert.deepStrictEqual(lintMsl(src, "x.metal").map((f) => `${f.line}:${f.rule}`), ["2:pointer-address-space"]);
+  assert.deepStrictEqual(lintMsl(src, "x.metal").map((f) => `${f.line}:${f.rule}`), [
+    "2:pointer-address-space",
+  ]);
 });
 
 test("lint: products inside calls are not pointer declarations", () => {
@@ -56,7 +58,8 @@ test("lint: products inside calls are not pointer declarations", () => {
 });
 
 test("lint: host-only code under #ifndef __METAL_VERSION__ is not MSL and is skipped", () => {
-  const src = "#ifndef __METAL_VERSION__\n#include <stdint.h>\nstd::size_t n;\n#else\n#include <vector>\n#endif\n" +
+  const src =
+    "#ifndef __METAL_VERSION__\n#include <stdint.h>\nstd::size_t n;\n#else\n#include <vector>\n#endif\n" +
     "#ifdef __METAL_VERSION__\n#include <metal_stdlib>\n#else\n#include <cstdio>\n#endif\n";
   assert.deepStrictEqual(lintMsl(src, "x.h").map((f) => `${f.line}:${f.rule}`), ["5:include"]);
 });

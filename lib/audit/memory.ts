@@ -16,7 +16,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type FuncDecl, findFunctions } from "./memory_decls.ts";
+import { findFunctions, type FuncDecl } from "./memory_decls.ts";
 import { type Classification, KernelAnalyzer, type Program, type RawAccess } from "./memory_flow.ts";
 import { lex } from "./memory_lexer.ts";
 
@@ -72,7 +72,10 @@ function listSources(dir: string): { name: string; source: string }[] {
       const p = join(d, e);
       if (statSync(p).isDirectory()) walk(p);
       else if (/\.(metal|h)$/.test(e)) {
-        out.push({ name: join(basename(dir), relative(dir, p)).replaceAll("\\", "/"), source: readFileSync(p, "utf8") });
+        out.push({
+          name: join(basename(dir), relative(dir, p)).replaceAll("\\", "/"),
+          source: readFileSync(p, "utf8"),
+        });
       }
     }
   };
@@ -85,7 +88,11 @@ function judge(a: RawAccess, kernel: string): AuditAccess {
     a.classification === "scattered";
   let category: Category = null;
   if (a.classification === "scattered") category = "scattered/indirect";
-  else if (bad) category = SCALE_NAME.test(a.buffer) || /scale/i.test(a.elementType) ? "scale-buffer strided access" : "general strided";
+  else if (bad) {
+    category = SCALE_NAME.test(a.buffer) || /scale/i.test(a.elementType)
+      ? "scale-buffer strided access"
+      : "general strided";
+  }
   let severity: Severity = "none";
   if (a.classification === "sequential-per-thread") severity = "medium";
   else if (bad) severity = a.inLoop ? "high" : "medium";
@@ -108,21 +115,45 @@ function kernelEntry(name: string, def: FuncDecl, inst: FuncDecl | null, prog: P
   const accesses = [...bySite.values()]
     .sort((x, y) => x.file.localeCompare(y.file) || x.line - y.line || x.column - y.column);
   const counts: Record<Classification, number> = {
-    coalesced: 0, strided: 0, "sequential-per-thread": 0, scattered: 0, broadcast: 0,
+    coalesced: 0,
+    strided: 0,
+    "sequential-per-thread": 0,
+    scattered: 0,
+    broadcast: 0,
   };
   for (const a of accesses) counts[a.classification]++;
-  const worst = accesses.reduce<Severity>((w, a) => SEVERITY_RANK[a.severity] > SEVERITY_RANK[w] ? a.severity : w, "none");
-  const score = accesses.reduce((s, a) => s + (a.severity === "high" ? 100 : a.severity === "medium" ? 10 : 0), 0);
+  const worst = accesses.reduce<Severity>(
+    (w, a) => SEVERITY_RANK[a.severity] > SEVERITY_RANK[w] ? a.severity : w,
+    "none",
+  );
+  const score = accesses.reduce(
+    (s, a) => s + (a.severity === "high" ? 100 : a.severity === "medium" ? 10 : 0),
+    0,
+  );
   const params = (inst ?? def).params;
   const buffers = params.flatMap((p) => {
     const m = /buffer\((\d+)\)/.exec(p.attrs.join(" "));
-    return m ? [{ index: Number(m[1]), name: p.name, space: p.addressSpace ?? "?", elementType: p.baseType }] : [];
+    return m
+      ? [{ index: Number(m[1]), name: p.name, space: p.addressSpace ?? "?", elementType: p.baseType }]
+      : [];
   });
-  return { name, function: def.name, file: def.file, line: def.line, buffers, accesses, counts, worst, score };
+  return {
+    name,
+    function: def.name,
+    file: def.file,
+    line: def.line,
+    buffers,
+    accesses,
+    counts,
+    worst,
+    score,
+  };
 }
 
 /** Builds the program model (helpers, type names, macros) and the list of kernels to analyze. */
-function collect(sources: { name: string; source: string }[]): { prog: Program; kernels: [string, FuncDecl, FuncDecl | null][] } {
+function collect(
+  sources: { name: string; source: string }[],
+): { prog: Program; kernels: [string, FuncDecl, FuncDecl | null][] } {
   const prog: Program = { helpers: new Map(), typeNames: new Set(), macros: new Map() };
   const all: FuncDecl[] = [];
   for (const s of sources) {
@@ -130,8 +161,12 @@ function collect(sources: { name: string; source: string }[]): { prog: Program; 
     for (const [k, v] of lx.macros) prog.macros.set(k, v);
     lx.tokens.forEach((t, i) => {
       const next = lx.tokens[i + 1];
-      if ((t.text === "struct" || t.text === "class" || t.text === "using") && next?.kind === "ident") prog.typeNames.add(next.text);
-      if ((t.text === "typename" || t.text === "class") && next?.kind === "ident") prog.typeNames.add(next.text);
+      if ((t.text === "struct" || t.text === "class" || t.text === "using") && next?.kind === "ident") {
+        prog.typeNames.add(next.text);
+      }
+      if ((t.text === "typename" || t.text === "class") && next?.kind === "ident") {
+        prog.typeNames.add(next.text);
+      }
     });
     all.push(...findFunctions(lx, s.name));
   }
@@ -140,9 +175,13 @@ function collect(sources: { name: string; source: string }[]): { prog: Program; 
   }
   const kernels: [string, FuncDecl, FuncDecl | null][] = [];
   for (const def of all.filter((f) => f.kernel && f.body)) {
-    const insts = all.filter((f) => f.kernel && !f.body && f.name === def.name && (f.hostName || f.templateArgs));
+    const insts = all.filter((f) =>
+      f.kernel && !f.body && f.name === def.name && (f.hostName || f.templateArgs)
+    );
     if (def.templateParams && insts.length > 0) {
-      for (const inst of insts) kernels.push([inst.hostName ?? `${def.name}<${inst.templateArgs!.join(", ")}>`, def, inst]);
+      for (const inst of insts) {
+        kernels.push([inst.hostName ?? `${def.name}<${inst.templateArgs!.join(", ")}>`, def, inst]);
+      }
     } else kernels.push([def.hostName ?? def.name, def, null]);
   }
   return { prog, kernels };
@@ -156,7 +195,9 @@ export function auditShaders(opts: AuditOptions = {}): AuditReport {
   const { prog, kernels } = collect(sources);
   const entries = kernels.map(([name, def, inst]) => kernelEntry(name, def, inst, prog));
   const priority = entries.filter((k) => k.score > 0)
-    .sort((a, b) => SEVERITY_RANK[b.worst] - SEVERITY_RANK[a.worst] || b.score - a.score || a.name.localeCompare(b.name))
+    .sort((a, b) =>
+      SEVERITY_RANK[b.worst] - SEVERITY_RANK[a.worst] || b.score - a.score || a.name.localeCompare(b.name)
+    )
     .map((k) => ({
       kernel: k.name,
       worst: k.worst,
@@ -179,7 +220,9 @@ export function summarize(r: AuditReport, maxKernels = 10): string {
   const n = (c: Classification): number => all.filter((a) => a.classification === c).length;
   const lines = [
     `static memory-access audit: ${r.kernels.length} kernel(s) in ${r.files.length} file(s), ${all.length} access site(s)`,
-    `  coalesced ${n("coalesced")}, broadcast ${n("broadcast")}, sequential-per-thread ${n("sequential-per-thread")}, ` +
+    `  coalesced ${n("coalesced")}, broadcast ${n("broadcast")}, sequential-per-thread ${
+      n("sequential-per-thread")
+    }, ` +
     `strided ${n("strided")}, scattered ${n("scattered")}`,
   ];
   if (r.priority.length === 0) lines.push("priority kernels: none (no strided or scattered accesses)");
@@ -188,9 +231,13 @@ export function summarize(r: AuditReport, maxKernels = 10): string {
     lines.push(`  ${p.kernel}: worst ${p.worst}, ${p.high} high, ${p.medium} medium`);
     const k = r.kernels.find((x) => x.name === p.kernel)!;
     for (const a of k.accesses.filter((x) => x.category !== null)) {
-      lines.push(`    ${a.file}:${a.line}: ${a.severity} ${a.classification} (${a.category}) ${a.kind} ${a.expr} — ${a.reason}`);
+      lines.push(
+        `    ${a.file}:${a.line}: ${a.severity} ${a.classification} (${a.category}) ${a.kind} ${a.expr} — ${a.reason}`,
+      );
     }
   }
-  if (r.priority.length > maxKernels) lines.push(`  ... and ${r.priority.length - maxKernels} more kernel(s) in the JSON report`);
+  if (r.priority.length > maxKernels) {
+    lines.push(`  ... and ${r.priority.length - maxKernels} more kernel(s) in the JSON report`);
+  }
   return lines.join("\n");
 }

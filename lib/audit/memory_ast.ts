@@ -1,6 +1,6 @@
 // Expression and statement parser for MSL function bodies, just deep enough for the memory audit:
 // it keeps token positions so each access can be reported at its .metal line.
-import { matching, type Token, templateEnd } from "./memory_lexer.ts";
+import { matching, templateEnd, type Token } from "./memory_lexer.ts";
 
 export type Expr =
   | { k: "num"; v: number; at: number }
@@ -28,13 +28,40 @@ export type Stmt =
   | { k: "nop" };
 
 const DECL_QUALS = new Set([
-  "const", "constexpr", "static", "volatile", "thread", "threadgroup", "device", "constant", "unsigned",
-  "signed", "typename", "struct",
+  "const",
+  "constexpr",
+  "static",
+  "volatile",
+  "thread",
+  "threadgroup",
+  "device",
+  "constant",
+  "unsigned",
+  "signed",
+  "typename",
+  "struct",
 ]);
-const TYPE_WORDS = /^(bool|char|uchar|short|ushort|int|uint|long|ulong|half|float|bfloat|double|size_t|void|auto)(\d(x\d)?)?$/;
+const TYPE_WORDS =
+  /^(bool|char|uchar|short|ushort|int|uint|long|ulong|half|float|bfloat|double|size_t|void|auto)(\d(x\d)?)?$/;
 const BIN_PREC: Record<string, number> = {
-  "||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6, "<": 7, ">": 7, "<=": 7, ">=": 7,
-  "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10,
+  "||": 1,
+  "&&": 2,
+  "|": 3,
+  "^": 4,
+  "&": 5,
+  "==": 6,
+  "!=": 6,
+  "<": 7,
+  ">": 7,
+  "<=": 7,
+  ">=": 7,
+  "<<": 8,
+  ">>": 8,
+  "+": 9,
+  "-": 9,
+  "*": 10,
+  "/": 10,
+  "%": 10,
 };
 const ASSIGN = new Set(["=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="]);
 
@@ -47,7 +74,9 @@ export class BodyParser {
   }
 
   private isTypeName(s: string): boolean {
-    return TYPE_WORDS.test(s) || this.typeNames.has(s) || /^(packed_)?\w+[234](x[234])?$/.test(s) && TYPE_WORDS.test(s.replace(/^packed_/, "").replace(/[234](x[234])?$/, ""));
+    return TYPE_WORDS.test(s) || this.typeNames.has(s) ||
+      /^(packed_)?\w+[234](x[234])?$/.test(s) &&
+        TYPE_WORDS.test(s.replace(/^packed_/, "").replace(/[234](x[234])?$/, ""));
   }
 
   /** Parses statements until the end of the range. */
@@ -114,8 +143,10 @@ export class BodyParser {
       this.skipSemi();
       return { k: "ret", e };
     }
-    if (["break", "continue", "using", "typedef", "static_assert", "goto"].includes(p) ||
-      (this.t[this.pos]?.kind === "ident" && this.peek(1) === ":" && this.peek(2) !== ":")) {
+    if (
+      ["break", "continue", "using", "typedef", "static_assert", "goto"].includes(p) ||
+      (this.t[this.pos]?.kind === "ident" && this.peek(1) === ":" && this.peek(2) !== ":")
+    ) {
       this.skipStatement();
       return { k: "nop" };
     }
@@ -275,8 +306,12 @@ export class BodyParser {
       const inner = this.t.slice(this.pos + 1, close).map((x) => x.text);
       const last = inner[inner.length - 1];
       const typeLike = inner.length > 0 && (last === "*" || last === "&" ||
-        (inner.every((s) => DECL_QUALS.has(s) || this.isTypeName(s)) && inner.some((s) => this.isTypeName(s))));
-      if (typeLike && close + 1 < this.end && !/^[)\];,?:]$/.test(this.t[close + 1].text) && !(this.t[close + 1].text in BIN_PREC)) {
+        (inner.every((s) => DECL_QUALS.has(s) || this.isTypeName(s)) &&
+          inner.some((s) => this.isTypeName(s))));
+      if (
+        typeLike && close + 1 < this.end && !/^[)\];,?:]$/.test(this.t[close + 1].text) &&
+        !(this.t[close + 1].text in BIN_PREC)
+      ) {
         this.pos = close + 1;
         return { k: "cast", type: inner, e: this.unary(), at };
       }

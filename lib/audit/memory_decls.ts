@@ -1,9 +1,17 @@
 // Top-level declarations of an MSL file: functions (kernels, helpers, templates), their parameters and
 // explicit kernel instantiations with [[host_name]]. Shared by the memory audit and the MSL lint.
-import { type Lexed, matching, type Token, templateEnd } from "./memory_lexer.ts";
+import { type Lexed, matching, templateEnd, type Token } from "./memory_lexer.ts";
 
 export type AddressSpace = "device" | "constant" | "threadgroup" | "thread";
-const SPACES = new Set(["device", "constant", "threadgroup", "thread", "threadgroup_imageblock", "ray_data", "object_data"]);
+const SPACES = new Set([
+  "device",
+  "constant",
+  "threadgroup",
+  "thread",
+  "threadgroup_imageblock",
+  "ray_data",
+  "object_data",
+]);
 const QUALIFIERS = new Set(["const", "volatile", "restrict", "__restrict", "typename", "struct", "metal"]);
 
 /** One parameter of a function. `baseType` is the type without qualifiers, `*` or `&` (e.g. "half4"). */
@@ -140,7 +148,9 @@ export function findFunctions(lexed: Lexed, file: string): FuncDecl[] {
         }
         continue;
       }
-      if (x.text === "struct" || x.text === "class" || x.text === "enum" || x.text === "union") isRecord = true;
+      if (x.text === "struct" || x.text === "class" || x.text === "enum" || x.text === "union") {
+        isRecord = true;
+      }
       if (x.text === "<" && lastParen < 0 && tokens[j - 1]?.kind === "ident") {
         const e = templateEnd(tokens, j);
         if (e > 0 && tokens[e]?.text === "(") {

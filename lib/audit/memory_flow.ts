@@ -2,9 +2,9 @@
 // tracks how each local depends on the lane, loop counters and loaded data, and records every
 // device/constant buffer access with its lane stride in bytes.
 import { BodyParser, type Expr, type Stmt } from "./memory_ast.ts";
-import type { FuncDecl, ParamDecl } from "./memory_decls.ts";
-import { lex, tokensText } from "./memory_lexer.ts";
-import { classify, type Classification } from "./memory_classify.ts";
+import type { FuncDecl } from "./memory_decls.ts";
+import { lex, lineText, splitArgs, tokensText } from "./memory_lexer.ts";
+import { blockVerdict, type Classification, classify, kernelParamValue } from "./memory_classify.ts";
 import * as V from "./memory_values.ts";
 
 export type { Classification } from "./memory_classify.ts";
@@ -33,19 +33,10 @@ export interface Program {
   macros: Map<string, string>;
 }
 
-// Lane-varying index attributes: x (or the scalar) steps by one across consecutive lanes. y and z are
-// taken as lane-uniform, which holds when the threadgroup's x extent is a multiple of 32.
-const LANE_ATTRS = new Set([
-  "thread_position_in_grid", "thread_position_in_threadgroup", "thread_index_in_simdgroup",
-  "thread_index_in_threadgroup", "thread_index_in_quadgroup",
-]);
-const UNIFORM_FNS = /^(simd_(sum|max|min|product|and|or|xor|broadcast|broadcast_first|all|any|ballot)|quad_broadcast|threadgroup_barrier|simdgroup_barrier)$/;
-const LINEAR_FNS = /^(min|max|clamp|select|as_type|int|uint|short|ushort|long|ulong|float|half|bfloat|char|uchar|size_t)$/;
-
-const COMPARE: Record<string, (x: number, y: number) => boolean> = {
-  "<": (x, y) => x < y, ">": (x, y) => x > y, "<=": (x, y) => x <= y, ">=": (x, y) => x >= y,
-  "==": (x, y) => x === y, "!=": (x, y) => x !== y, "&&": (x, y) => !!x && !!y, "||": (x, y) => !!x || !!y,
-};
+const UNIFORM_FNS =
+  /^(simd_(sum|max|min|product|and|or|xor|broadcast|broadcast_first|all|any|ballot)|quad_broadcast|threadgroup_barrier|simdgroup_barrier)$/;
+const LINEAR_FNS =
+  /^(min|max|clamp|select|as_type|int|uint|short|ushort|long|ulong|float|half|bfloat|char|uchar|size_t)$/;
 
 interface Entry {
   v: V.Val;
@@ -76,7 +67,11 @@ export class KernelAnalyzer {
     const fr = this.frame(def, inst?.templateArgs ?? null, "");
     def.params.forEach((p, i) => {
       const typed = inst?.params[i] ?? p;
-      fr.env.set(p.name, { v: this.paramVal(p, typed, fr), depth: 0, branch: 0 });
+      fr.env.set(p.name, {
+        v: kernelParamValue(p, typed, this.subst(typed.baseType, fr)),
+        depth: 0,
+        branch: 0,
+      });
     });
     this.exec(this.ast(def), fr);
   }
@@ -103,25 +98,6 @@ export class KernelAnalyzer {
       astCache.set(fn, s);
     }
     return s;
-  }
-
-  private paramVal(p: ParamDecl, typed: ParamDecl, fr: Frame): V.Val {
-    const attr = p.attrs.join(" ");
-    const buf = /buffer\((\d+)\)/.exec(attr);
-    const space = typed.addressSpace;
-    if (buf && (space === "device" || space === "constant")) {
-      const elem = this.subst(typed.baseType, fr);
-      if (typed.pointer || (typed.reference && space === "device")) {
-        const info: V.BufInfo = { name: p.name, index: Number(buf[1]), space, elem };
-        return { kind: "ptr", buf: info, elem, off: V.konst(0) };
-      }
-      return V.uni(); // constant Params& : lane-uniform arguments
-    }
-    if (space === "threadgroup") return V.dataVal();
-    const lane = p.attrs.find((a) => LANE_ATTRS.has(a));
-    const vec = /[234]$/.test(typed.baseType);
-    if (lane) return vec ? { kind: "vec", comps: { x: V.laneVal(), y: V.uni(), z: V.uni() } } : V.laneVal();
-    return V.uni();
   }
 
   private subst(type: string, fr: Frame): string {
@@ -177,7 +153,14 @@ export class KernelAnalyzer {
 
   // Loop counters become symbols: `for (k = k0; ...; k += s)` gives k = k0 + 1*[k], step s. The body
   // runs twice so values carried around the loop reach their fixpoint before accesses are final.
-  private loop(init: Stmt | null, c: Expr | null, step: Expr | null, body: Stmt, at: number, fr: Frame): void {
+  private loop(
+    init: Stmt | null,
+    c: Expr | null,
+    step: Expr | null,
+    body: Stmt,
+    at: number,
+    fr: Frame,
+  ): void {
     if (init) this.exec(init, fr);
     const id = `${fr.chain}${fr.fn.file}@${at}`;
     let counter: string | null = null;
@@ -189,7 +172,11 @@ export class KernelAnalyzer {
         stepC = step.op === "--" ? -1 : step.op === "++" ? 1 : null;
       } else if (step.k === "asg" && step.l.k === "id" && step.l.name === counter) {
         const r = V.toNum(this.eval(step.r, fr));
-        stepC = step.op === "+=" ? (r.c ?? "sym") : step.op === "-=" ? (r.c !== undefined ? -r.c : "sym") : "sym";
+        stepC = step.op === "+="
+          ? (r.c ?? "sym")
+          : step.op === "-="
+          ? (r.c !== undefined ? -r.c : "sym")
+          : "sym";
       }
     }
     this.loops.push({ id, step: stepC ?? "sym" });
@@ -197,7 +184,11 @@ export class KernelAnalyzer {
       const e = fr.env.get(counter);
       const base = e ? V.toNum(e.v) : V.uni();
       const sym: V.Num = { ...V.uni(), loops: new Map([[id, 1]]) };
-      fr.env.set(counter, { v: V.add({ ...base, c: undefined }, sym), depth: this.loops.length, branch: this.branch });
+      fr.env.set(counter, {
+        v: V.add({ ...base, c: undefined }, sym),
+        depth: this.loops.length,
+        branch: this.branch,
+      });
     }
     for (let pass = 0; pass < 2; pass++) {
       if (c) this.eval(c, fr);
@@ -217,7 +208,9 @@ export class KernelAnalyzer {
       case "un": {
         if (e.op === "*") return this.deref(e.e, fr, "load", e.at);
         if (e.op === "&") return this.address(e.e, fr);
-        if (e.op === "++" || e.op === "--") return this.assign(e.e, e.op === "++" ? "+=" : "-=", V.konst(1), fr);
+        if (e.op === "++" || e.op === "--") {
+          return this.assign(e.e, e.op === "++" ? "+=" : "-=", V.konst(1), fr);
+        }
         const v = V.toNum(this.eval(e.e, fr));
         if (e.op === "-") return { ...V.scale(v, -1), c: v.c === undefined ? undefined : -v.c };
         return e.op === "+" ? v : V.opaque([v]);
@@ -250,7 +243,9 @@ export class KernelAnalyzer {
         const o = this.eval(e.o, fr);
         if (o.kind === "ptr") return this.access(o.off, o, "load", e, fr);
         if (o.kind === "vec") {
-          const comps = [...e.name].map((ch) => o.comps[{ r: "x", g: "y", b: "z", a: "w" }[ch] ?? ch] ?? V.uni());
+          const comps = [...e.name].map((ch) =>
+            o.comps[{ r: "x", g: "y", b: "z", a: "w" }[ch] ?? ch] ?? V.uni()
+          );
           return comps.length === 1 ? comps[0] : comps.reduce(V.join);
         }
         return o;
@@ -258,7 +253,9 @@ export class KernelAnalyzer {
       case "cast": {
         const v = this.eval(e.e, fr);
         if (!e.type.includes("*") || v.kind !== "ptr") return v;
-        const base = e.type.filter((t) => !/^(const|device|constant|thread|threadgroup|volatile|\*)$/.test(t));
+        const base = e.type.filter((t) =>
+          !/^(const|device|constant|thread|threadgroup|volatile|\*)$/.test(t)
+        );
         return { ...v, elem: this.subst(base.join(""), fr) };
       }
       case "list":
@@ -295,37 +292,7 @@ export class KernelAnalyzer {
       return { ...l, off: this.offset(l, op === "-" ? V.scale(V.toNum(r), -1) : V.toNum(r), fr) };
     }
     if (op === "+" && r.kind === "ptr") return { ...r, off: this.offset(r, V.toNum(l), fr) };
-    const a = V.toNum(l);
-    const b = V.toNum(r);
-    switch (op) {
-      case ",":
-        return r;
-      case "+":
-        return V.add(a, b);
-      case "-":
-        return V.add(a, b, -1);
-      case "*":
-        return V.mul(a, b);
-      case "/":
-        return V.div(a, b);
-      case ">>":
-        return V.div(a, b, true);
-      case "<<":
-        return b.c !== undefined ? { ...V.scale(a, 2 ** b.c), c: a.c === undefined ? undefined : a.c << b.c } : V.mul(a, b);
-      case "%":
-        return V.mod(a, b, (x, y) => x % y, b.c);
-      case "&": {
-        const m = b.c ?? a.c;
-        const pow2 = m !== undefined && m > 0 && ((m + 1) & m) === 0 ? m + 1 : undefined;
-        return V.mod(b.c !== undefined ? a : b, b.c !== undefined ? b : a, (x, y) => x & y, pow2);
-      }
-      case "|":
-        return { ...V.add(a, b), c: a.c !== undefined && b.c !== undefined ? a.c | b.c : undefined };
-      case "^":
-        return { ...V.add(a, b), c: a.c !== undefined && b.c !== undefined ? a.c ^ b.c : undefined };
-      default:
-        return V.compare(a, b, (x, y) => Number(COMPARE[op]?.(x, y) ?? NaN));
-    }
+    return op === "," ? r : V.arith(op, V.toNum(l), V.toNum(r));
   }
 
   private assign(l: Expr, op: string, r: V.Val, fr: Frame): V.Val {
@@ -340,7 +307,8 @@ export class KernelAnalyzer {
         const inc = V.mul(V.toNum(r), sym);
         v = this.binop(op.slice(0, -1), old, inc, fr);
       }
-      const joinOld = e !== undefined && (this.loops.length > e.depth || this.branch > e.branch || op !== "=");
+      const joinOld = e !== undefined &&
+        (this.loops.length > e.depth || this.branch > e.branch || op !== "=");
       fr.env.set(l.name, { v: joinOld ? V.joinVal(old, v) : v, depth, branch: e?.branch ?? 0 });
       return v;
     }
@@ -385,15 +353,29 @@ export class KernelAnalyzer {
     const helper = this.helper(name, args.length);
     if (helper) return this.inline(helper, e, args, fr);
     if (name.startsWith("atomic_") && args[0]?.kind === "ptr") {
-      return this.access(args[0].off, args[0], name.includes("load") ? "load" : name.includes("store") ? "store" : "load+store", e, fr);
+      return this.access(
+        args[0].off,
+        args[0],
+        name.includes("load") ? "load" : name.includes("store") ? "store" : "load+store",
+        e,
+        fr,
+      );
     }
     if ((name === "simdgroup_load" || name === "simdgroup_store") && args[1]?.kind === "ptr") {
-      this.blockAccess(args[1], name === "simdgroup_load" ? "load" : "store", V.toNum(args[2] ?? V.konst(8)), e, fr);
+      this.blockAccess(
+        args[1],
+        name === "simdgroup_load" ? "load" : "store",
+        V.toNum(args[2] ?? V.konst(8)),
+        e,
+        fr,
+      );
       return V.uni();
     }
     const nums = args.map(V.toNum);
     if (UNIFORM_FNS.test(name)) return V.uni();
-    if (LINEAR_FNS.test(name) || this.prog.typeNames.has(name) || V.sizeOf(name) !== null) return nums.reduce(V.join, V.uni());
+    if (LINEAR_FNS.test(name) || this.prog.typeNames.has(name) || V.sizeOf(name) !== null) {
+      return nums.reduce(V.join, V.uni());
+    }
     return V.opaque(nums);
   }
 
@@ -408,7 +390,9 @@ export class KernelAnalyzer {
     const callee = this.frame(fn, targs, `${fr.chain}${fr.fn.file}@${e.at}>`);
     fn.params.forEach((p, i) => {
       const a = args[i] ?? V.uni();
-      const v = a.kind === "ptr" && p.pointer && !/^[A-Z]\w*$/.test(p.baseType) ? { ...a, elem: this.subst(p.baseType, callee) } : a;
+      const v = a.kind === "ptr" && p.pointer && !/^[A-Z]\w*$/.test(p.baseType)
+        ? { ...a, elem: this.subst(p.baseType, callee) }
+        : a;
       callee.env.set(p.name, { v, depth: this.loops.length, branch: this.branch });
     });
     this.stack.push(fn);
@@ -456,36 +440,8 @@ export class KernelAnalyzer {
     this.access(p.off, p, kind, e, fr);
     const key = `${fr.chain}${fr.fn.file}@${e.at}`;
     const a = this.accesses.get(key)!;
-    const eb = this.bytes(p.elem, fr) ?? 1;
-    const rowBytes = 8 * eb;
     if (a.classification === "scattered") return;
-    const contiguous = ld.c === 8;
-    const cls: Classification = contiguous || rowBytes >= 32 ? "coalesced" : "strided";
-    const why = contiguous
-      ? `simdgroup_matrix 8x8 block, contiguous ${64 * eb} bytes (one access per simdgroup)`
-      : `simdgroup_matrix 8x8 block: 8 rows of ${rowBytes} bytes, ${ld.c !== undefined ? ld.c * eb + " B" : "a run-time stride"} apart (one access per simdgroup)`;
+    const [cls, why] = blockVerdict(this.bytes(p.elem, fr) ?? 1, ld.c);
     this.accesses.set(key, { ...a, classification: cls, reason: why, laneStrideBytes: null });
   }
-
-}
-
-function splitArgs(targs: string[]): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let depth = 0;
-  for (const t of targs) {
-    if (t === "<") depth++;
-    if (t === ">") depth--;
-    if (t === "," && depth === 0) (out.push(cur), cur = "");
-    else cur += (cur ? " " : "") + t;
-  }
-  if (cur) out.push(cur);
-  return out;
-}
-
-function lineText(tokens: { line: number }[], line: number): string {
-  const a = tokens.findIndex((t) => t.line === line);
-  let b = a;
-  while (b >= 0 && b < tokens.length && tokens[b].line === line) b++;
-  return a < 0 ? "" : tokensText(tokens as never, a, b);
 }

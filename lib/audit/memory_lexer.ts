@@ -27,8 +27,29 @@ export interface Lexed {
 
 // Longest first, so `<<=` wins over `<<` and `<`.
 const PUNCTS = [
-  "<<=", ">>=", "...", "->", "++", "--", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "+=", "-=", "*=",
-  "/=", "%=", "&=", "|=", "^=", "::",
+  "<<=",
+  ">>=",
+  "...",
+  "->",
+  "++",
+  "--",
+  "<<",
+  ">>",
+  "<=",
+  ">=",
+  "==",
+  "!=",
+  "&&",
+  "||",
+  "+=",
+  "-=",
+  "*=",
+  "/=",
+  "%=",
+  "&=",
+  "|=",
+  "^=",
+  "::",
 ];
 
 function addComment(comments: Map<number, string>, line: number, text: string): void {
@@ -97,7 +118,9 @@ export function lex(src: string): Lexed {
         text += src[j++];
       }
       directives.push({ line: startLine, text: text.trim() });
-      const def = /^#\s*define\s+([A-Za-z_]\w*)\s+\(?\s*(0x[0-9a-fA-F]+|\d+)[uUlL]*\s*\)?\s*$/.exec(text.trim());
+      const def = /^#\s*define\s+([A-Za-z_]\w*)\s+\(?\s*(0x[0-9a-fA-F]+|\d+)[uUlL]*\s*\)?\s*$/.exec(
+        text.trim(),
+      );
       if (def) defines.set(def[1], Number(def[2]));
       const mac = /^#\s*define\s+([A-Za-z_]\w*)(?![\w(])\s*(.*)$/.exec(text.trim());
       if (mac && mac[2] !== "") macros.set(mac[1], mac[2]);
@@ -115,7 +138,9 @@ export function lex(src: string): Lexed {
     }
     if (/[0-9]/.test(c) || (c === "." && /[0-9]/.test(src[i + 1] ?? ""))) {
       let j = i + 1;
-      while (j < n && (/[\w.]/.test(src[j]) || ((src[j] === "+" || src[j] === "-") && /[eEpP]/.test(src[j - 1])))) j++;
+      while (
+        j < n && (/[\w.]/.test(src[j]) || ((src[j] === "+" || src[j] === "-") && /[eEpP]/.test(src[j - 1])))
+      ) j++;
       tokens.push({ kind: "number", text: src.slice(i, j), line, col });
       i = j;
       continue;
@@ -147,8 +172,13 @@ function hostOnlyLines(directives: Directive[]): (line: number) => boolean {
   const ranges: [number, number][] = [];
   const stack: { host: boolean | null; start: number }[] = [];
   const metalTest = (t: string): boolean | null => {
-    if (/^#\s*ifndef\s+__METAL_VERSION__\b/.test(t) || /^#\s*if\s+!\s*(defined\s*\(?\s*)?__METAL_VERSION__\b/.test(t)) return true;
-    if (/^#\s*ifdef\s+__METAL_VERSION__\b/.test(t) || /^#\s*if\s+(defined\s*\(?\s*)?__METAL_VERSION__\b/.test(t)) return false;
+    if (
+      /^#\s*ifndef\s+__METAL_VERSION__\b/.test(t) ||
+      /^#\s*if\s+!\s*(defined\s*\(?\s*)?__METAL_VERSION__\b/.test(t)
+    ) return true;
+    if (
+      /^#\s*ifdef\s+__METAL_VERSION__\b/.test(t) || /^#\s*if\s+(defined\s*\(?\s*)?__METAL_VERSION__\b/.test(t)
+    ) return false;
     return null;
   };
   for (const d of directives) {
@@ -189,7 +219,9 @@ export function templateEnd(tokens: Token[], open: number): number {
     else if (t === ">") depth--;
     else if (t === ">>") depth -= 2;
     else if (t === "(" || t === "[") i = matching(tokens, i);
-    else if (t === ";" || t === "{" || t === "}" || t === "&&" || t === "||" || t === ")" || t === "]") return -1;
+    else if (t === ";" || t === "{" || t === "}" || t === "&&" || t === "||" || t === ")" || t === "]") {
+      return -1;
+    }
     if (depth <= 0) return depth === 0 ? i + 1 : -1;
   }
   return -1;
@@ -206,4 +238,27 @@ export function tokensText(tokens: Token[], from: number, to: number): string {
     s += (tight ? "" : " ") + t;
   }
   return s;
+}
+
+/** Splits template-argument tokens at top-level commas: ["half", ",", "4"] -> ["half", "4"]. */
+export function splitArgs(targs: string[]): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let depth = 0;
+  for (const t of targs) {
+    if (t === "<") depth++;
+    if (t === ">") depth--;
+    if (t === "," && depth === 0) (out.push(cur), cur = "");
+    else cur += (cur ? " " : "") + t;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/** The source text of one line, rebuilt from its tokens. */
+export function lineText(tokens: Token[], line: number): string {
+  const a = tokens.findIndex((t) => t.line === line);
+  let b = a;
+  while (b >= 0 && b < tokens.length && tokens[b].line === line) b++;
+  return a < 0 ? "" : tokensText(tokens, a, b);
 }

@@ -42,7 +42,15 @@ export interface Vec {
 
 export type Val = Num | Ptr | Vec;
 
-export const uni = (): Num => ({ kind: "num", lane: 0, seg: 32, hi: 0, laneNL: false, loops: new Map(), data: false });
+export const uni = (): Num => ({
+  kind: "num",
+  lane: 0,
+  seg: 32,
+  hi: 0,
+  laneNL: false,
+  loops: new Map(),
+  data: false,
+});
 export const konst = (c: number): Num => ({ ...uni(), c });
 export const laneVal = (): Num => ({ ...uni(), lane: 1 });
 export const dataVal = (): Num => ({ ...uni(), data: true });
@@ -65,7 +73,11 @@ function joinCoef(x: Coef, y: Coef): Coef {
   return "sym";
 }
 
-function mergeLoops(a: Map<string, Coef>, b: Map<string, Coef>, f: (x: Coef, y: Coef) => Coef): Map<string, Coef> {
+function mergeLoops(
+  a: Map<string, Coef>,
+  b: Map<string, Coef>,
+  f: (x: Coef, y: Coef) => Coef,
+): Map<string, Coef> {
   const m = new Map(a);
   for (const [k, v] of b) m.set(k, f(m.get(k) ?? 0, v));
   for (const [k, v] of m) if (v === 0) m.delete(k);
@@ -82,7 +94,15 @@ function fold(a: Num, b: Num, f: (x: number, y: number) => number): number | und
 export function scale(a: Num, s: Coef): Num {
   const loops = new Map<string, Coef>();
   for (const [k, v] of a.loops) loops.set(k, scaleCoef(v, s));
-  return { kind: "num", lane: scaleCoef(a.lane, s), seg: a.seg, hi: scaleCoef(a.hi, s), laneNL: a.laneNL, loops, data: a.data };
+  return {
+    kind: "num",
+    lane: scaleCoef(a.lane, s),
+    seg: a.seg,
+    hi: scaleCoef(a.hi, s),
+    laneNL: a.laneNL,
+    loops,
+    data: a.data,
+  };
 }
 
 const hasLane = (a: Num): boolean => a.lane !== 0 || a.hi !== 0;
@@ -155,7 +175,9 @@ export function mod(a: Num, b: Num, f: (x: number, y: number) => number, period?
 
 // For a = l * L (plain lane multiple), the number of lanes per period d of l * L; else null.
 function runOf(a: Num, d: number): number | null {
-  if (a.seg !== 32 || a.hi !== 0 || typeof a.lane !== "number" || a.lane <= 0 || !Number.isInteger(a.lane)) return null;
+  if (a.seg !== 32 || a.hi !== 0 || typeof a.lane !== "number" || a.lane <= 0 || !Number.isInteger(a.lane)) {
+    return null;
+  }
   const q = d / a.lane;
   return Number.isInteger(q) && q >= 1 ? q : null;
 }
@@ -207,9 +229,30 @@ export function joinVal(a: Val, b: Val): Val {
 }
 
 const SCALAR_BYTES: Record<string, number> = {
-  bool: 1, char: 1, uchar: 1, int8_t: 1, uint8_t: 1, short: 2, ushort: 2, half: 2, bfloat: 2, int16_t: 2,
-  uint16_t: 2, int: 4, uint: 4, float: 4, int32_t: 4, uint32_t: 4, long: 8, ulong: 8, double: 8,
-  atomic_uint: 4, atomic_int: 4, atomic_float: 4, int64_t: 8, uint64_t: 8,
+  bool: 1,
+  char: 1,
+  uchar: 1,
+  int8_t: 1,
+  uint8_t: 1,
+  short: 2,
+  ushort: 2,
+  half: 2,
+  bfloat: 2,
+  int16_t: 2,
+  uint16_t: 2,
+  int: 4,
+  uint: 4,
+  float: 4,
+  int32_t: 4,
+  uint32_t: 4,
+  long: 8,
+  ulong: 8,
+  double: 8,
+  atomic_uint: 4,
+  atomic_int: 4,
+  atomic_float: 4,
+  int64_t: 8,
+  uint64_t: 8,
 };
 
 /** Size in bytes of an MSL type in a buffer (3-vectors take 4 slots, packed ones 3), or null. */
@@ -224,6 +267,52 @@ export function sizeOf(type: string): number | null {
     return SCALAR_BYTES[v[2]] * (n === 3 && !v[1] ? 4 : n);
   }
   const m = /^([a-z]+)([234])x([234])$/.exec(t);
-  if (m && SCALAR_BYTES[m[1]] !== undefined) return SCALAR_BYTES[m[1]] * Number(m[2]) * (m[3] === "3" ? 4 : Number(m[3]));
+  if (m && SCALAR_BYTES[m[1]] !== undefined) {
+    return SCALAR_BYTES[m[1]] * Number(m[2]) * (m[3] === "3" ? 4 : Number(m[3]));
+  }
   return null;
+}
+
+const COMPARE: Record<string, (x: number, y: number) => boolean> = {
+  "<": (x, y) => x < y,
+  ">": (x, y) => x > y,
+  "<=": (x, y) => x <= y,
+  ">=": (x, y) => x >= y,
+  "==": (x, y) => x === y,
+  "!=": (x, y) => x !== y,
+  "&&": (x, y) => !!x && !!y,
+  "||": (x, y) => !!x || !!y,
+};
+
+/** Applies a C binary operator to two scalar values (pointer arithmetic is handled by the caller). */
+export function arith(op: string, a: Num, b: Num): Num {
+  switch (op) {
+    case "+":
+      return add(a, b);
+    case "-":
+      return add(a, b, -1);
+    case "*":
+      return mul(a, b);
+    case "/":
+      return div(a, b);
+    case ">>":
+      return div(a, b, true);
+    case "<<":
+      return b.c !== undefined
+        ? { ...scale(a, 2 ** b.c), c: a.c === undefined ? undefined : a.c << b.c }
+        : mul(a, b);
+    case "%":
+      return mod(a, b, (x, y) => x % y, b.c);
+    case "&": {
+      const m = b.c ?? a.c;
+      const pow2 = m !== undefined && m > 0 && ((m + 1) & m) === 0 ? m + 1 : undefined;
+      return mod(b.c !== undefined ? a : b, b.c !== undefined ? b : a, (x, y) => x & y, pow2);
+    }
+    case "|":
+      return { ...add(a, b), c: a.c !== undefined && b.c !== undefined ? a.c | b.c : undefined };
+    case "^":
+      return { ...add(a, b), c: a.c !== undefined && b.c !== undefined ? a.c ^ b.c : undefined };
+    default:
+      return compare(a, b, (x, y) => Number(COMPARE[op]?.(x, y) ?? NaN));
+  }
 }

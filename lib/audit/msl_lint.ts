@@ -19,13 +19,30 @@ export interface LintFinding {
   message: string;
 }
 
-const SPACES = new Set(["device", "constant", "threadgroup", "thread", "threadgroup_imageblock", "ray_data", "object_data"]);
+const SPACES = new Set([
+  "device",
+  "constant",
+  "threadgroup",
+  "thread",
+  "threadgroup_imageblock",
+  "ray_data",
+  "object_data",
+]);
 const ALLOC_CALLS = new Set(["malloc", "free", "calloc", "realloc", "aligned_alloc", "posix_memalign"]);
 const VEC3 = /^(packed_)?(float|half|int|uint|short|ushort|char|uchar|bool|bfloat|long|ulong)3$/;
 const NOTE_16 = /note:\s*16-byte/i;
 // Statement starts: a pointer declaration can only begin right after one of these.
 const STMT_START = new Set([";", "{", "}", "(", ")"]);
-const DECL_SKIP = new Set(["const", "constexpr", "static", "volatile", "typename", "unsigned", "signed", "inline"]);
+const DECL_SKIP = new Set([
+  "const",
+  "constexpr",
+  "static",
+  "volatile",
+  "typename",
+  "unsigned",
+  "signed",
+  "inline",
+]);
 
 function isVec3Type(tokens: Token[], from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
@@ -64,8 +81,9 @@ export function lintMsl(source: string, name: string): LintFinding[] {
     const t = tokens[i];
     const next = tokens[i + 1]?.text;
     if (t.kind === "ident") {
-      if (t.text === "std" && next === "::") add(t.line, "std-namespace", "std:: does not exist in MSL; use metal:: functions");
-      else if (t.text === "goto") add(t.line, "goto", "goto is not allowed in MSL");
+      if (t.text === "std" && next === "::") {
+        add(t.line, "std-namespace", "std:: does not exist in MSL; use metal:: functions");
+      } else if (t.text === "goto") add(t.line, "goto", "goto is not allowed in MSL");
       else if (t.text === "new" || t.text === "delete") {
         add(t.line, "dynamic-allocation", `\`${t.text}\`: MSL has no dynamic allocation`);
       } else if (ALLOC_CALLS.has(t.text) && next === "(" && tokens[i - 1]?.text !== ".") {
@@ -105,9 +123,15 @@ export function lintMsl(source: string, name: string): LintFinding[] {
       // After `(` only `(T* p = ...` is a declaration: `max(a * b, c)` is a product.
       const ends = tokens[i - 2]?.text === "(" ? ["="] : tokens[i - 2]?.text === ")" ? [] : ["=", ";", ","];
       const decl = after?.kind === "ident" && ends.includes(tokens[i + 2]?.text ?? "");
-      if (prev?.kind === "ident" && !SPACES.has(prev.text) && !DECL_SKIP.has(prev.text) && (decl || castClose)) {
+      if (
+        prev?.kind === "ident" && !SPACES.has(prev.text) && !DECL_SKIP.has(prev.text) && (decl || castClose)
+      ) {
         if (castClose && !/^[a-z_]+\d?(x\d)?$/.test(prev.text)) continue; // `(x*)` with x not a type-ish name
-        add(t.line, "pointer-address-space", `pointer to ${prev.text} without an address space (device/constant/threadgroup/thread)`);
+        add(
+          t.line,
+          "pointer-address-space",
+          `pointer to ${prev.text} without an address space (device/constant/threadgroup/thread)`,
+        );
       }
     }
   }
@@ -121,7 +145,9 @@ export function lintMsl(source: string, name: string): LintFinding[] {
         add(
           p.line,
           "pointer-address-space",
-          `${f.name}: parameter ${p.name || "?"} is a ${p.pointer ? "pointer" : "reference"} without an address space`,
+          `${f.name}: parameter ${p.name || "?"} is a ${
+            p.pointer ? "pointer" : "reference"
+          } without an address space`,
         );
       }
     }
@@ -149,8 +175,15 @@ function lintLocalPointers(tokens: Token[], add: Add): void {
     if (!skipped || hasSpace || tokens[k]?.kind !== "ident") continue;
     const ty = tokens[k];
     k++;
-    if (tokens[k]?.text === "*" && tokens[k + 1]?.kind === "ident" && ["=", ";", ","].includes(tokens[k + 2]?.text ?? "")) {
-      add(tokens[k].line, "pointer-address-space", `pointer to ${ty.text} without an address space (device/constant/threadgroup/thread)`);
+    if (
+      tokens[k]?.text === "*" && tokens[k + 1]?.kind === "ident" &&
+      ["=", ";", ","].includes(tokens[k + 2]?.text ?? "")
+    ) {
+      add(
+        tokens[k].line,
+        "pointer-address-space",
+        `pointer to ${ty.text} without an address space (device/constant/threadgroup/thread)`,
+      );
     }
   }
 }
@@ -163,7 +196,9 @@ function lintRecursion(funcs: ReturnType<typeof findFunctions>, tokens: Token[],
   for (const f of defined) {
     const [a, b] = f.body!;
     const list = edges.get(f.name) ?? [];
-    for (const c of findCalls(tokens, a, b)) if (names.has(c.name)) list.push({ callee: c.name, line: tokens[c.at].line });
+    for (const c of findCalls(tokens, a, b)) {
+      if (names.has(c.name)) list.push({ callee: c.name, line: tokens[c.at].line });
+    }
     edges.set(f.name, list);
   }
   let index = 0;
