@@ -30,25 +30,45 @@ concept AnyVec = (VecLike<A> || ...) && ((VecLike<A> || Scalar<A>) && ...);
     return ::mm_shim::ew([](auto x, auto y, auto z) { return name(x, y, z); }, a, b, c); \
   }
 
-// float via builtin, half via float.
+// Scalar forms are constrained templates, not plain overloads: if a libc header made ::abs(int)
+// or ::exp(double) visible, an exact non-template libc match wins (same result) instead of the
+// call becoming ambiguous under `using namespace metal`. half in -> half out, else float.
 #define MM_FLOAT_FN1(name, expr)                                                 \
-  inline float name(float x) { return expr; }                                    \
-  inline half name(half x) { return half(name(float(x))); }                      \
+  template <::mm_shim::Scalar A> inline ::mm_shim::fres_t<A> name(A a_) {        \
+    const float x = float(a_);                                                   \
+    return ::mm_shim::fres_t<A>(expr);                                           \
+  }                                                                              \
   MM_VEC_FN1(name)
 #define MM_FLOAT_FN2(name, expr)                                                 \
-  inline float name(float x, float y) { return expr; }                           \
-  inline half name(half x, half y) { return half(name(float(x), float(y))); }    \
+  template <::mm_shim::Scalar A, ::mm_shim::Scalar B>                            \
+  inline ::mm_shim::fres_t<A, B> name(A a_, B b_) {                              \
+    const float x = float(a_), y = float(b_);                                    \
+    return ::mm_shim::fres_t<A, B>(expr);                                        \
+  }                                                                              \
   MM_VEC_FN2(name)
 #define MM_FLOAT_FN3(name, expr)                                                 \
-  inline float name(float x, float y, float z) { return expr; }                  \
-  inline half name(half x, half y, half z) { return half(name(float(x), float(y), float(z))); } \
+  template <::mm_shim::Scalar A, ::mm_shim::Scalar B, ::mm_shim::Scalar C>       \
+  inline ::mm_shim::fres_t<A, B, C> name(A a_, B b_, C c_) {                     \
+    const float x = float(a_), y = float(b_), z = float(c_);                     \
+    return ::mm_shim::fres_t<A, B, C>(expr);                                     \
+  }                                                                              \
   MM_VEC_FN3(name)
 
-#define MM_SINT_TYPES(X) X(int) X(short) X(char) X(::mm_shim::schar) X(long)
-#define MM_UINT_TYPES(X) X(uint) X(ushort) X(uchar) X(ulong)
-#define MM_INT_TYPES(X) MM_SINT_TYPES(X) MM_UINT_TYPES(X)
-
-namespace mm_shim { typedef signed char schar; }
+namespace mm_shim {
+typedef signed char schar;
+template <class... T> using fres_t = std::conditional_t<(std::is_same_v<T, half> && ...), half, float>;
+// Mixed scalar arguments of min/max/clamp: same type stays; a floating type beats an integer
+// literal; two integers follow C++ (as MSL); half with float computes in float.
+template <class A, class B> struct mix2 {
+  using type = std::conditional_t<std::is_same_v<A, B>, A,
+               std::conditional_t<is_float_v<A> && !is_float_v<B>, A,
+               std::conditional_t<is_float_v<B> && !is_float_v<A>, B,
+               std::conditional_t<is_float_v<A>, float, std::common_type_t<A, B>>>>>;
+};
+template <class A, class... R> struct mixn { using type = A; };
+template <class A, class B, class... R> struct mixn<A, B, R...> : mixn<typename mix2<A, B>::type, R...> {};
+template <class... T> using mix_t = typename mixn<T...>::type;
+}  // namespace mm_shim
 
 namespace metal {
 
@@ -95,27 +115,27 @@ MM_FLOAT_FN3(smoothstep, (__builtin_fminf(__builtin_fmaxf((z - x) / (y - x), 0.0
                              (__builtin_fminf(__builtin_fmaxf((z - x) / (y - x), 0.0f), 1.0f)) *
                              (3.0f - 2.0f * __builtin_fminf(__builtin_fmaxf((z - x) / (y - x), 0.0f), 1.0f)))
 
-// min/max/abs/clamp: float (NaN-ignoring, like fmin/fmax), half, and every integer type.
-inline float abs(float x) { return __builtin_fabsf(x); }
-inline half abs(half x) { return half(__builtin_fabsf(float(x))); }
-inline float min(float x, float y) { return __builtin_fminf(x, y); }
-inline float max(float x, float y) { return __builtin_fmaxf(x, y); }
-inline half min(half x, half y) { return half(__builtin_fminf(float(x), float(y))); }
-inline half max(half x, half y) { return half(__builtin_fmaxf(float(x), float(y))); }
-#define MM_INT_MINMAX(T)                                                       \
-  inline T min(T x, T y) { return y < x ? y : x; }                             \
-  inline T max(T x, T y) { return x < y ? y : x; }                             \
-  inline T clamp(T x, T lo, T hi) { return min(max(x, lo), hi); }
-MM_INT_TYPES(MM_INT_MINMAX)
-#undef MM_INT_MINMAX
-#define MM_SINT_ABS(T) inline T abs(T x) { return x < 0 ? T(-x) : x; }
-#define MM_UINT_ABS(T) inline T abs(T x) { return x; }
-MM_SINT_TYPES(MM_SINT_ABS)
-MM_UINT_TYPES(MM_UINT_ABS)
-#undef MM_SINT_ABS
-#undef MM_UINT_ABS
-inline float clamp(float x, float lo, float hi) { return min(max(x, lo), hi); }
-inline half clamp(half x, half lo, half hi) { return min(max(x, lo), hi); }
+// min/max/abs/clamp for every scalar type; floats follow fmin/fmax (a NaN argument is ignored).
+template <::mm_shim::Scalar A, ::mm_shim::Scalar B> inline ::mm_shim::mix_t<A, B> min(A a, B b) {
+  using R = ::mm_shim::mix_t<A, B>;
+  if constexpr (::mm_shim::is_float_v<R>) return R(__builtin_fminf(float(a), float(b)));
+  else return R(b) < R(a) ? R(b) : R(a);
+}
+template <::mm_shim::Scalar A, ::mm_shim::Scalar B> inline ::mm_shim::mix_t<A, B> max(A a, B b) {
+  using R = ::mm_shim::mix_t<A, B>;
+  if constexpr (::mm_shim::is_float_v<R>) return R(__builtin_fmaxf(float(a), float(b)));
+  else return R(a) < R(b) ? R(b) : R(a);
+}
+template <::mm_shim::Scalar A, ::mm_shim::Scalar B, ::mm_shim::Scalar C>
+inline ::mm_shim::mix_t<A, B, C> clamp(A x, B lo, C hi) {
+  using R = ::mm_shim::mix_t<A, B, C>;
+  return min(max(R(x), R(lo)), R(hi));
+}
+template <::mm_shim::Scalar A> inline A abs(A x) {
+  if constexpr (::mm_shim::is_float_v<A>) return A(__builtin_fabsf(float(x)));
+  else if constexpr (std::is_signed_v<A>) return x < A(0) ? A(-x) : x;
+  else return x;
+}
 MM_VEC_FN1(abs)
 MM_VEC_FN2(min)
 MM_VEC_FN2(max)
@@ -134,14 +154,10 @@ MM_VEC_FN3(max3)
 MM_VEC_FN3(median3)
 
 // Classification.
-inline bool isnan(float x) { return __builtin_isnan(x); }
-inline bool isinf(float x) { return __builtin_isinf(x); }
-inline bool isfinite(float x) { return __builtin_isfinite(x); }
-inline bool signbit(float x) { return __builtin_signbit(x); }
-inline bool isnan(half x) { return isnan(float(x)); }
-inline bool isinf(half x) { return isinf(float(x)); }
-inline bool isfinite(half x) { return isfinite(float(x)); }
-inline bool signbit(half x) { return signbit(float(x)); }
+template <::mm_shim::Scalar A> inline bool isnan(A x) { return __builtin_isnan(float(x)); }
+template <::mm_shim::Scalar A> inline bool isinf(A x) { return __builtin_isinf(float(x)); }
+template <::mm_shim::Scalar A> inline bool isfinite(A x) { return __builtin_isfinite(float(x)); }
+template <::mm_shim::Scalar A> inline bool signbit(A x) { return __builtin_signbit(float(x)); }
 MM_VEC_FN1(isnan)
 MM_VEC_FN1(isinf)
 MM_VEC_FN1(isfinite)
@@ -196,25 +212,24 @@ template <::mm_shim::VecLike A> inline auto normalize(const A& a) {
   using T = ::mm_shim::elem_t<A>;
   return ::mm_shim::vec_of<A>(a) * T(1.0f / __builtin_sqrtf(float(dot(a, a))));
 }
-inline float length(float x) { return __builtin_fabsf(x); }
-inline float dot(float x, float y) { return x * y; }
 
 // Integer bit functions; clz/ctz of 0 give the bit width, as in MSL.
 template <class T> constexpr int bit_width_of() { return int(sizeof(T) * 8); }
-#define MM_INT_BITS(T)                                                                         \
-  inline T popcount(T x) {                                                                     \
-    return T(__builtin_popcountll((unsigned long long)(std::make_unsigned_t<T>)x));             \
-  }                                                                                            \
-  inline T clz(T x) {                                                                          \
-    const unsigned long long u = (std::make_unsigned_t<T>)x;                                   \
-    return u == 0 ? T(bit_width_of<T>()) : T(__builtin_clzll(u) - (64 - bit_width_of<T>()));   \
-  }                                                                                            \
-  inline T ctz(T x) {                                                                          \
-    const unsigned long long u = (std::make_unsigned_t<T>)x;                                   \
-    return u == 0 ? T(bit_width_of<T>()) : T(__builtin_ctzll(u));                              \
-  }
-MM_INT_TYPES(MM_INT_BITS)
-#undef MM_INT_BITS
+template <class A>
+  requires std::is_integral_v<A>
+inline A popcount(A x) { return A(__builtin_popcountll((unsigned long long)(std::make_unsigned_t<A>)x)); }
+template <class A>
+  requires std::is_integral_v<A>
+inline A clz(A x) {
+  const unsigned long long u = (std::make_unsigned_t<A>)x;
+  return u == 0 ? A(bit_width_of<A>()) : A(__builtin_clzll(u) - (64 - bit_width_of<A>()));
+}
+template <class A>
+  requires std::is_integral_v<A>
+inline A ctz(A x) {
+  const unsigned long long u = (std::make_unsigned_t<A>)x;
+  return u == 0 ? A(bit_width_of<A>()) : A(__builtin_ctzll(u));
+}
 MM_VEC_FN1(popcount)
 MM_VEC_FN1(clz)
 MM_VEC_FN1(ctz)
@@ -264,8 +279,10 @@ template <> struct numeric_limits<half> {
     static constexpr T lowest() { return std::is_signed_v<T> ? T(-max() - 1) : T(0); }       \
     static constexpr T min() { return lowest(); }                                          \
   };
+#define MM_INT_TYPES(X) X(int) X(short) X(char) X(::mm_shim::schar) X(long) X(uint) X(ushort) X(uchar) X(ulong)
 MM_INT_TYPES(MM_INT_LIMITS)
 #undef MM_INT_LIMITS
+#undef MM_INT_TYPES
 
 namespace fast { using namespace ::metal; }
 namespace precise { using namespace ::metal; }
