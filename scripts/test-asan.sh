@@ -18,4 +18,4 @@ bun scripts/build.ts --mode asan || exit 1
 export MM_BUILD=asan
 export ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-LD_PRELOAD="$runtime" bun test "$@"
+LD_PRELOAD="$runtime" bun test --timeout 1200000 "$@"

@@ -10,7 +10,7 @@ trap 'rm -rf "$logs"' EXIT
 bun scripts/build.ts || exit 1
 
 status=0
-bun test 2>&1 | tee "$logs/bun.log" || status=1
+bun test --timeout 600000 2>&1 | tee "$logs/bun.log" || status=1
 deno test -A tests/ 2>&1 | tee "$logs/deno.log" || status=1
 
 strip() { sed -e 's/\x1b\[[0-9;]*m//g' "$1"; }

@@ -1,0 +1,77 @@
+/**
+ * metal-marlin: 4-bit weight-only quantized GEMM (FP4 E2M1, INT4) for Apple GPUs from Bun and Deno,
+ * with a CPU shader runtime that runs the same Metal kernels where no Apple GPU is present.
+ *
+ * This file only re-exports; nothing is loaded or built at import time (the native library is
+ * loaded on the first `Device.open()`).
+ * @module
+ */
+
+// Devices, tensors and user kernels.
+export { Device, type DeviceInfo, type DeviceOptions } from "./lib/device.ts";
+export { Tensor } from "./lib/tensor.ts";
+export {
+  type BufferArgInfo,
+  type ConstantValue,
+  type DispatchOptions,
+  Kernel,
+  type KernelArg,
+  type KernelInfo,
+  Library,
+} from "./lib/library.ts";
+export type { DType, TensorArray } from "./lib/dtype.ts";
+
+// Quantized GEMM.
+export { QuantizedWeight } from "./lib/weight.ts";
+export { type Activation, type BatchedGemmOptions, type GemmOptions, type GemmRoute } from "./lib/gemm.ts";
+
+// Formats, quantization and padding (host side).
+export { quantize } from "./lib/quant/quantize.ts";
+export { dequantize } from "./lib/quant/dequantize.ts";
+export { padQuantized } from "./lib/quant/pad.ts";
+export type { QuantizedMatrix, QuantizeOptions, WeightLayout } from "./lib/quant/types.ts";
+export { FP4_E2M1_VALUES, type QuantFormat, QUANT_FORMATS } from "./lib/quant/formats.ts";
+export {
+  DEFAULT_M_PADDING,
+  M_PAD_LARGE,
+  M_PAD_SMALL,
+  M_PAD_THRESHOLD,
+  type MPaddingPolicy,
+  padM,
+  padTo,
+} from "./lib/padding.ts";
+export { dequantizeF64, matmulF64, referenceGemm } from "./lib/reference.ts";
+
+// Audits.
+export {
+  type AlignmentReport,
+  type AlignmentRow,
+  auditAlignment,
+  formatAlignmentReport,
+} from "./lib/audit/alignment.ts";
+export { BUILTIN_MODELS, type ModelConfig, parseHfConfig } from "./lib/audit/models.ts";
+export { type AuditOptions, type AuditReport, auditShaders } from "./lib/audit/memory.ts";
+export { type LintFinding, lintMsl } from "./lib/audit/msl_lint.ts";
+
+// Errors.
+export {
+  AlignmentError,
+  BadHandleError,
+  BarrierError,
+  BindingError,
+  BoundsError,
+  CompileError,
+  DeadlockError,
+  DisposedError,
+  InternalError,
+  InvalidArgumentError,
+  LibraryLoadError,
+  LimitError,
+  MarlinError,
+  OutOfMemoryError,
+  RaceError,
+  ShapeError,
+  UninitializedReadError,
+  UnknownKernelError,
+  UnsupportedError,
+} from "./lib/errors.ts";
