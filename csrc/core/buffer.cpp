@@ -6,17 +6,19 @@ namespace mm::core {
 
 int buffer_view(mm_device dev, mm_buffer buf, BufferView* out) {
   static const char* op = "buffer_view";
-  if (!out) return fail(MM_E_INVALID_ARG, "%s: out is NULL", op);
-  *out = BufferView{nullptr, 0};
-  auto d = get_as<Device>(dev, Tag::Device, op);
-  if (!d) return MM_E_BAD_HANDLE;
-  auto b = get_as<Buffer>(buf, Tag::Buffer, op);
-  if (!b) return MM_E_BAD_HANDLE;
-  if (b->dev != d)
-    return fail(MM_E_BAD_HANDLE, "%s: buffer 0x%x belongs to device 0x%x, not to device 0x%x", op, buf,
-                b->dev->handle, dev);
-  *out = BufferView{b->mem.contents, b->mem.length};
-  return MM_OK;
+  return guarded(op, [&] {
+    if (!out) return fail(MM_E_INVALID_ARG, "%s: out is NULL", op);
+    *out = BufferView{nullptr, 0};
+    auto d = get_as<Device>(dev, Tag::Device, op);
+    if (!d) return MM_E_BAD_HANDLE;
+    auto b = get_as<Buffer>(buf, Tag::Buffer, op);
+    if (!b) return MM_E_BAD_HANDLE;
+    if (b->dev != d)
+      return fail(MM_E_BAD_HANDLE, "%s: buffer 0x%x belongs to device 0x%x, not to device 0x%x", op, buf,
+                  b->dev->handle, dev);
+    *out = BufferView{b->mem.contents, b->mem.length};
+    return MM_OK;
+  });
 }
 
 }  // namespace mm::core

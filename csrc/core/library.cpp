@@ -80,16 +80,18 @@ int device_builtin(const char* op, Device& dev, std::shared_ptr<BackendLibrary>*
 
 int builtin_kernel_info(mm_device h, const char* kernel_name, mm_kernel_info* out) {
   static const char* op = "builtin_kernel_info";
-  if (!out || !kernel_name) return fail(MM_E_INVALID_ARG, "%s: kernel_name or out is NULL", op);
-  if (out->size == 0) return fail(MM_E_INVALID_ARG, "%s: out->size is 0; set it to sizeof(mm_kernel_info)", op);
-  auto dev = get_as<Device>(h, Tag::Device, op);
-  if (!dev) return MM_E_BAD_HANDLE;
-  std::shared_ptr<BackendLibrary> lib;
-  if (int rc = device_builtin(op, *dev, &lib)) return rc;
-  uint32_t index = 0;
-  if (int rc = find_kernel(op, *lib, kernel_name, &index)) return rc;
-  fill_kernel_info(lib->kernel(index), out);
-  return MM_OK;
+  return guarded(op, [&] {
+    if (!out || !kernel_name) return fail(MM_E_INVALID_ARG, "%s: kernel_name or out is NULL", op);
+    if (out->size == 0) return fail(MM_E_INVALID_ARG, "%s: out->size is 0; set it to sizeof(mm_kernel_info)", op);
+    auto dev = get_as<Device>(h, Tag::Device, op);
+    if (!dev) return MM_E_BAD_HANDLE;
+    std::shared_ptr<BackendLibrary> lib;
+    if (int rc = device_builtin(op, *dev, &lib)) return rc;
+    uint32_t index = 0;
+    if (int rc = find_kernel(op, *lib, kernel_name, &index)) return rc;
+    fill_kernel_info(lib->kernel(index), out);
+    return MM_OK;
+  });
 }
 
 }  // namespace mm::core

@@ -74,6 +74,9 @@ class CpuLibrary : public core::BackendLibrary {
         if (a.index >= MM_MAX_BUFFERS || (j && a.index <= k.args[j - 1].index))
           return fail(MM_E_LOAD, "%s: %s: kernel %s: args must have increasing indices < %u (arg #%u has %u)", op, where,
                       k.name, MM_MAX_BUFFERS, j, a.index);
+        if (a.kind != MM_ARG_DEVICE && a.kind != MM_ARG_CONSTANT)
+          return fail(MM_E_LOAD, "%s: %s: kernel %s: buffer(%u) has kind %u (expected device or constant)", op, where,
+                      k.name, a.index, a.kind);
         core::ArgInfo ai;
         ai.index = a.index;
         ai.kind = a.kind;

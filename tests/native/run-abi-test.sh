@@ -9,7 +9,8 @@ mkdir -p "$out"
 here="$root/tests/native"
 core=$(ls "$root"/csrc/core/*.cpp)
 # The real scheduler when it is in the tree (csrc/cpu/*.cpp like the real build), else the stub.
-if [ -f "$root/csrc/cpu/scheduler.cpp" ]; then
+# MM_ABI_STUB=1 forces the stub.
+if [ -f "$root/csrc/cpu/scheduler.cpp" ] && [ "${MM_ABI_STUB:-0}" != 1 ]; then
   cpu=$(ls "$root"/csrc/cpu/*.cpp "$root"/csrc/cpu/*.S 2>/dev/null)
   echo "scheduler: csrc/cpu/scheduler.cpp"
 else
