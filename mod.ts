@@ -26,19 +26,29 @@ export { QuantizedWeight } from "./lib/weight.ts";
 export { type Activation, type BatchedGemmOptions, type GemmOptions, type GemmRoute } from "./lib/gemm.ts";
 
 // Formats, quantization and padding (host side).
-export { quantize } from "./lib/quant/quantize.ts";
+export { DEFAULT_CLIP_RATIOS, quantize } from "./lib/quant/quantize.ts";
 export { dequantize } from "./lib/quant/dequantize.ts";
 export { padQuantized } from "./lib/quant/pad.ts";
 export type { QuantizedMatrix, QuantizeOptions, WeightLayout } from "./lib/quant/types.ts";
-export { FP4_E2M1_VALUES, type QuantFormat, QUANT_FORMATS } from "./lib/quant/formats.ts";
+export {
+  DEFAULT_GROUP_SIZE,
+  FORMAT_IDS,
+  FP4_E2M1_VALUES,
+  type QuantFormat,
+  QUANT_FORMATS,
+} from "./lib/quant/formats.ts";
 export {
   DEFAULT_M_PADDING,
   M_PAD_LARGE,
   M_PAD_SMALL,
   M_PAD_THRESHOLD,
   type MPaddingPolicy,
+  padK,
   padM,
+  padMatrix,
+  padN,
   padTo,
+  sliceMatrix,
 } from "./lib/padding.ts";
 export { dequantizeF64, matmulF64, referenceGemm } from "./lib/reference.ts";
 
@@ -48,9 +58,15 @@ export {
   type AlignmentRow,
   auditAlignment,
   formatAlignmentReport,
+  GEMV_N_MULTIPLE,
+  PREFILL_TILE_K,
+  PREFILL_TILE_M,
+  PREFILL_TILE_N,
+  projections,
+  SMALL_BATCH_MAX_M,
 } from "./lib/audit/alignment.ts";
 export { BUILTIN_MODELS, type ModelConfig, parseHfConfig } from "./lib/audit/models.ts";
-export { type AuditOptions, type AuditReport, auditShaders } from "./lib/audit/memory.ts";
+export { type AuditOptions, type AuditReport, auditShaders, summarize as summarizeAudit } from "./lib/audit/memory.ts";
 export { type LintFinding, lintMsl } from "./lib/audit/msl_lint.ts";
 
 // Errors.
