@@ -58,20 +58,25 @@ using metal::simdgroup_half8x8;
 
 namespace mm_shim {
 
-// d = a * b (+ c) in float, rounded once to D. The j loop is contiguous and fixed-length, so
-// -O2 -march=native turns it into one 8-wide fused multiply-add per (i, k).
+// d = a * b (+ c) in float, rounded once to D. Rows are 8-float vectors (GNU vector extension,
+// same in g++ and clang): one broadcast-multiply-add per (i, k), k summed in order 0..7.
+typedef float mm_f32x8 __attribute__((vector_size(32)));
 template <class D, class A, class B, class C, bool Acc>
 inline void mma_8x8(D* out, const A* a, const B* b, const C* c) {
-  float fa[64], fb[64], acc[64];
+  float fa[64], fb[64], fc[64];
   for (int i = 0; i < 64; i++) fa[i] = float(a[i]);
   for (int i = 0; i < 64; i++) fb[i] = float(b[i]);
-  for (int i = 0; i < 64; i++) acc[i] = Acc ? float(c[i]) : 0.0f;
-  for (int i = 0; i < 8; i++)
-    for (int k = 0; k < 8; k++) {
-      const float x = fa[i * 8 + k];
-      for (int j = 0; j < 8; j++) acc[i * 8 + j] += x * fb[k * 8 + j];
-    }
-  for (int i = 0; i < 64; i++) out[i] = D(acc[i]);
+  for (int i = 0; i < 64; i++) fc[i] = Acc ? float(c[i]) : 0.0f;
+  mm_f32x8 brow[8];
+  __builtin_memcpy(brow, fb, sizeof(brow));
+  for (int i = 0; i < 8; i++) {
+    mm_f32x8 row;
+    __builtin_memcpy(&row, fc + i * 8, sizeof(row));
+    for (int k = 0; k < 8; k++) row += fa[i * 8 + k] * brow[k];
+    float r[8];
+    __builtin_memcpy(r, &row, sizeof(r));
+    for (int j = 0; j < 8; j++) out[i * 8 + j] = D(r[j]);
+  }
 }
 
 // The memo keys this lane's matrix_seq-th multiply by the input bytes; only a fresh lane computes.

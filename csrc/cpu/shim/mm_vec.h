@@ -24,36 +24,35 @@ template <int... I> constexpr bool distinct_indices() {
 }
 
 // A swizzle proxy overlays the vector's storage (S elements) and names components I...
+// Kept minimal (a vec4 type instantiates ~340 of these): compound assignment is a free function.
+template <int... I> inline constexpr bool swz_writable = distinct_indices<I...>();
 template <class T, int S, int... I> struct swz {
-  static constexpr int K = sizeof...(I);
-  static constexpr bool writable = distinct_indices<I...>();
-  using mm_vec_type = vec<T, K>;
+  using mm_vec_type = vec<T, sizeof...(I)>;
   T e[S];
 
-  constexpr operator vec<T, K>() const { return vec<T, K>(e[I]...); }
-  constexpr vec<T, K> v() const { return vec<T, K>(e[I]...); }
-
+  constexpr operator mm_vec_type() const { return mm_vec_type(e[I]...); }
   constexpr swz& operator=(const swz& o) {
-    static_assert(writable, "a swizzle with a repeated component is not assignable");
-    return *this = o.v();
+    static_assert(swz_writable<I...>, "a swizzle with a repeated component is not assignable");
+    return *this = mm_vec_type(o);
   }
   template <class U>
-    requires(writable && (VecLike<U> || Scalar<std::remove_cvref_t<U>>))
+    requires(swz_writable<I...> && (VecLike<U> || Scalar<std::remove_cvref_t<U>>))
   constexpr swz& operator=(U&& o) {
-    const vec<T, K> t(o);  // read first: v.xy = v.yx must see the old values
+    const mm_vec_type t(o);  // read first: v.xy = v.yx must see the old values
     int k = 0;
     ((e[I] = t[k++]), ...);
     return *this;
   }
-#define MM_SWZ_COMPOUND(op)                                                   \
-  template <class U>                                                          \
-    requires(writable)                                                        \
-  constexpr swz& operator op##=(const U& o) { return *this = (v() op o); }
-  MM_SWZ_COMPOUND(+) MM_SWZ_COMPOUND(-) MM_SWZ_COMPOUND(*) MM_SWZ_COMPOUND(/)
-  MM_SWZ_COMPOUND(%) MM_SWZ_COMPOUND(&) MM_SWZ_COMPOUND(|) MM_SWZ_COMPOUND(^)
-  MM_SWZ_COMPOUND(<<) MM_SWZ_COMPOUND(>>)
-#undef MM_SWZ_COMPOUND
 };
+#define MM_SWZ_COMPOUND(op)                                                               \
+  template <class T, int S, int... I, class U>                                            \
+  constexpr swz<T, S, I...>& operator op##=(swz<T, S, I...>& s, const U& o) {             \
+    return s = (vec<T, sizeof...(I)>(s) op o);                                            \
+  }
+MM_SWZ_COMPOUND(+) MM_SWZ_COMPOUND(-) MM_SWZ_COMPOUND(*) MM_SWZ_COMPOUND(/)
+MM_SWZ_COMPOUND(%) MM_SWZ_COMPOUND(&) MM_SWZ_COMPOUND(|) MM_SWZ_COMPOUND(^)
+MM_SWZ_COMPOUND(<<) MM_SWZ_COMPOUND(>>)
+#undef MM_SWZ_COMPOUND
 
 // Storage per width: the raw block (what copies move), named components, and the swizzles.
 #define MM_SWZ_MEMBER(name, ...) swz<T, S, __VA_ARGS__> name;
