@@ -64,11 +64,19 @@ export class Device implements Disposable {
   static open(opts: DeviceOptions = {}): Device {
     const backend = opts.backend ?? "auto";
     if (backend !== "auto" && backend !== "cpu" && backend !== "metal") {
-      throw new InvalidArgumentError(`device: backend must be "auto", "cpu" or "metal", got "${backend}"`, -1, "device");
+      throw new InvalidArgumentError(
+        `device: backend must be "auto", "cpu" or "metal", got "${backend}"`,
+        -1,
+        "device",
+      );
     }
     const threads = opts.threads ?? 0;
     if (!Number.isInteger(threads) || threads < 0) {
-      throw new InvalidArgumentError(`device: threads must be a non-negative integer, got ${threads}`, -1, "device");
+      throw new InvalidArgumentError(
+        `device: threads must be a non-negative integer, got ${threads}`,
+        -1,
+        "device",
+      );
     }
     const native = loadNative({ libraryPath: opts.libraryPath });
     check(native, native.fns.mm_device_open(cstr(backend), threads, outHandle), "device");
@@ -106,12 +114,20 @@ export class Device implements Disposable {
     const s = this.#live("tensor");
     const dtype = dtypeOfArray(data);
     if (dtype === undefined) {
-      throw new InvalidArgumentError(`tensor: unsupported array type ${data?.constructor?.name}`, -1, "tensor");
+      throw new InvalidArgumentError(
+        `tensor: unsupported array type ${data?.constructor?.name}`,
+        -1,
+        "tensor",
+      );
     }
     const sh = shape ?? [data.length];
     const n = shapeSize(sh, "tensor");
     if (n !== data.length) {
-      throw new ShapeError(`tensor: shape [${sh.join(", ")}] has ${n} elements but data has ${data.length}`, -13, "tensor");
+      throw new ShapeError(
+        `tensor: shape [${sh.join(", ")}] has ${n} elements but data has ${data.length}`,
+        -13,
+        "tensor",
+      );
     }
     const t = new Tensor(s, this, sh, dtype);
     (t.data as TensorArray).set(data as never);
@@ -167,7 +183,11 @@ export class Device implements Disposable {
   }
 
   /** Quantized GEMM (see lib/gemm.ts). */
-  gemm(a: Parameters<typeof gemm>[1], w: Parameters<typeof gemm>[2], opts?: Parameters<typeof gemm>[3]): ReturnType<typeof gemm> {
+  gemm(
+    a: Parameters<typeof gemm>[1],
+    w: Parameters<typeof gemm>[2],
+    opts?: Parameters<typeof gemm>[3],
+  ): ReturnType<typeof gemm> {
     return gemm(this, a, w, opts);
   }
 

@@ -64,7 +64,9 @@ export function tensorState(t: object, op = "tensor"): TensorState {
 }
 
 /** What a binding of `t` needs: buffer handle, byte offset, byte length and MM_DTYPE_* code. */
-export function tensorBinding(t: object): { buffer: number; byteOffset: number; byteLength: number; dtype: number } {
+export function tensorBinding(
+  t: object,
+): { buffer: number; byteOffset: number; byteLength: number; dtype: number } {
   const s = tensorState(t, "binding");
   return { buffer: s.buffer, byteOffset: 0, byteLength: s.byteLength, dtype: dtypeCode(s.dtype) };
 }

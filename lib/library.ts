@@ -1,8 +1,16 @@
 // Library (a set of compiled kernels) and Kernel (one entry point, its reflection and dispatch).
 // Dispatch builds the mm_dispatch_desc block in a buffer kept per kernel: one FFI call, no allocation.
-import { dtypeBytes, dtypeName, dtypeOfArray, DTYPE_ANY, dtypeCode } from "./dtype.ts";
+import { DTYPE_ANY, dtypeBytes, dtypeCode, dtypeName, dtypeOfArray } from "./dtype.ts";
 import { BindingError, DisposedError, InvalidArgumentError, UnknownKernelError } from "./errors.ts";
-import { check, cstr, type DeviceState, fixedString, outHandle, registerChild, tensorState } from "./internal.ts";
+import {
+  check,
+  cstr,
+  type DeviceState,
+  fixedString,
+  outHandle,
+  registerChild,
+  tensorState,
+} from "./internal.ts";
 import { Tensor } from "./tensor.ts";
 
 /** Reflection of one [[buffer(i)]] parameter. */
@@ -84,7 +92,9 @@ export class Kernel {
 
   /** Runs the kernel once. Errors (limits, bindings, bounds) throw the matching MarlinError. */
   dispatch(opts: DispatchOptions): void {
-    if (this.#lib.disposed) throw new DisposedError(`dispatch ${this.name}: the library was disposed`, 0, "dispatch");
+    if (this.#lib.disposed) {
+      throw new DisposedError(`dispatch ${this.name}: the library was disposed`, 0, "dispatch");
+    }
     const dev = this.#dev;
     if (dev.closed) throw new DisposedError(`dispatch ${this.name}: the device was disposed`, 0, "dispatch");
     const args = opts.args;
@@ -107,7 +117,13 @@ export class Kernel {
     dv.setUint32(28, n, true);
     const tgm = opts.threadgroupMemory;
     if (tgm) {
-      if (tgm.length > 8) throw new InvalidArgumentError(`dispatch ${this.name}: at most 8 threadgroup arguments`, -1, "dispatch");
+      if (tgm.length > 8) {
+        throw new InvalidArgumentError(
+          `dispatch ${this.name}: at most 8 threadgroup arguments`,
+          -1,
+          "dispatch",
+        );
+      }
       for (let i = 0; i < tgm.length; i++) dv.setUint32(32 + 4 * i, tgm[i] ?? 0, true);
     }
     if (opts.constants) this.#writeConstants(opts.constants);
@@ -129,11 +145,19 @@ export class Kernel {
         const s = tensorState(a.tensor, `dispatch ${this.name}`);
         const off = a.offset * dtypeBytes(s.dtype);
         if (!Number.isInteger(off) || off < 0) {
-          throw new InvalidArgumentError(`dispatch ${this.name}: args[${i}].offset must be a non-negative integer (elements), got ${a.offset}`, -1, "dispatch");
+          throw new InvalidArgumentError(
+            `dispatch ${this.name}: args[${i}].offset must be a non-negative integer (elements), got ${a.offset}`,
+            -1,
+            "dispatch",
+          );
         }
         writeBinding(dv, rec, 1, s.buffer, dtypeCode(s.dtype), off, Math.max(0, s.byteLength - off));
       } else {
-        throw new BindingError(`dispatch ${this.name}: args[${i}] must be a Tensor, { tensor, offset } or a typed array`, -5, "dispatch");
+        throw new BindingError(
+          `dispatch ${this.name}: args[${i}] must be a Tensor, { tensor, offset } or a typed array`,
+          -5,
+          "dispatch",
+        );
       }
       rec += BINDING;
     }
@@ -153,7 +177,11 @@ export class Kernel {
     for (const key in constants) {
       const i = Number(key);
       if (!Number.isInteger(i) || i < 0 || i >= 16) {
-        throw new InvalidArgumentError(`dispatch ${this.name}: function constant index ${key} is outside 0..15`, -1, "dispatch");
+        throw new InvalidArgumentError(
+          `dispatch ${this.name}: function constant index ${key} is outside 0..15`,
+          -1,
+          "dispatch",
+        );
       }
       const v = constants[i];
       const at = 72 + 8 * i;
@@ -175,19 +203,37 @@ export class Kernel {
   }
 }
 
-function writeDim3(dv: DataView, at: number, v: number | readonly number[], what: string, name: string): void {
+function writeDim3(
+  dv: DataView,
+  at: number,
+  v: number | readonly number[],
+  what: string,
+  name: string,
+): void {
   const x = typeof v === "number" ? v : v[0];
   const y = typeof v === "number" ? 1 : v[1] ?? 1;
   const z = typeof v === "number" ? 1 : v[2] ?? 1;
   if (!(x >= 0 && y >= 0 && z >= 0 && x <= 0xffffffff && y <= 0xffffffff && z <= 0xffffffff)) {
-    throw new InvalidArgumentError(`dispatch ${name}: ${what} [${x}, ${y}, ${z}] is not three uint32 values`, -1, "dispatch");
+    throw new InvalidArgumentError(
+      `dispatch ${name}: ${what} [${x}, ${y}, ${z}] is not three uint32 values`,
+      -1,
+      "dispatch",
+    );
   }
   dv.setUint32(at, x, true);
   dv.setUint32(at + 4, y, true);
   dv.setUint32(at + 8, z, true);
 }
 
-function writeBinding(dv: DataView, at: number, kind: number, buffer: number, dtype: number, offset: number, length: number): void {
+function writeBinding(
+  dv: DataView,
+  at: number,
+  kind: number,
+  buffer: number,
+  dtype: number,
+  offset: number,
+  length: number,
+): void {
   dv.setUint32(at + 4, kind, true);
   dv.setUint32(at + 8, buffer, true);
   dv.setUint32(at + 12, dtype, true);
@@ -273,7 +319,11 @@ export class Library implements Disposable {
     const hit = this.#cache.get(name);
     if (hit) return hit;
     if (!this.kernels.includes(name)) {
-      throw new UnknownKernelError(`kernel: no kernel "${name}" in this library; available: ${this.kernels.join(", ") || "(none)"}`, -4, "kernel");
+      throw new UnknownKernelError(
+        `kernel: no kernel "${name}" in this library; available: ${this.kernels.join(", ") || "(none)"}`,
+        -4,
+        "kernel",
+      );
     }
     const { native } = this.#dev;
     check(native, native.fns.mm_kernel_get(this.#handle, cstr(name), outHandle), `kernel ${name}`);

@@ -2,7 +2,14 @@
 // host-visible memory. The view is detached on dispose, so stale views read as empty instead of freed memory.
 import { type DType, dtypeBytes, type TensorArray, viewOf } from "./dtype.ts";
 import { DisposedError, ShapeError } from "./errors.ts";
-import { attachTensor, check, type DeviceState, outHandle, registerChild, type TensorState } from "./internal.ts";
+import {
+  attachTensor,
+  check,
+  type DeviceState,
+  outHandle,
+  registerChild,
+  type TensorState,
+} from "./internal.ts";
 
 interface Held {
   device: DeviceState;

@@ -54,7 +54,10 @@ test("compile: a kernel doubles a buffer in place; the same zero-copy view sees 
   const view = t.data;
   view[0] = 10; // written through the view, read by the kernel
   const { native } = nativeOf(dev);
-  assert.strictEqual(native.addressOf(view), native.pointerValue(native.fns.mm_buffer_contents(tensorBinding(t).buffer)));
+  assert.strictEqual(
+    native.addressOf(view),
+    native.pointerValue(native.fns.mm_buffer_contents(tensorBinding(t).buffer)),
+  );
   lib.kernel("double_it").dispatch({ grid: 1, threadgroupSize: 4, args: [t] });
   dev.synchronize();
   assert.deepStrictEqual(Array.from(view), [20, 4, 6, 8]);

@@ -10,8 +10,8 @@ import {
   BindingError,
   BoundsError,
   check,
-  ErrorCode,
   errorClassByCode,
+  ErrorCode,
   LimitError,
   MarlinError,
   ShapeError,
@@ -76,8 +76,14 @@ test("errors: a threadgroup over 1024 threads is a LimitError", () => {
   const { dev, lib, src, dst } = setup();
   try {
     const k = lib.kernel("scale_copy");
-    assert.throws(() => k.dispatch({ grid: 1, threadgroupSize: 1025, args: [src, dst, params(64, 1)] }), LimitError);
-    assert.throws(() => k.dispatch({ grid: 1, threadgroupSize: [32, 33], args: [src, dst, params(64, 1)] }), LimitError);
+    assert.throws(
+      () => k.dispatch({ grid: 1, threadgroupSize: 1025, args: [src, dst, params(64, 1)] }),
+      LimitError,
+    );
+    assert.throws(
+      () => k.dispatch({ grid: 1, threadgroupSize: [32, 33], args: [src, dst, params(64, 1)] }),
+      LimitError,
+    );
     k.dispatch({ grid: 1, threadgroupSize: 64, args: [src, dst, params(64, 1)] }); // the limit itself is fine
   } finally {
     dev.dispose();
@@ -121,7 +127,8 @@ test("errors: binding a tensor of the wrong dtype is a BindingError", () => {
   try {
     const ints = dev.tensor(new Int32Array(64));
     assert.throws(
-      () => lib.kernel("scale_copy").dispatch({ grid: 1, threadgroupSize: 64, args: [ints, dst, params(64, 1)] }),
+      () =>
+        lib.kernel("scale_copy").dispatch({ grid: 1, threadgroupSize: 64, args: [ints, dst, params(64, 1)] }),
       BindingError,
     );
   } finally {
@@ -132,7 +139,10 @@ test("errors: binding a tensor of the wrong dtype is a BindingError", () => {
 test("errors: a missing binding is a BindingError", () => {
   const { dev, lib, src, dst } = setup();
   try {
-    assert.throws(() => lib.kernel("scale_copy").dispatch({ grid: 1, threadgroupSize: 64, args: [src, dst] }), BindingError);
+    assert.throws(
+      () => lib.kernel("scale_copy").dispatch({ grid: 1, threadgroupSize: 64, args: [src, dst] }),
+      BindingError,
+    );
   } finally {
     dev.dispose();
   }

@@ -7,10 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "./harness.ts";
-import { ErrorCode, errorClassByCode, LibraryLoadError } from "../lib/errors.ts";
+import { errorClassByCode, ErrorCode, LibraryLoadError } from "../lib/errors.ts";
 import { EXPECTED_ABI_VERSION, loadNative } from "../lib/ffi/native.ts";
 import { symbols } from "../lib/ffi/symbols.ts";
 import { ROOT } from "../lib/build/stamp.ts";
+
+loadNative(); // builds the library if stale, outside any per-test timeout
 
 const header = readFileSync(join(ROOT, "csrc", "include", "metal_marlin.h"), "utf8");
 const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined;
@@ -42,7 +44,11 @@ test("ffi: every symbol of the table is declared in the header with the same par
     const m = new RegExp(`MM_API [^;]*\\b${name}\\(([^)]*)\\)`).exec(header);
     assert.ok(m, `${name} is not declared in metal_marlin.h`);
     const params = m[1].trim() === "void" || m[1].trim() === "" ? 0 : m[1].split(",").length;
-    assert.strictEqual(def.args.length, params, `${name}: table has ${def.args.length} args, header ${params}`);
+    assert.strictEqual(
+      def.args.length,
+      params,
+      `${name}: table has ${def.args.length} args, header ${params}`,
+    );
   }
 });
 
@@ -69,7 +75,11 @@ test("ffi: null and stale handles return MM_E_BAD_HANDLE instead of crashing", (
   assert.strictEqual(f.mm_buffer_free(buf), 0);
   assert.strictEqual(f.mm_buffer_free(buf), ErrorCode.MM_E_BAD_HANDLE, "second free of the same handle");
   assert.strictEqual(Number(f.mm_buffer_length(buf)), 0, "length of a freed buffer");
-  assert.strictEqual(f.mm_buffer_alloc(buf, 64, out), ErrorCode.MM_E_BAD_HANDLE, "buffer handle used as a device");
+  assert.strictEqual(
+    f.mm_buffer_alloc(buf, 64, out),
+    ErrorCode.MM_E_BAD_HANDLE,
+    "buffer handle used as a device",
+  );
   assert.strictEqual(f.mm_device_close(dev), 0);
   assert.strictEqual(f.mm_buffer_alloc(dev, 64, out), ErrorCode.MM_E_BAD_HANDLE, "closed device");
 });
@@ -86,7 +96,9 @@ test("ffi: a missing explicit library path fails with LibraryLoadError naming th
 test("ffi: a library with another ABI version is rejected naming both numbers", () => {
   // A stub exporting every symbol of the table, whose mm_abi_version returns 99.
   const dir = mkdtempSync(join(tmpdir(), "mm-abi-"));
-  const src = Object.keys(symbols).map((s) => `extern "C" __attribute__((visibility("default"))) long ${s}() { return 99; }`)
+  const src = Object.keys(symbols).map((s) =>
+    `extern "C" __attribute__((visibility("default"))) long ${s}() { return 99; }`
+  )
     .join("\n");
   writeFileSync(join(dir, "stub.cpp"), src);
   const so = join(dir, "libstub.so");
@@ -103,9 +115,15 @@ test("ffi: MM_TRACE_FFI=1 logs each FFI call name; without it nothing is logged"
   const dir = mkdtempSync(join(tmpdir(), "mm-trace-"));
   const script = join(dir, "trace.ts");
   const native = join(ROOT, "lib", "ffi", "native.ts");
-  writeFileSync(script, `import { loadNative } from ${JSON.stringify(native)};\nloadNative().fns.mm_noop(7);\n`);
+  writeFileSync(
+    script,
+    `import { loadNative } from ${JSON.stringify(native)};\nloadNative().fns.mm_noop(7);\n`,
+  );
   const run = (trace: string) =>
-    spawnSync(process.execPath, runtimeArgs(script), { env: { ...process.env, MM_TRACE_FFI: trace }, encoding: "utf8" });
+    spawnSync(process.execPath, runtimeArgs(script), {
+      env: { ...process.env, MM_TRACE_FFI: trace },
+      encoding: "utf8",
+    });
   const on = run("1");
   assert.strictEqual(on.status, 0, on.stderr);
   assert.match(on.stderr, /ffi: mm_noop/);

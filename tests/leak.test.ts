@@ -13,7 +13,9 @@ test("leak: 200 tensor alloc/free cycles return to baseline", () => {
   const base = dev.info;
   const dtypes: DType[] = ["f16", "f32", "i32", "u32", "u16", "u8"];
   for (let i = 0; i < 200; i++) {
-    const t = i % 2 === 0 ? dev.empty([1 + (i * 37) % 4096], dtypes[i % dtypes.length]) : dev.tensor(new Uint8Array(i + 1));
+    const t = i % 2 === 0
+      ? dev.empty([1 + (i * 37) % 4096], dtypes[i % dtypes.length])
+      : dev.tensor(new Uint8Array(i + 1));
     t.data[0] = 1;
     t.dispose();
   }

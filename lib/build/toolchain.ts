@@ -80,19 +80,29 @@ export function findToolchain(mode: BuildMode): Toolchain {
     }
     const minimum = p.kind === "gcc" ? 12 : 15;
     if (p.major < minimum || (mode === "asan" && p.kind !== "clang")) {
-      rejected.push(`${cxx} (${p.version}: need ${mode === "asan" ? "clang >= 15" : "g++ >= 12 or clang >= 15"})`);
+      rejected.push(
+        `${cxx} (${p.version}: need ${mode === "asan" ? "clang >= 15" : "g++ >= 12 or clang >= 15"})`,
+      );
       continue;
     }
     // macOS: Apple's clang through xcrun (the Metal backend will add its own flags here).
     const cxxCmd = isMac && cxx === "clang++" ? "clang++" : cxx;
-    const tc: Toolchain = { cxx: cxxCmd, kind: p.kind, major: p.major, version: p.version, ...flagsFor(p.kind, mode) };
+    const tc: Toolchain = {
+      cxx: cxxCmd,
+      kind: p.kind,
+      major: p.major,
+      version: p.version,
+      ...flagsFor(p.kind, mode),
+    };
     cache.set(mode, tc);
     return tc;
   }
   const hint = mode === "asan"
     ? `asan builds need clang >= 15 with its sanitizer runtime: ${ASAN_PACKAGES}`
     : "install g++ (>= 12) or clang >= 15: apt-get install g++ (or clang-16)";
-  throw new LibraryLoadError(`toolchain: no usable C++ compiler for ${mode} mode; tried ${rejected.join(", ")}. ${hint}`);
+  throw new LibraryLoadError(
+    `toolchain: no usable C++ compiler for ${mode} mode; tried ${rejected.join(", ")}. ${hint}`,
+  );
 }
 
 /** File name of the shared library on this platform. */

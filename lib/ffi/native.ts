@@ -62,7 +62,12 @@ function runBuild(mode: string, reason: string, out: string): void {
   const env: Record<string, string | undefined> = { ...process.env };
   delete env.LD_PRELOAD; // the compilers must not run under the ASan runtime the tests preload
   try {
-    execFileSync(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+    execFileSync(process.execPath, args, {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+      encoding: "utf8",
+    });
   } catch (e) {
     const stderr = (e as { stderr?: string }).stderr ?? String(e);
     throw new LibraryLoadError(`load: building ${out} failed:\n${stderr.trim()}`, -9, "load");
@@ -107,7 +112,11 @@ function tryLocalBuild(tried: Attempt[]): Native | undefined {
     if (staleReason(mode, tc) !== undefined) {
       const stamp = readStamp(mode);
       if (!existsSync(out) || stamp === undefined || stamp.hash === before) {
-        throw new LibraryLoadError(`load: ${out} is still missing or stale after building (${reason})`, -9, "load");
+        throw new LibraryLoadError(
+          `load: ${out} is still missing or stale after building (${reason})`,
+          -9,
+          "load",
+        );
       }
       process.stderr.write("metal-marlin: sources changed during the build; using the library just built\n");
     }
@@ -142,7 +151,11 @@ export function loadNative(opts: LoadOptions = {}): Native {
     : tryLocalBuild(tried) ?? tryPlatformPackage(tried);
   if (!native) {
     const list = tried.map((t) => `  ${t.path} (${t.why})`).join("\n");
-    throw new LibraryLoadError(`load: could not load the metal-marlin native library; tried:\n${list}`, -9, "load");
+    throw new LibraryLoadError(
+      `load: could not load the metal-marlin native library; tried:\n${list}`,
+      -9,
+      "load",
+    );
   }
   if (opts.libraryPath === undefined) defaultNative = native;
   return native;
