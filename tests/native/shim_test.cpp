@@ -380,6 +380,10 @@ static void test_runtime_glue() {
   CHECK(has_bias && alpha * 2.0f == 5.0f && shift == -1 && missing == 0);
   CHECK(is_function_constant_defined(has_bias) && !is_function_constant_defined(missing));
   CHECK(metal::is_function_constant_defined(alpha));
+  CHECK(eq(float4(1, 2, 3, 4) * alpha, 2.5f, 5, 7.5f, 10));  // constants mix with vectors and math
+  CHECK(max(shift, 3) == 3 && min(alpha, 1.0f) == 1.0f && abs(shift) == 1 && exp(alpha) == exp(2.5f));
+  consts[3] = 0xFF;  // any non-zero pattern reads as true
+  CHECK(has_bias == true);
 #undef has_bias
 #undef alpha
 #undef shift
@@ -504,7 +508,7 @@ static const mm_rt_kernel mm_kernels[] = {
 };
 static const mm_rt_module mm_module = { MM_RT_ABI_VERSION, "scale_rows.metal", 1, mm_kernels, ::mm_shim::init };
 extern "C" __attribute__((visibility("default"))) const mm_rt_module* mm_rt_module_get(void) { return &mm_module; }
-#line 508 "shim_test.cpp"
+#line 512 "shim_test.cpp"
 
 static void test_example_kernel() {
   const mm_rt_module* m = mm_rt_module_get();

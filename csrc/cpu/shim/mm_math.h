@@ -8,7 +8,7 @@
 
 namespace mm_shim {
 template <class... A>
-concept AnyVec = (VecLike<A> || ...) && ((VecLike<A> || Scalar<A>) && ...);
+concept AnyVec = (VecLike<A> || ...) && ((VecLike<A> || ScalarArg<A>) && ...);
 }
 
 // Vector forms: apply the scalar overload of `name` per component (scalars broadcast).
@@ -34,23 +34,23 @@ concept AnyVec = (VecLike<A> || ...) && ((VecLike<A> || Scalar<A>) && ...);
 // or ::exp(double) visible, an exact non-template libc match wins (same result) instead of the
 // call becoming ambiguous under `using namespace metal`. half in -> half out, else float.
 #define MM_FLOAT_FN1(name, expr)                                                 \
-  template <::mm_shim::Scalar A> inline ::mm_shim::fres_t<A> name(A a_) {        \
+  template <::mm_shim::ScalarArg A> inline ::mm_shim::fres_t<::mm_shim::sv_t<A>> name(A a_) {        \
     const float x = float(a_);                                                   \
-    return ::mm_shim::fres_t<A>(expr);                                           \
+    return ::mm_shim::fres_t<::mm_shim::sv_t<A>>(expr);                                           \
   }                                                                              \
   MM_VEC_FN1(name)
 #define MM_FLOAT_FN2(name, expr)                                                 \
-  template <::mm_shim::Scalar A, ::mm_shim::Scalar B>                            \
-  inline ::mm_shim::fres_t<A, B> name(A a_, B b_) {                              \
+  template <::mm_shim::ScalarArg A, ::mm_shim::ScalarArg B>                            \
+  inline ::mm_shim::fres_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>> name(A a_, B b_) {                              \
     const float x = float(a_), y = float(b_);                                    \
-    return ::mm_shim::fres_t<A, B>(expr);                                        \
+    return ::mm_shim::fres_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>>(expr);                                        \
   }                                                                              \
   MM_VEC_FN2(name)
 #define MM_FLOAT_FN3(name, expr)                                                 \
-  template <::mm_shim::Scalar A, ::mm_shim::Scalar B, ::mm_shim::Scalar C>       \
-  inline ::mm_shim::fres_t<A, B, C> name(A a_, B b_, C c_) {                     \
+  template <::mm_shim::ScalarArg A, ::mm_shim::ScalarArg B, ::mm_shim::ScalarArg C>       \
+  inline ::mm_shim::fres_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>, ::mm_shim::sv_t<C>> name(A a_, B b_, C c_) {                     \
     const float x = float(a_), y = float(b_), z = float(c_);                     \
-    return ::mm_shim::fres_t<A, B, C>(expr);                                     \
+    return ::mm_shim::fres_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>, ::mm_shim::sv_t<C>>(expr);                                     \
   }                                                                              \
   MM_VEC_FN3(name)
 
@@ -116,24 +116,26 @@ MM_FLOAT_FN3(smoothstep, (__builtin_fminf(__builtin_fmaxf((z - x) / (y - x), 0.0
                              (3.0f - 2.0f * __builtin_fminf(__builtin_fmaxf((z - x) / (y - x), 0.0f), 1.0f)))
 
 // min/max/abs/clamp for every scalar type; floats follow fmin/fmax (a NaN argument is ignored).
-template <::mm_shim::Scalar A, ::mm_shim::Scalar B> inline ::mm_shim::mix_t<A, B> min(A a, B b) {
-  using R = ::mm_shim::mix_t<A, B>;
+template <::mm_shim::ScalarArg A, ::mm_shim::ScalarArg B> inline ::mm_shim::mix_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>> min(A a, B b) {
+  using R = ::mm_shim::mix_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>>;
   if constexpr (::mm_shim::is_float_v<R>) return R(__builtin_fminf(float(a), float(b)));
   else return R(b) < R(a) ? R(b) : R(a);
 }
-template <::mm_shim::Scalar A, ::mm_shim::Scalar B> inline ::mm_shim::mix_t<A, B> max(A a, B b) {
-  using R = ::mm_shim::mix_t<A, B>;
+template <::mm_shim::ScalarArg A, ::mm_shim::ScalarArg B> inline ::mm_shim::mix_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>> max(A a, B b) {
+  using R = ::mm_shim::mix_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>>;
   if constexpr (::mm_shim::is_float_v<R>) return R(__builtin_fmaxf(float(a), float(b)));
   else return R(a) < R(b) ? R(b) : R(a);
 }
-template <::mm_shim::Scalar A, ::mm_shim::Scalar B, ::mm_shim::Scalar C>
-inline ::mm_shim::mix_t<A, B, C> clamp(A x, B lo, C hi) {
-  using R = ::mm_shim::mix_t<A, B, C>;
+template <::mm_shim::ScalarArg A, ::mm_shim::ScalarArg B, ::mm_shim::ScalarArg C>
+inline ::mm_shim::mix_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>, ::mm_shim::sv_t<C>> clamp(A x, B lo, C hi) {
+  using R = ::mm_shim::mix_t<::mm_shim::sv_t<A>, ::mm_shim::sv_t<B>, ::mm_shim::sv_t<C>>;
   return min(max(R(x), R(lo)), R(hi));
 }
-template <::mm_shim::Scalar A> inline A abs(A x) {
-  if constexpr (::mm_shim::is_float_v<A>) return A(__builtin_fabsf(float(x)));
-  else if constexpr (std::is_signed_v<A>) return x < A(0) ? A(-x) : x;
+template <::mm_shim::ScalarArg A> inline ::mm_shim::sv_t<A> abs(A a) {
+  using V = ::mm_shim::sv_t<A>;
+  const V x = a;
+  if constexpr (::mm_shim::is_float_v<V>) return V(__builtin_fabsf(float(x)));
+  else if constexpr (std::is_signed_v<V>) return x < V(0) ? V(-x) : x;
   else return x;
 }
 MM_VEC_FN1(abs)
@@ -154,10 +156,10 @@ MM_VEC_FN3(max3)
 MM_VEC_FN3(median3)
 
 // Classification.
-template <::mm_shim::Scalar A> inline bool isnan(A x) { return __builtin_isnan(float(x)); }
-template <::mm_shim::Scalar A> inline bool isinf(A x) { return __builtin_isinf(float(x)); }
-template <::mm_shim::Scalar A> inline bool isfinite(A x) { return __builtin_isfinite(float(x)); }
-template <::mm_shim::Scalar A> inline bool signbit(A x) { return __builtin_signbit(float(x)); }
+template <::mm_shim::ScalarArg A> inline bool isnan(A x) { return __builtin_isnan(float(x)); }
+template <::mm_shim::ScalarArg A> inline bool isinf(A x) { return __builtin_isinf(float(x)); }
+template <::mm_shim::ScalarArg A> inline bool isfinite(A x) { return __builtin_isfinite(float(x)); }
+template <::mm_shim::ScalarArg A> inline bool signbit(A x) { return __builtin_signbit(float(x)); }
 MM_VEC_FN1(isnan)
 MM_VEC_FN1(isinf)
 MM_VEC_FN1(isfinite)

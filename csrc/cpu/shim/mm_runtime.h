@@ -54,6 +54,7 @@ template <class T> struct fc {
     if (lane == nullptr) __builtin_trap();  // used outside a dispatch (e.g. a static initialiser)
     if (index >= 32 || !((lane->function_constants_defined >> index) & 1u)) return T(0);
     const uint64_t bits = lane->function_constants[index];
+    if constexpr (std::is_same_v<T, bool>) return bits != 0;  // any non-zero pattern is true
     T value;
     static_assert(sizeof(T) <= sizeof(bits), "function constant wider than 64 bits");
     __builtin_memcpy(static_cast<void*>(&value), &bits, sizeof(T));  // low bytes (little-endian)

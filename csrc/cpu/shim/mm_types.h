@@ -26,6 +26,15 @@ template <class T, int N> struct vec;
 template <class T>
 concept Scalar = std::is_arithmetic_v<T> || std::is_same_v<T, half>;
 
+// A scalar argument may also be a function constant object (fc<T>, mm_runtime.h) that converts
+// to T on use; sv_t names the scalar it stands for.
+template <class T> struct fc;
+template <class A> struct scalar_value { using type = A; };
+template <class T> struct scalar_value<fc<T>> { using type = T; };
+template <class A> using sv_t = typename scalar_value<std::remove_cvref_t<A>>::type;
+template <class A>
+concept ScalarArg = Scalar<sv_t<A>>;
+
 // Anything that behaves as a vector value: vec itself and swizzle proxies. Each exposes
 // mm_vec_type, the vec it converts to.
 template <class A>

@@ -36,7 +36,7 @@ template <class T, int S, int... I> struct swz {
     return *this = mm_vec_type(o);
   }
   template <class U>
-    requires(swz_writable<I...> && (VecLike<U> || Scalar<std::remove_cvref_t<U>>))
+    requires(swz_writable<I...> && (VecLike<U> || ScalarArg<U>))
   constexpr swz& operator=(U&& o) {
     const mm_vec_type t(o);  // read first: v.xy = v.yx must see the old values
     int k = 0;
@@ -108,7 +108,7 @@ template <class T, int N> struct vec : vec_storage<T, N> {
   }
   // Splat: MSL converts a scalar to any vector implicitly (`float4 v = 0;`).
   template <class U>
-    requires Scalar<U>
+    requires ScalarArg<U>
   constexpr vec(U s) {
     for (int i = 0; i < vec_storage<T, N>::S; i++) this->e[i] = T(s);
   }
@@ -193,7 +193,7 @@ template <class F, class... A> constexpr auto ew(F f, const A&... a) {
 }
 
 template <class A, class B>
-concept VecOperands = (VecLike<A> || VecLike<B>) && (VecLike<A> || Scalar<A>) && (VecLike<B> || Scalar<B>);
+concept VecOperands = (VecLike<A> || VecLike<B>) && (VecLike<A> || ScalarArg<A>) && (VecLike<B> || ScalarArg<B>);
 
 // Arithmetic keeps the vector's element type (integer promotion is undone, as in MSL).
 #define MM_VEC_BINOP(op)                                                                        \
