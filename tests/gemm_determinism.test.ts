@@ -1,0 +1,28 @@
+// Results are bit-identical with 1 and 2 CPU worker threads on every kernel family: no float atomics,
+// fixed reduction orders (simdgroups, split-K partials), per-threadgroup state only.
+import assert from "node:assert";
+import { test } from "./harness.ts";
+import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
+
+const CASES: Case[] = [
+  { m: 1, n: 70, k: 520, format: "int4", gs: 64, kind: "gemv", splitK: 1 },
+  { m: 9, n: 40, k: 300, format: "fp4", gs: 32, kind: "small", splitK: 1 },
+  { m: 4, n: 24, k: 2000, format: "int4-sym", gs: 128, kind: "splitk", splitK: 5, activation: "gelu" },
+  { m: 65, n: 130, k: 200, format: "int4", gs: 32, kind: "tiled", bias: true, swiglu: "separate" },
+];
+
+for (const c of CASES) {
+  test(`bit-identical with 1 and 2 threads: ${c.kind} ${label(c)}`, () => {
+    const one = openCpu(1), two = openCpu(2);
+    try {
+      assert.strictEqual(one.info.threads, 1);
+      assert.strictEqual(two.info.threads, 2);
+      const a = runCase(one, c);
+      const b = runCase(two, c);
+      assert.deepStrictEqual(new Uint16Array(b.buffer), new Uint16Array(a.buffer));
+    } finally {
+      one.dispose();
+      two.dispose();
+    }
+  });
+}
