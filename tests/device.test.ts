@@ -1,6 +1,9 @@
 // Device: open/info/close, option validation, parent-closes-children, `using`.
 import assert from "node:assert";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "./harness.ts";
+import { ROOT } from "../lib/build/stamp.ts";
 import { Device } from "../lib/device.ts";
 import { DisposedError, InvalidArgumentError } from "../lib/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
@@ -84,4 +87,23 @@ test("device: synchronize with no work succeeds", () => {
   const dev = Device.open({ backend: "cpu" });
   dev.synchronize();
   dev.dispose();
+});
+
+test("device: builtin() lists the kernels of shaders/manifest.json modules and is cached", () => {
+  using dev = Device.open({ backend: "cpu" });
+  const lib = dev.builtin();
+  assert.strictEqual(dev.builtin(), lib);
+  const manifest = JSON.parse(readFileSync(join(ROOT, "shaders", "manifest.json"), "utf8")) as {
+    builtin?: string[];
+  };
+  if ((manifest.builtin ?? []).length === 0) {
+    assert.strictEqual(lib.kernels.length, 0);
+    return;
+  }
+  assert.ok(lib.kernels.length > 0, "manifest lists shaders but the library has no kernels");
+  const k = lib.kernel(lib.kernels[0]);
+  assert.match(k.info.file, /\.(metal|h)$/); // a kernel may be defined in a shader header
+  assert.ok(k.info.buffers.length > 0);
+  lib.dispose(); // the built-in library belongs to the device: disposing the wrapper frees nothing
+  assert.ok(dev.builtin().kernels.length === lib.kernels.length);
 });

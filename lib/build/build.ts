@@ -204,7 +204,7 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
       log(`compile ${relative(ROOT, tu)}`);
       const tmp = `${obj}.tmp-${process.pid}.o`;
       const flags = tu.endsWith(".S") || tu.endsWith(".s") ? ["-fPIC"] : tc.compileFlags;
-      const r = await run(tc.cxx, [...flags, "-c", relative(ROOT, tu), "-o", tmp]);
+      const r = await run(tc.cxx, [...tc.prefix, ...flags, "-c", relative(ROOT, tu), "-o", tmp]);
       if (r.code !== 0) {
         rmSync(tmp, { force: true });
         throw compileErrorFrom(r.stderr, relative(ROOT, tu));
@@ -216,7 +216,16 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
 
   log(`link ${relative(ROOT, out)}`);
   const tmpLib = `${out}.tmp-${process.pid}`;
-  const r = await run(tc.cxx, ["-shared", "-o", tmpLib, ...objects, ...tc.linkFlags, "-ldl", "-lpthread"]);
+  const r = await run(tc.cxx, [
+    ...tc.prefix,
+    "-shared",
+    "-o",
+    tmpLib,
+    ...objects,
+    ...tc.linkFlags,
+    "-ldl",
+    "-lpthread",
+  ]);
   if (r.code !== 0) {
     rmSync(tmpLib, { force: true });
     throw compileErrorFrom(r.stderr, `linking ${relative(ROOT, out)}`);
@@ -271,7 +280,15 @@ export function compileModule(source: string, opts: CompileModuleOptions): strin
   const cpp = rewriteInto(source, name, "mm_rt_module_get", join(modDir, hash), stem);
   const tmp = `${so}.tmp-${process.pid}`;
   try {
-    execFileSync(tc.cxx, [...tc.compileFlags, "-shared", relative(ROOT, cpp), "-o", tmp, ...tc.linkFlags], {
+    execFileSync(tc.cxx, [
+      ...tc.prefix,
+      ...tc.compileFlags,
+      "-shared",
+      relative(ROOT, cpp),
+      "-o",
+      tmp,
+      ...tc.linkFlags,
+    ], {
       cwd: ROOT,
       stdio: ["ignore", "ignore", "pipe"],
       encoding: "utf8",

@@ -8,6 +8,7 @@ import process from "node:process";
 import { LibraryLoadError } from "../errors.ts";
 import { envMode, hasSources, libraryPath, readStamp, ROOT, staleReason } from "../build/stamp.ts";
 import { findToolchain, libraryFileName } from "../build/toolchain.ts";
+import { openDeno } from "./deno.ts";
 import { type Native, traceFns } from "./symbols.ts";
 
 export type { Native, NativeFns, NativePointer } from "./symbols.ts";
@@ -22,13 +23,12 @@ export interface LoadOptions {
 }
 
 const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined;
-// The adapter module is chosen by runtime; importing it loads no native code.
-const adapterSpec = isBun ? "./bun.ts" : "./deno.ts";
-const adapter = await import(adapterSpec) as {
-  openBun?: (path: string) => Native;
-  openDeno?: (path: string) => Native;
-};
-const openLibrary = (isBun ? adapter.openBun : adapter.openDeno)!;
+// bun.ts imports "bun:ffi", so only Bun may load it (through a specifier Deno's graph cannot see);
+// deno.ts only touches Deno's globals when called. Importing either loads no native code.
+const bunAdapter = "./bun.ts";
+const openLibrary: (path: string) => Native = isBun
+  ? (await import(bunAdapter) as { openBun: (path: string) => Native }).openBun
+  : openDeno;
 
 const byPath = new Map<string, Native>();
 let defaultNative: Native | undefined;
