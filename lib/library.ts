@@ -77,10 +77,12 @@ export class Kernel {
   #desc: ArrayBuffer;
   #u8: Uint8Array;
   #dv: DataView;
+  #op: string; // "dispatch <name>", built once: no string building per dispatch
 
   /** @internal Use lib.kernel(name). */
   constructor(lib: Library, dev: DeviceState, handle: number, name: string) {
     this.name = name;
+    this.#op = `dispatch ${name}`;
     this.#lib = lib;
     this.#dev = dev;
     this.#handle = handle;
@@ -134,7 +136,7 @@ export class Kernel {
       if (a === undefined) continue;
       dv.setUint32(rec, i, true);
       if (a instanceof Tensor) {
-        const s = tensorState(a, `dispatch ${this.name}`);
+        const s = tensorState(a, this.#op);
         writeBinding(dv, rec, 1, s.buffer, dtypeCode(s.dtype), 0, s.byteLength);
       } else if (ArrayBuffer.isView(a)) {
         const dt = a instanceof Uint8Array || a instanceof DataView ? undefined : dtypeOfArray(a);
@@ -142,7 +144,7 @@ export class Kernel {
         this.#u8.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), bytes);
         bytes += (a.byteLength + 15) & ~15;
       } else if (typeof a === "object" && a.tensor instanceof Tensor) {
-        const s = tensorState(a.tensor, `dispatch ${this.name}`);
+        const s = tensorState(a.tensor, this.#op);
         const off = a.offset * dtypeBytes(s.dtype);
         if (!Number.isInteger(off) || off < 0) {
           throw new InvalidArgumentError(
@@ -162,7 +164,7 @@ export class Kernel {
       rec += BINDING;
     }
     const { native } = dev;
-    check(native, native.fns.mm_dispatch(dev.handle, this.#handle, this.#u8), `dispatch ${this.name}`);
+    check(native, native.fns.mm_dispatch(dev.handle, this.#handle, this.#u8), this.#op);
   }
 
   #grow(size: number): void {

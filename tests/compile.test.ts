@@ -31,10 +31,13 @@ kernel void fc_apply(device float* x [[buffer(0)]], uint i [[thread_position_in_
 }
 `;
 
+const CHANGED = "\n// changed\n";
+
 // Warm the module cache outside the per-test timeout; a failure here shows up again in the tests.
 loadNative();
 try {
   compileModule(SRC, { name: "host_test.metal", mode: envMode() });
+  compileModule(SRC + CHANGED, { name: "host_test.metal", mode: envMode() });
 } catch {
   // reported by the first test that compiles SRC
 }
@@ -148,4 +151,13 @@ test("compile: a disposed library refuses kernels; the device recompiles on dema
   const again = dev.compile(SRC, { name: "host_test.metal" });
   assert.notStrictEqual(again, lib);
   assert.ok(again.kernels.includes("double_it"));
+});
+
+test("compile: compileModule caches the shared object by source hash", () => {
+  const a = compileModule(SRC, { name: "host_test.metal", mode: envMode() });
+  const b = compileModule(SRC, { name: "host_test.metal", mode: envMode() });
+  assert.strictEqual(a, b);
+  assert.match(a, /modules[\\/][0-9a-f]{64}\.(so|dylib)$/);
+  const c = compileModule(SRC + CHANGED, { name: "host_test.metal", mode: envMode() });
+  assert.notStrictEqual(c, a);
 });
