@@ -38,12 +38,19 @@ inline mm_rt_lane* cur_lane() { return g_lane; }
 }
 
 // `threadgroup T x[..];` in a kernel body, rewritten to `auto& x = tg_array<T[..]>(slot);`.
+#ifdef MM_ADDRESS_SPACES
+// Syntax-only pass: the array lives in the threadgroup address space (never executed).
+template <class A> __attribute__((address_space(3))) A& tg_array(uint32_t slot) {
+  return *(__attribute__((address_space(3))) A*)g_api->threadgroup_alloc(cur_lane(), slot, 0, 0);
+}
+#else
 template <class A> A& tg_array(uint32_t slot) {
   mm_rt_lane* me = cur_lane();
   void* p = g_api->threadgroup_alloc(me, slot, uint32_t(sizeof(A)), uint32_t(alignof(A)));
   enter(me);
   return *static_cast<A*>(p);
 }
+#endif
 
 // Function constant `i`: converts to T when used, reading the lane's specialization values, so a
 // #define'd constant works anywhere an expression does. Undefined constants read as T(0).

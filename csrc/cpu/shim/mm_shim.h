@@ -11,6 +11,9 @@
 #include "mm_runtime.h"
 #include "mm_simd.h"
 #include "mm_matrix.h"
+#ifdef MM_ADDRESS_SPACES
+#include "mm_address_spaces.h"  // MSL syntax-only pass: atomics on device/threadgroup objects
+#endif
 
 // MSL types are usable with or without `using namespace metal;`.
 namespace metal {
@@ -23,9 +26,18 @@ using ::ushort;
 
 // Address spaces have no meaning on the CPU. Defined last, after every system header, so they
 // cannot rewrite identifiers inside those headers.
+#ifdef MM_ADDRESS_SPACES
+// MSL syntax-only pass (scripts/check-msl.ts): real clang address spaces, so mixing them is an
+// error as in MSL. ASan skips such accesses, so this never builds code that runs.
+#define device __attribute__((address_space(1)))
+#define constant const __attribute__((address_space(2)))
+#define threadgroup __attribute__((address_space(3)))
+#define thread
+#else
 #define device
 #define thread
 #define threadgroup
 #define constant const
+#endif
 
 #endif

@@ -95,7 +95,11 @@ inline void is_first_op(mm_rt_lane* const* lanes, uint32_t count) {
   for (uint32_t i = 0; i < count; i++) slot_out(lanes[i], bool(i == 0));
 }
 
+#ifdef MM_ADDRESS_SPACES
+template <class T> struct simd_value { using type = unqual_t<T>; };  // x may live in device memory
+#else
 template <class T> struct simd_value { using type = std::remove_cvref_t<T>; };
+#endif
 template <VecLike T> struct simd_value<T> { using type = vec_of<T>; };
 
 // Write simd_in, rendezvous, read simd_out. The lane is saved and re-entered around the wait.

@@ -50,6 +50,15 @@ template <class A> constexpr int width_of() {
   if constexpr (VecLike<A>) return vec_of<A>::size; else return 1;
 }
 
+#ifdef MM_ADDRESS_SPACES
+// The syntax-only pass qualifies pointees with address spaces 1..3; unqual_t drops them with cv.
+template <class T> struct strip_as { using type = T; };
+template <class T> struct strip_as<__attribute__((address_space(1))) T> { using type = T; };
+template <class T> struct strip_as<__attribute__((address_space(2))) T> { using type = T; };
+template <class T> struct strip_as<__attribute__((address_space(3))) T> { using type = T; };
+template <class T> using unqual_t = std::remove_cv_t<typename strip_as<std::remove_cvref_t<T>>::type>;
+#endif
+
 template <class T> constexpr bool is_float_v = std::is_floating_point_v<T> || std::is_same_v<T, half>;
 
 // Reflection dtype of a buffer pointee (rt_abi.h mm_rt_arg::dtype). Vectors and atomics report

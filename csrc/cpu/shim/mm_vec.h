@@ -106,6 +106,16 @@ template <class T, int N> struct vec : vec_storage<T, N> {
     this->mm_raw = o.mm_raw;
     return *this;
   }
+#ifdef MM_ADDRESS_SPACES
+  // Syntax-only pass (mm_address_spaces.h): copies out of device/constant/threadgroup objects.
+  template <int AS> constexpr vec(const __attribute__((address_space(AS))) vec& o) {
+    for (int i = 0; i < vec_storage<T, N>::S; i++) this->e[i] = o.e[i];
+  }
+  template <int AS> constexpr vec& operator=(const __attribute__((address_space(AS))) vec& o) {
+    for (int i = 0; i < vec_storage<T, N>::S; i++) this->e[i] = o.e[i];
+    return *this;
+  }
+#endif
   // Splat: MSL converts a scalar to any vector implicitly (`float4 v = 0;`).
   template <class U>
     requires ScalarArg<U>
