@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../include/metal_marlin.h"
+#include "instrument.h"
 #include "threadgroup.h"
 
 namespace mm::cpu {
@@ -17,6 +18,7 @@ namespace mm::cpu {
 struct Scheduler::Impl {
   std::vector<std::unique_ptr<ThreadgroupRunner>> runners;  // one per worker (+1 if no threads)
   std::vector<std::thread> threads;
+  std::unique_ptr<ThreadgroupRunner> instr_runner;  // instrumented dispatches, on the caller's thread
 
   std::mutex run_mutex;  // serializes run()
   std::mutex m;
@@ -130,7 +132,13 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
   s.err = DispatchResult{};
   if (s.total == 0) return res;
   try {
-    if (s.threads.empty()) {
+    if (job.instrument) {
+      // Trace / race mode: one threadgroup at a time, in order, on this thread (deterministic, no locks).
+      if (!s.instr_runner) s.instr_runner = std::make_unique<ThreadgroupRunner>();
+      job.instrument->begin_dispatch(k->name, job.grid, job.threadgroup, job.buffers, job.buffer_lengths, 31);
+      s.work(*s.instr_runner);
+      job.instrument->end_dispatch(s.first_error.load() == UINT64_MAX);
+    } else if (s.threads.empty()) {
       if (s.runners.empty()) s.runners.push_back(std::make_unique<ThreadgroupRunner>());
       s.work(*s.runners[0]);
     } else {
@@ -146,6 +154,7 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
     return res;
   }
   res = s.err;
+  if (job.instrument && res.code != 0) symbolize_markers(res.message);  // race findings name .metal lines
   res.threadgroup_bytes = s.max_bytes.load();
   s.shared.job = nullptr;
   return res;
@@ -192,13 +201,42 @@ void api_fail(mm_rt_lane* lane, int code, const char* message, const mm_rt_site*
   r->abort_lane(lane);  // after the scope: nothing on this frame needs destroying
 }
 
-const mm_rt_api kApi = {
-    MM_RT_ABI_VERSION, api_tg_barrier,  api_simd_barrier,     api_simd_collective,
-    api_tg_alloc,      api_matrix_memo, api_matrix_memo_done, api_fail,
-};
+// Filled by name from a value-initialized table: fields appended to mm_rt_api later start as null.
+constexpr mm_rt_api make_api() {
+  mm_rt_api a{};
+  a.version = MM_RT_ABI_VERSION;
+  a.threadgroup_barrier = api_tg_barrier;
+  a.simdgroup_barrier = api_simd_barrier;
+  a.simd_collective = api_simd_collective;
+  a.threadgroup_alloc = api_tg_alloc;
+  a.matrix_memo = api_matrix_memo;
+  a.matrix_memo_done = api_matrix_memo_done;
+  a.fail = api_fail;
+  return a;
+}
+
+constexpr mm_rt_api kApi = make_api();
+
+void api_instr_access(mm_rt_lane* lane, const void* addr, uint32_t bytes, uint32_t flags, const void* pc) {
+  runner(lane)->instr_access(lane, addr, bytes, flags, pc);
+}
+
+void api_instr_block(mm_rt_lane* lane, const void* base, uint32_t rows, uint32_t row_bytes, uint64_t stride,
+                     uint32_t flags, const void* pc) {
+  runner(lane)->instr_block(lane, base, rows, row_bytes, stride, flags, pc);
+}
 
 }  // namespace
 
-const mm_rt_api* runtime_api() { return &kApi; }
+// The table plus the instrumentation entries appended to mm_rt_api (trace / race mode).
+const mm_rt_api* runtime_api() {
+  static const mm_rt_api api = [] {
+    mm_rt_api a = kApi;
+    a.instr_access = api_instr_access;
+    a.instr_block = api_instr_block;
+    return a;
+  }();
+  return &api;
+}
 
 }  // namespace mm::cpu

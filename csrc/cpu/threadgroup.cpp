@@ -9,6 +9,7 @@
 #include <new>
 
 #include "../include/metal_marlin.h"
+#include "instrument.h"
 
 namespace mm::cpu {
 namespace {
@@ -134,6 +135,10 @@ bool ThreadgroupRunner::setup(uint64_t id) {
     fiber_prepare(c.ctx, c.stack, &ThreadgroupRunner::lane_main, this);
   }
   live_ = nlanes_;
+  for (uint32_t sg = 0; sg < nsg; ++sg) {
+    const uint32_t n = nlanes_ - sg * MM_RT_SIMD_WIDTH;
+    memo_[sg].live = n >= 32 ? ~0u : (1u << n) - 1;
+  }
   return true;
 }
 
@@ -162,7 +167,12 @@ uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
   error_code_ = 0;
   error_msg_.clear();
   nlanes_ = 0;
+  instr_ = shared.job->instrument;
   if (setup(id)) {
+    if (instr_) {
+      instr_->begin_threadgroup(id, nlanes_);
+      for (uint32_t i = 0; i < 8; ++i) instr_->add_threadgroup_memory(tg_args_[i], shared.job->threadgroup_arg_bytes[i]);
+    }
     for (;;) {
       for (uint32_t i = 0; i < nlanes_ && error_code_ == 0; ++i)
         if (ctl_[i].state == LaneState::Runnable) resume(i);
@@ -174,6 +184,7 @@ uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
       if (error_code_ != 0) break;
     }
   }
+  if (instr_ && error_code_ == 0) instr_->end_threadgroup();
   if (error_code_ != 0) shared.report(shared.owner, id, error_code_, error_msg_ + where());
   const uint64_t bytes = tg_bytes_;
   teardown();
@@ -226,6 +237,7 @@ void ThreadgroupRunner::abort_lane(mm_rt_lane* lane) {
   const uint32_t i = lane->thread_index_in_threadgroup;
   ctl_[i].state = LaneState::Failed;
   live_--;
+  memo_[i / MM_RT_SIMD_WIDTH].live &= ~(1u << (i % MM_RT_SIMD_WIDTH));
   exit_lane(i);
 }
 
@@ -250,6 +262,7 @@ bool ThreadgroupRunner::resolve_simd() {
         group[n++] = &lanes_[i];
       }
       if (lead.state == LaneState::WaitCollective && lead.op) lead.op(group, n);
+      if (instr_) instr_->simd_release(base / MM_RT_SIMD_WIDTH);
       for (uint32_t k = 0; k < n; ++k) ctl_[group[k]->thread_index_in_threadgroup].state = LaneState::Runnable;
       released = true;
     }
@@ -264,6 +277,7 @@ void ThreadgroupRunner::resolve_tg_barrier() {
   while (same < nlanes_ && ctl_[same].state == LaneState::WaitTgBarrier && same_site(ctl_[same].site, ctl_[0].site))
     ++same;
   if (same == nlanes_) {
+    if (instr_) instr_->threadgroup_barrier();
     for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
     return;
   }
@@ -301,6 +315,7 @@ void ThreadgroupRunner::resolve_tg_barrier() {
                                 " lanes (" + lane_list(gone) + " returned first)");
     return;
   }
+  if (instr_) instr_->threadgroup_barrier();
   for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
 }
 
@@ -337,6 +352,7 @@ void* ThreadgroupRunner::threadgroup_alloc(mm_rt_lane* lane, uint32_t slot, uint
       abort_lane(lane);
     }
   std::memset(p, 0xFF, bytes);
+  if (instr_) instr_->add_threadgroup_memory(p, bytes);
   slots_[slot] = p;
   slot_bytes_[slot] = bytes;
   tg_bytes_ += bytes;
@@ -397,14 +413,19 @@ void* ThreadgroupRunner::matrix_memo(mm_rt_lane* lane, const void* in, uint32_t 
 void ThreadgroupRunner::matrix_memo_done(mm_rt_lane* lane, void* block) {
   const uint32_t i = lane->thread_index_in_threadgroup;
   const uint32_t sg = i / MM_RT_SIMD_WIDTH;
-  for (MemoEntry* e : memo_[sg].entries) {
-    if (e->out.data() == block) {
-      e->consumed |= 1u << (i % MM_RT_SIMD_WIDTH);
-      sweep_memo(sg);
-      return;
+  SimdMemo& m = memo_[sg];
+  // The shim does not touch matrix_seq between memo and done: try that entry before searching.
+  const uint32_t seq = lane->matrix_seq;
+  size_t k = seq >= m.base_seq && seq - m.base_seq < m.entries.size() ? seq - m.base_seq : 0;
+  if (k >= m.entries.size() || m.entries[k]->out.data() != block)
+    for (k = 0; k < m.entries.size() && m.entries[k]->out.data() != block; ++k) {
     }
+  if (k < m.entries.size()) {
+    m.entries[k]->consumed |= 1u << (i % MM_RT_SIMD_WIDTH);
+    if (k == 0) sweep_memo(sg);
+    return;
   }
-  for (size_t k = 0; k < memo_private_.size(); ++k) {
+  for (k = 0; k < memo_private_.size(); ++k) {
     if (memo_private_[k] == block) {
       std::free(block);
       memo_private_[k] = memo_private_.back();
@@ -412,21 +433,15 @@ void ThreadgroupRunner::matrix_memo_done(mm_rt_lane* lane, void* block) {
       return;
     }
   }
-  {
-      set_error(MM_E_INTERNAL, kname() + ": matrix_memo_done with a block the memo never handed out");
-      abort_lane(lane);
-    }
+  set_error(MM_E_INTERNAL, kname() + ": matrix_memo_done with a block the memo never handed out");
+  abort_lane(lane);
 }
 
 // Frees leading entries every live lane of simdgroup `sg` is done with.
 void ThreadgroupRunner::sweep_memo(uint32_t sg) {
-  uint32_t live = 0;
-  const uint32_t base = sg * MM_RT_SIMD_WIDTH;
-  for (uint32_t i = base; i < base + MM_RT_SIMD_WIDTH && i < nlanes_; ++i)
-    if (ctl_[i].state != LaneState::Finished && ctl_[i].state != LaneState::Failed) live |= 1u << (i - base);
   SimdMemo& m = memo_[sg];
-  while (!m.entries.empty() && (m.entries.front()->consumed & live) == live) {
-    memo_pool_.push_back(m.entries.front());  // capacity reserved in release_memo/ctor: no throw
+  while (!m.entries.empty() && (m.entries.front()->consumed & m.live) == m.live) {
+    memo_pool_.push_back(m.entries.front());  // capacity reserved when entries are created: no throw
     m.entries.pop_front();
     m.base_seq++;
   }
@@ -434,6 +449,7 @@ void ThreadgroupRunner::sweep_memo(uint32_t sg) {
 
 void ThreadgroupRunner::lane_finished(uint32_t i) {
   SimdMemo& m = memo_[i / MM_RT_SIMD_WIDTH];
+  m.live &= ~(1u << (i % MM_RT_SIMD_WIDTH));
   if (!m.entries.empty()) sweep_memo(i / MM_RT_SIMD_WIDTH);
 }
 
@@ -445,6 +461,26 @@ void ThreadgroupRunner::release_memo() {
   }
   for (void* p : memo_private_) std::free(p);
   memo_private_.clear();
+}
+
+// ---- trace / race mode -----------------------------------------------------------------------
+
+void ThreadgroupRunner::instr_access(mm_rt_lane* lane, const void* addr, uint32_t bytes, uint32_t flags,
+                                     const void* pc) {
+  if (!instr_) return;
+  const int rc = instr_->access(lane->thread_index_in_threadgroup, addr, bytes, flags, pc);
+  if (rc == 0) return;
+  set_error(rc, kname() + ": " + instr_->take_message());
+  abort_lane(lane);  // the message temporaries died with the statement above
+}
+
+void ThreadgroupRunner::instr_block(mm_rt_lane* lane, const void* base, uint32_t rows, uint32_t row_bytes,
+                                    uint64_t stride, uint32_t flags, const void* pc) {
+  if (!instr_) return;
+  const int rc = instr_->block(lane->thread_index_in_threadgroup, base, rows, row_bytes, stride, flags, pc);
+  if (rc == 0) return;
+  set_error(rc, kname() + ": " + instr_->take_message());
+  abort_lane(lane);
 }
 
 }  // namespace mm::cpu

@@ -42,6 +42,7 @@ struct MemoEntry {
 struct SimdMemo {
   std::deque<MemoEntry*> entries;  // consecutive seqs starting at base_seq
   uint32_t base_seq = 0;
+  uint32_t live = 0;  // bit per lane of the simdgroup that has not finished
 };
 
 // Shared state of the dispatch the runner works for (owned by the Scheduler).
@@ -69,6 +70,10 @@ class ThreadgroupRunner {
   void* threadgroup_alloc(mm_rt_lane* lane, uint32_t slot, uint32_t bytes, uint32_t align);
   void* matrix_memo(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh);
   void matrix_memo_done(mm_rt_lane* lane, void* block);
+  // Instrumented modules' accesses (instr_ != null): a finding aborts the lane like fail().
+  void instr_access(mm_rt_lane* lane, const void* addr, uint32_t bytes, uint32_t flags, const void* pc);
+  void instr_block(mm_rt_lane* lane, const void* base, uint32_t rows, uint32_t row_bytes, uint64_t stride,
+                   uint32_t flags, const void* pc);
   // Failing lane: record the error first (set_error; first one in lane order wins), then
   // abort_lane leaves the fiber for good and the threadgroup is abandoned. Two steps so message
   // temporaries are destroyed before the fiber stops (it never unwinds).
@@ -90,6 +95,7 @@ class ThreadgroupRunner {
   std::string where() const;
 
   const DispatchShared* shared_ = nullptr;
+  Instrument* instr_ = nullptr;  // the job's, or null
   const mm_rt_kernel* kernel_ = nullptr;
   uint64_t tg_id_ = 0;
   uint32_t tgpos_[3] = {};
