@@ -176,15 +176,17 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
   }
 }
 
-function output(dev: Device, op: string, opts: GemmOptions, shape: number[]): Tensor {
+// The output tensor: opts.out (no allocation) or a new f16 [batch?, M, N]; sets c and ldc.
+function output(dev: Device, op: string, opts: GemmOptions, batch: number): Tensor {
   if (opts.out) {
     u32[F.c] = f16Buffer(opts.out, op, "out");
     u32[F.ldc] = opts.ldc ?? pitchOf(opts.out);
     return opts.out;
   }
-  const out = dev.empty(shape, "f16");
+  const m = u32[F.m], n = u32[F.n];
+  const out = dev.empty(batch > 0 ? [batch, m, n] : [m, n], "f16");
   u32[F.c] = tensorState(out, op).buffer;
-  u32[F.ldc] = opts.ldc ?? shape[shape.length - 1];
+  u32[F.ldc] = opts.ldc ?? n;
   return out;
 }
 
@@ -198,7 +200,7 @@ export function gemm(dev: Device, a: Tensor, w: QuantizedWeight, opts: GemmOptio
   const op = "gemm";
   const s = deviceState(dev, op);
   fill(op, a, w, opts, false);
-  const out = output(dev, op, opts, [u32[F.m], u32[F.n]]);
+  const out = output(dev, op, opts, 0);
   check(s.native, s.native.fns.mm_gemm(s.handle, u8), op);
   return out;
 }
@@ -220,7 +222,7 @@ export function batchedGemm(dev: Device, a: Tensor, w: QuantizedWeight, opts: Ba
   }
   const m = u32[F.m];
   u32[F.batch] = batch;
-  const out = output(dev, op, opts, [batch, m, u32[F.n]]);
+  const out = output(dev, op, opts, batch);
   u32[F.strideA] = opts.strideA ?? m * u32[F.lda];
   u32[F.strideC] = opts.strideC ?? m * u32[F.ldc];
   if (opts.residual) u32[F.strideR] = opts.strideR ?? m * u32[F.ldr];
