@@ -4,15 +4,7 @@
 #define MM_GEMM_COMMON_H
 
 #include "gemm_params.h"
-
-// Value of FP4 E2M1 code c without a table: e = bits 2..1, m = bit 0, bit 3 = sign.
-// e == 0 -> m * 0.5 (subnormal); else (2 + m) * 2^(e - 2).
-inline float gemm_fp4_value(uint c) {
-  const uint e = (c >> 1) & 3u;
-  const uint m = c & 1u;
-  const float mag = e == 0u ? 0.5f * float(m) : float((2u + m) << e) * 0.25f;
-  return (c & 8u) != 0u ? -mag : mag;
-}
+#include "quant_formats.h"  // the one FP4 codebook, generated from lib/quant/formats.ts
 
 // Decodes the 8 codes of word w (lowest k in the lowest nibble) into out[0..7], scaled.
 // zero is the group's zero point for int4 (ignored for fp4; 8 for int4-sym).
@@ -21,7 +13,7 @@ inline void gemm_dequant8(uint w, float scale, float zero, thread float* out) {
   for (uint i = 0; i < 8; ++i) {
     const uint c = (w >> (4u * i)) & 15u;
     if (FMT == GEMM_FMT_FP4) {
-      out[i] = gemm_fp4_value(c) * scale;
+      out[i] = mm_fp4_e2m1_values[c] * scale;
     } else {
       out[i] = (float(c) - zero) * scale;
     }

@@ -8,8 +8,9 @@
 
 // Grid (ceil(N / 32), splits, batch) x 128 threads. Lane l of every simdgroup owns column
 // 32 * group.x + l; simdgroup s walks words [8s, 8s + 8) of each 256-deep K block (32 words), so a
-// K block costs two barriers. Threadgroup memory: x block ROWS x 256 half + reduction 2 x 4 x ROWS x 32
-// float (ROWS = 16: 8 KB + 16 KB; ROWS = 1: 1.5 KB). Requires M <= ROWS; no alignment requirement.
+// K block costs two barriers. Threadgroup memory: one ROWS x 256 float array (ROWS = 16: 16 KB; ROWS = 1:
+// 1 KB), the x block during the K loop, then the cross-simdgroup reduction (2 planes x 4 simdgroups x
+// ROWS x 32 lanes, the same size). Requires M <= ROWS; no alignment requirement.
 // OutT = half: final output with the epilogue. OutT = float: raw partial sums of K range
 // [split * k_chunk, (split + 1) * k_chunk) to workspace [batch][splits][planes][M][N] (no epilogue).
 template <int FMT, uint GS, uint ROWS, typename OutT>
@@ -28,9 +29,10 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
                          uint tid [[thread_index_in_threadgroup]],
                          uint sg [[simdgroup_index_in_threadgroup]],
                          uint lane [[thread_index_in_simdgroup]]) {
-  threadgroup half xs[ROWS * GEMM_VEC_KBLOCK];
-  threadgroup float red[2 * 4 * ROWS * 32];
-  static_assert(sizeof(xs) + sizeof(red) <= 32768, "gemm_vec: threadgroup memory over 32 KB");
+  // x as float (converted once when staged, not once per multiply-add); reused for the reduction.
+  threadgroup float xs[ROWS * GEMM_VEC_KBLOCK];
+  static_assert(sizeof(xs) <= 32768 && 2u * 4u * 32u == GEMM_VEC_KBLOCK, "gemm_vec: reduction must fit xs");
+  threadgroup float* red = &xs[0];
 
   const bool partial = sizeof(OutT) == 4;
   const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
@@ -66,7 +68,7 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
     for (uint e = tid; e < rows * GEMM_VEC_KBLOCK; e += GEMM_THREADS) {
       const uint r = e / GEMM_VEC_KBLOCK;
       const uint k = kb * 8u + e % GEMM_VEC_KBLOCK;
-      xs[e] = k < p.K ? a[r * p.lda + k] : half(0.0h);
+      xs[e] = k < p.K ? float(a[r * p.lda + k]) : 0.0f;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
     if (col_ok) {
@@ -89,7 +91,7 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
           for (uint r = 0; r < rows; ++r) {
             float t = 0.0f;
             for (uint i = 0; i < 8; ++i) {
-              t += w[i] * float(xs[r * GEMM_VEC_KBLOCK + x0 + i]);
+              t += w[i] * xs[r * GEMM_VEC_KBLOCK + x0 + i];
             }
             acc[r] += t;
           }
@@ -98,7 +100,7 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
             for (uint r = 0; r < rows; ++r) {
               float t = 0.0f;
               for (uint i = 0; i < 8; ++i) {
-                t += w[i] * float(xs[r * GEMM_VEC_KBLOCK + x0 + i]);
+                t += w[i] * xs[r * GEMM_VEC_KBLOCK + x0 + i];
               }
               acc_up[r] += t;
             }
@@ -109,6 +111,8 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
   }
 
   // Combine the 4 simdgroups' K slices in a fixed order (deterministic), rows spread over simdgroups.
+  // The barrier ends every read of the x block before the same memory holds partial sums.
+  threadgroup_barrier(mem_flags::mem_threadgroup);
   for (uint r = 0; r < rows; ++r) {
     red[(sg * ROWS + r) * 32u + lane] = acc[r];
     if (swiglu) {
