@@ -6,17 +6,19 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${TMPDIR:-/tmp}/mm-scheduler-test
 mkdir -p "$out"
 srcs="$root/tests/native/scheduler_test.cpp $root/csrc/cpu/scheduler.cpp $root/csrc/cpu/threadgroup.cpp $root/csrc/cpu/fiber.cpp"
+# The scheduler calls the trace / race-mode hooks of instrument.cpp when that file is in the tree.
+[ -f "$root/csrc/cpu/instrument.cpp" ] && srcs="$srcs $root/csrc/cpu/instrument.cpp"
 warn="-Wall -Wextra -Werror"
 
 echo "== g++ -O2"
-g++ -std=c++20 -O2 -march=native -fPIC -fvisibility=hidden $warn -pthread -o "$out/sched_gcc" $srcs
+g++ -std=c++20 -O2 -march=native -fPIC -fvisibility=hidden $warn -pthread -o "$out/sched_gcc" $srcs -ldl
 "$out/sched_gcc"
 
 echo "== clang++-16 -fsanitize=address,undefined"
 clang++-16 -std=c++20 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
-  $warn -pthread -o "$out/sched_asan" $srcs
+  $warn -pthread -o "$out/sched_asan" $srcs -ldl
 ASAN_OPTIONS=detect_stack_use_after_return=0:${ASAN_OPTIONS:-} "$out/sched_asan"
 
 echo "== g++ -O2 -DMM_FIBER_UCONTEXT (portable fallback)"
-g++ -std=c++20 -O2 -fPIC -DMM_FIBER_UCONTEXT $warn -pthread -o "$out/sched_ucontext" $srcs
+g++ -std=c++20 -O2 -fPIC -DMM_FIBER_UCONTEXT $warn -pthread -o "$out/sched_ucontext" $srcs -ldl
 "$out/sched_ucontext"
