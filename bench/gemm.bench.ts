@@ -49,7 +49,10 @@ const SHAPES: Shape[] = [
 for (const s of SHAPES) {
   const r = gemmRoute(dev, { m: s.m, n: s.n, k: s.k, format: FORMAT_ID[s.format], groupSize: s.gs });
   const w = weights(dev, s.k, s.n, s.format, s.gs);
-  const a = dev.tensor(Float16Array.from({ length: s.m * s.k }, (_, i) => ((i * 37) % 101) / 101 - 0.5), [s.m, s.k]);
+  const a = dev.tensor(Float16Array.from({ length: s.m * s.k }, (_, i) => ((i * 37) % 101) / 101 - 0.5), [
+    s.m,
+    s.k,
+  ]);
   const out = dev.empty([s.m, s.n], "f16");
   group(`${r.kind}: ${s.what}`, () => {
     bench(`${r.kernel} M=${s.m} N=${s.n} K=${s.k}${r.splits > 1 ? ` splits=${r.splits}` : ""}`, () => {

@@ -66,10 +66,38 @@ const u8 = new Uint8Array(block);
 const u32 = new Uint32Array(block);
 const f32 = new Float32Array(block);
 const F = {
-  format: 1, groupSize: 2, m: 3, n: 4, k: 5, kp: 6, np: 7, ldw: 8, batch: 9, lda: 10, ldc: 11, ldr: 12,
-  strideA: 13, strideW: 14, strideS: 15, strideC: 16, strideR: 17, epilogue: 18, alpha: 19, splitK: 20,
-  upColumn: 21, packed: 22, scales: 23, zeros: 24, a: 25, c: 26, bias: 27, residual: 28, upPacked: 29,
-  upScales: 30, upZeros: 31, workspace: 32,
+  format: 1,
+  groupSize: 2,
+  m: 3,
+  n: 4,
+  k: 5,
+  kp: 6,
+  np: 7,
+  ldw: 8,
+  batch: 9,
+  lda: 10,
+  ldc: 11,
+  ldr: 12,
+  strideA: 13,
+  strideW: 14,
+  strideS: 15,
+  strideC: 16,
+  strideR: 17,
+  epilogue: 18,
+  alpha: 19,
+  splitK: 20,
+  upColumn: 21,
+  packed: 22,
+  scales: 23,
+  zeros: 24,
+  a: 25,
+  c: 26,
+  bias: 27,
+  residual: 28,
+  upPacked: 29,
+  upScales: 30,
+  upZeros: 31,
+  workspace: 32,
 } as const;
 const EPI = { bias: 1, residual: 16, scale: 32, swiglu: 64 } as const;
 const ACT: Readonly<Record<string, number>> = { relu: 2, silu: 4, gelu: 8 };
@@ -144,7 +172,11 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
   if (opts.activation !== undefined) {
     const bit = Object.hasOwn(ACT, opts.activation) ? ACT[opts.activation] : undefined;
     if (bit === undefined) {
-      throw new InvalidArgumentError(`${op}: activation must be "relu", "silu" or "gelu", got ${String(opts.activation)}`, -1, op);
+      throw new InvalidArgumentError(
+        `${op}: activation must be "relu", "silu" or "gelu", got ${String(opts.activation)}`,
+        -1,
+        op,
+      );
     }
     epi |= bit;
   }
@@ -157,10 +189,16 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
     if (opts.up !== undefined) {
       const up = opts.up;
       checkWeight(up, op, "up");
-      if (up.k !== w.k || up.n !== w.n || up.kp !== w.kp || up.np !== w.np || up.format !== w.format ||
-        up.groupSize !== w.groupSize || up.batch !== w.batch) {
-        throw new ShapeError(`${op}: up weight (${up.format} k=${up.k} n=${up.n} gs=${up.groupSize} batch=${up.batch}) ` +
-          `does not match w (${w.format} k=${w.k} n=${w.n} gs=${w.groupSize} batch=${w.batch})`, -13, op);
+      if (
+        up.k !== w.k || up.n !== w.n || up.kp !== w.kp || up.np !== w.np || up.format !== w.format ||
+        up.groupSize !== w.groupSize || up.batch !== w.batch
+      ) {
+        throw new ShapeError(
+          `${op}: up weight (${up.format} k=${up.k} n=${up.n} gs=${up.groupSize} batch=${up.batch}) ` +
+            `does not match w (${w.format} k=${w.k} n=${w.n} gs=${w.groupSize} batch=${w.batch})`,
+          -13,
+          op,
+        );
       }
       setBuffer(F.upPacked, tensorState(up.packed, op).buffer);
       setBuffer(F.upScales, tensorState(up.scales, op).buffer);
@@ -209,7 +247,12 @@ export function gemm(dev: Device, a: Tensor, w: QuantizedWeight, opts: GemmOptio
  * Strided batched GEMM: A [B, M, K] f16, W batched (weight i for batch i) or unbatched (shared by every
  * batch: stride 0). Returns `opts.out` or a new f16 [B, M, N] tensor. Strides in elements, 0 broadcasts.
  */
-export function batchedGemm(dev: Device, a: Tensor, w: QuantizedWeight, opts: BatchedGemmOptions = {}): Tensor {
+export function batchedGemm(
+  dev: Device,
+  a: Tensor,
+  w: QuantizedWeight,
+  opts: BatchedGemmOptions = {},
+): Tensor {
   const op = "batchedGemm";
   const s = deviceState(dev, op);
   fill(op, a, w, opts, true);
@@ -251,7 +294,16 @@ const KINDS = ["", "gemv", "small", "splitk", "tiled"] as const;
 /** Asks the C routing function which kernel serves [m, k] x weight (dims, format, group size). */
 export function gemmRoute(
   dev: Device,
-  shape: { m: number; n: number; k: number; format: number; groupSize: number; batch?: number; swiglu?: boolean; splitK?: number },
+  shape: {
+    m: number;
+    n: number;
+    k: number;
+    format: number;
+    groupSize: number;
+    batch?: number;
+    swiglu?: boolean;
+    splitK?: number;
+  },
 ): GemmRoute {
   const op = "gemmRoute";
   const s = deviceState(dev, op);

@@ -28,10 +28,58 @@ interface BCase {
 const CASES: BCase[] = [
   { b: 3, m: 1, n: 37, k: 130, format: "fp4", gs: 32, batchedW: false, padA: 0, padC: 0, gapC: 0 },
   { b: 2, m: 1, n: 24, k: 300, format: "int4", gs: 64, batchedW: true, padA: 5, padC: 3, gapC: 7 },
-  { b: 3, m: 6, n: 40, k: 100, format: "int4-sym", gs: 32, batchedW: true, padA: 3, padC: 0, gapC: 0, residual: true },
-  { b: 2, m: 9, n: 17, k: 1100, format: "fp4", gs: 256, batchedW: false, padA: 1, padC: 2, gapC: 5, splitK: 3 },
-  { b: 2, m: 33, n: 70, k: 96, format: "int4", gs: 32, batchedW: false, padA: 8, padC: 6, gapC: 3, residual: true },
-  { b: 3, m: 19, n: 9, k: 70, format: "int4-sym", gs: 64, batchedW: true, padA: 3, padC: 1, gapC: 0, shareA: true },
+  {
+    b: 3,
+    m: 6,
+    n: 40,
+    k: 100,
+    format: "int4-sym",
+    gs: 32,
+    batchedW: true,
+    padA: 3,
+    padC: 0,
+    gapC: 0,
+    residual: true,
+  },
+  {
+    b: 2,
+    m: 9,
+    n: 17,
+    k: 1100,
+    format: "fp4",
+    gs: 256,
+    batchedW: false,
+    padA: 1,
+    padC: 2,
+    gapC: 5,
+    splitK: 3,
+  },
+  {
+    b: 2,
+    m: 33,
+    n: 70,
+    k: 96,
+    format: "int4",
+    gs: 32,
+    batchedW: false,
+    padA: 8,
+    padC: 6,
+    gapC: 3,
+    residual: true,
+  },
+  {
+    b: 3,
+    m: 19,
+    n: 9,
+    k: 70,
+    format: "int4-sym",
+    gs: 64,
+    batchedW: true,
+    padA: 3,
+    padC: 1,
+    gapC: 0,
+    shareA: true,
+  },
 ];
 
 for (const c of CASES) {
@@ -55,20 +103,41 @@ for (const c of CASES) {
       const out = dev.empty([c.b * strideC], "f16");
       const residual = resData ? dev.tensor(resData, [c.b, c.m, c.n]) : undefined;
       dev.batchedGemm(a, w, {
-        batch: c.b, m: c.m, lda, strideA, out, ldc, strideC, residual, splitK: c.splitK,
+        batch: c.b,
+        m: c.m,
+        lda,
+        strideA,
+        out,
+        ldc,
+        strideC,
+        residual,
+        splitK: c.splitK,
       });
       const got = out.toArray();
       const wd = dense(q);
       for (let bi = 0; bi < c.b; bi++) {
-        const e = expect(aData, bi * strideA, lda, c.m, c.k, c.n, wd, c.batchedW ? bi * c.k * c.n : 0, undefined,
-          { residual: resData }, bi * c.m * c.n);
+        const e = expect(
+          aData,
+          bi * strideA,
+          lda,
+          c.m,
+          c.k,
+          c.n,
+          wd,
+          c.batchedW ? bi * c.k * c.n : 0,
+          undefined,
+          { residual: resData },
+          bi * c.m * c.n,
+        );
         assertClose(`${name} batch ${bi}`, got, bi * strideC, ldc, c.m, c.n, e);
       }
       // Padding between rows and batches is never written.
       for (let bi = 0; bi < c.b; bi++) {
         for (let i = 0; i < c.m; i++) {
           for (let j = c.n; j < ldc; j++) {
-            if (got[bi * strideC + i * ldc + j] !== 0) throw new Error(`${name}: pad element written at batch ${bi} row ${i} col ${j}`);
+            if (got[bi * strideC + i * ldc + j] !== 0) {
+              throw new Error(`${name}: pad element written at batch ${bi} row ${i} col ${j}`);
+            }
           }
         }
       }

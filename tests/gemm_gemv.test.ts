@@ -32,12 +32,20 @@ for (const gs of [32, 64, 128, 256]) {
 }
 
 // 4096 ones: an fp16 accumulator stalls at 2048 (ulp 2 there), a float one reaches ~4096.
-for (const [m, splitK, kind] of [[1, 1, "gemv"], [4, 1, "small"], [17, 0, "tiled"], [1, 4, "splitk"]] as const) {
+for (
+  const [m, splitK, kind] of [[1, 1, "gemv"], [4, 1, "small"], [17, 0, "tiled"], [1, 4, "splitk"]] as const
+) {
   test(`K=4096 all-ones does not overflow fp16 accumulation (M=${m} ${kind})`, () => {
     const dev = openCpu();
     try {
       const k = 4096, n = 16;
-      const q = quantize(new Float32Array(k * n).fill(1), { k, n, format: "int4-sym", groupSize: 128, layout: "kn" });
+      const q = quantize(new Float32Array(k * n).fill(1), {
+        k,
+        n,
+        format: "int4-sym",
+        groupSize: 128,
+        layout: "kn",
+      });
       const wv = dequantizeF64(q)[0]; // (15 - 8) * f16(1/7), slightly below 1
       const w = dev.upload(q);
       const a = dev.tensor(new Float16Array(m * k).fill(1), [m, k]);

@@ -44,7 +44,14 @@ export function randF16(len: number, seed: number, scale = 1): Float16Array {
 }
 
 /** A random [batch?][N, K] ("nk", as nn.Linear) weight quantized to `format`. */
-export function randomWeight(k: number, n: number, format: QuantFormat, groupSize: number, seed: number, batch?: number): QuantizedMatrix {
+export function randomWeight(
+  k: number,
+  n: number,
+  format: QuantFormat,
+  groupSize: number,
+  seed: number,
+  batch?: number,
+): QuantizedMatrix {
   const r = rng(seed);
   const w = new Float32Array((batch ?? 1) * k * n);
   for (let i = 0; i < w.length; i++) w[i] = r();
@@ -61,15 +68,25 @@ export interface Epi {
 }
 
 const silu = (x: number): number => x / (1 + Math.exp(-x));
-const gelu = (x: number): number => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+const gelu = (x: number): number =>
+  0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
 
 /**
  * Expected outputs and per-element bounds for batch `b`: a is [M, lda] rows (K used), w / up are
  * dequantized [K, N] float64 (up only for SwiGLU). Returns dense [M, N].
  */
 export function expect(
-  a: ArrayLike<number>, aOff: number, lda: number, m: number, k: number, n: number,
-  w: Float64Array, wOff: number, up: Float64Array | undefined, epi: Epi, resOff = 0,
+  a: ArrayLike<number>,
+  aOff: number,
+  lda: number,
+  m: number,
+  k: number,
+  n: number,
+  w: Float64Array,
+  wOff: number,
+  up: Float64Array | undefined,
+  epi: Epi,
+  resOff = 0,
 ): { ref: Float64Array; tol: Float64Array } {
   const ref = new Float64Array(m * n), tol = new Float64Array(m * n);
   const acc = (wm: Float64Array, i: number, j: number): [number, number] => {
@@ -99,7 +116,8 @@ export function expect(
       if (epi.scale !== undefined) [v, e] = [v * epi.scale, e * Math.abs(epi.scale)];
       if (epi.residual) v += epi.residual[resOff + i * n + j];
       ref[i * n + j] = v;
-      tol[i * n + j] = e + 2 ** -11 * Math.abs(v) + 2 ** -24 + (transcendental ? 2 ** -20 * (Math.abs(v) + 1) : 0);
+      tol[i * n + j] = e + 2 ** -11 * Math.abs(v) + 2 ** -24 +
+        (transcendental ? 2 ** -20 * (Math.abs(v) + 1) : 0);
     }
   }
   return { ref, tol };
@@ -111,7 +129,15 @@ export function dense(q: QuantizedMatrix): Float64Array {
 }
 
 /** Asserts |got[i * ldc + j] - ref| <= tol for the [M, N] block at `off` of got; names the case. */
-export function assertClose(label: string, got: ArrayLike<number>, off: number, ldc: number, m: number, n: number, e: { ref: Float64Array; tol: Float64Array }): void {
+export function assertClose(
+  label: string,
+  got: ArrayLike<number>,
+  off: number,
+  ldc: number,
+  m: number,
+  n: number,
+  e: { ref: Float64Array; tol: Float64Array },
+): void {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       const g = got[off + i * ldc + j], r = e.ref[i * n + j], t = e.tol[i * n + j];
@@ -168,7 +194,15 @@ export function runCase(dev: Device, c: Case): Float16Array {
   if (c.bias) epi.bias = randF16(n, seed + 3, 2);
   if (c.residual) epi.residual = randF16(m * n, seed + 4, 4);
   if (c.kind) {
-    const r = gemmRoute(dev, { m, n, k, format: FORMAT_ID[c.format], groupSize: c.gs, swiglu: c.swiglu !== undefined, splitK: c.splitK });
+    const r = gemmRoute(dev, {
+      m,
+      n,
+      k,
+      format: FORMAT_ID[c.format],
+      groupSize: c.gs,
+      swiglu: c.swiglu !== undefined,
+      splitK: c.splitK,
+    });
     assert.strictEqual(r.kind, c.kind, `${label(c)}: routed to ${r.kernel}`);
   }
   const w = dev.upload(q);
@@ -178,7 +212,13 @@ export function runCase(dev: Device, c: Case): Float16Array {
   const residual = epi.residual ? dev.tensor(epi.residual, [m, n]) : undefined;
   try {
     const out = dev.gemm(a, w, {
-      bias, residual, activation: c.activation, scale: c.scale, up, swiglu: c.swiglu !== undefined, splitK: c.splitK,
+      bias,
+      residual,
+      activation: c.activation,
+      scale: c.scale,
+      up,
+      swiglu: c.swiglu !== undefined,
+      splitK: c.splitK,
     });
     const got = out.toArray() as Float16Array;
     out.dispose();

@@ -16,7 +16,9 @@ test("manifest kernels == kernels the built library reports for gemm.metal", () 
   try {
     const lib = dev.builtin();
     // Kernels are attributed to the file that declares them: gemm.metal or one of its gemm_*.h headers.
-    const fromGemm = lib.kernels.filter((name) => /(^|\/)gemm(_\w+)?\.(metal|h)$/.test(lib.kernel(name).info.file));
+    const fromGemm = lib.kernels.filter((name) =>
+      /(^|\/)gemm(_\w+)?\.(metal|h)$/.test(lib.kernel(name).info.file)
+    );
     assert.ok(manifest.builtin.includes("gemm.metal"));
     assert.deepStrictEqual([...fromGemm].sort(), [...manifest.kernels].sort());
   } finally {
@@ -30,14 +32,23 @@ test("every kernel routing returns is in the manifest, and every manifest kernel
     const reached = new Set<string>();
     for (const format of [0, 1, 2]) {
       for (const groupSize of [32, 64, 128, 256]) {
-        for (const [m, n, k, splitK] of [[1, 4096, 512, 0], [8, 4096, 512, 0], [1, 64, 4096, 0], [64, 256, 256, 0]]) {
+        for (
+          const [m, n, k, splitK] of [[1, 4096, 512, 0], [8, 4096, 512, 0], [1, 64, 4096, 0], [
+            64,
+            256,
+            256,
+            0,
+          ]]
+        ) {
           const r = gemmRoute(dev, { m, n, k, format, groupSize, splitK });
           reached.add(r.kernel);
           if (r.reduceKernel) reached.add(r.reduceKernel);
         }
       }
     }
-    for (const name of reached) assert.ok(manifest.kernels.includes(name), `routing returned ${name}, not in the manifest`);
+    for (const name of reached) {
+      assert.ok(manifest.kernels.includes(name), `routing returned ${name}, not in the manifest`);
+    }
     assert.deepStrictEqual([...reached].sort(), [...manifest.kernels].sort());
   } finally {
     dev.dispose();

@@ -25,36 +25,192 @@ interface Row {
 }
 
 const TABLE: Row[] = [
-  { m: 1, n: 4096, k: 4096, format: FP4, gs: 128, kernel: "gemv_fp4_gs128", grid: [128, 1, 1], why: "decode, 128 threadgroups" },
-  { m: 1, n: 2048, k: 4096, format: INT4, gs: 32, kernel: "gemv_int4_gs32", why: "exactly 64 threadgroups: no split" },
-  { m: 1, n: 2016, k: 4096, format: INT4, gs: 32, kernel: "gemm_splitk_int4_gs32", splits: 2, why: "63 threadgroups" },
-  { m: 1, n: 256, k: 4096, format: SYM, gs: 64, kernel: "gemm_splitk_int4sym_gs64", splits: 4, grid: [8, 4, 1], why: "capped at K/1024 parts" },
-  { m: 1, n: 64, k: 512, format: FP4, gs: 256, kernel: "gemv_fp4_gs256", why: "K <= 512 stays on the GEMV (no slow path)" },
-  { m: 1, n: 64, k: 2047, format: FP4, gs: 32, kernel: "gemm_splitk_fp4_gs32", splits: 2, why: "2048 walked K = 2 parts" },
+  {
+    m: 1,
+    n: 4096,
+    k: 4096,
+    format: FP4,
+    gs: 128,
+    kernel: "gemv_fp4_gs128",
+    grid: [128, 1, 1],
+    why: "decode, 128 threadgroups",
+  },
+  {
+    m: 1,
+    n: 2048,
+    k: 4096,
+    format: INT4,
+    gs: 32,
+    kernel: "gemv_int4_gs32",
+    why: "exactly 64 threadgroups: no split",
+  },
+  {
+    m: 1,
+    n: 2016,
+    k: 4096,
+    format: INT4,
+    gs: 32,
+    kernel: "gemm_splitk_int4_gs32",
+    splits: 2,
+    why: "63 threadgroups",
+  },
+  {
+    m: 1,
+    n: 256,
+    k: 4096,
+    format: SYM,
+    gs: 64,
+    kernel: "gemm_splitk_int4sym_gs64",
+    splits: 4,
+    grid: [8, 4, 1],
+    why: "capped at K/1024 parts",
+  },
+  {
+    m: 1,
+    n: 64,
+    k: 512,
+    format: FP4,
+    gs: 256,
+    kernel: "gemv_fp4_gs256",
+    why: "K <= 512 stays on the GEMV (no slow path)",
+  },
+  {
+    m: 1,
+    n: 64,
+    k: 2047,
+    format: FP4,
+    gs: 32,
+    kernel: "gemm_splitk_fp4_gs32",
+    splits: 2,
+    why: "2048 walked K = 2 parts",
+  },
   { m: 1, n: 64, k: 2040, format: FP4, gs: 32, kernel: "gemv_fp4_gs32", why: "2040 < 2 x 1024" },
-  { m: 2, n: 4096, k: 4096, format: INT4, gs: 128, kernel: "gemm_small_int4_gs128", why: "small batch starts at 2" },
-  { m: 16, n: 4096, k: 4096, format: SYM, gs: 256, kernel: "gemm_small_int4sym_gs256", why: "small batch ends at 16" },
-  { m: 17, n: 4096, k: 4096, format: FP4, gs: 64, kernel: "gemm_tiled_fp4_gs64", grid: [64, 1, 1], why: "17 rows: tiled" },
-  { m: 16, n: 32, k: 8192, format: INT4, gs: 64, kernel: "gemm_splitk_int4_gs64", splits: 8, why: "small M, deep K, 1 group" },
-  { m: 129, n: 130, k: 300, format: INT4, gs: 32, kernel: "gemm_tiled_int4_gs32", grid: [3, 3, 1], why: "ceil(129/64) rows" },
-  { m: 64, n: 130, k: 300, format: SYM, gs: 32, swiglu: true, kernel: "gemm_tiled_int4sym_gs32", grid: [5, 1, 1], why: "SwiGLU tiles are 32 wide" },
-  { m: 1, n: 100, k: 8192, format: FP4, gs: 128, splitK: 1, kernel: "gemv_fp4_gs128", why: "splitK=1 never splits" },
-  { m: 3, n: 4096, k: 300, format: FP4, gs: 128, splitK: 3, kernel: "gemm_splitk_fp4_gs128", splits: 2, why: "forced; one part per 256" },
-  { m: 1, n: 512, k: 4096, format: INT4, gs: 128, batch: 4, kernel: "gemv_int4_gs128", grid: [16, 1, 4], why: "batch fills 64" },
-  { m: 200, n: 64, k: 4096, format: INT4, gs: 128, splitK: 4, kernel: "gemm_tiled_int4_gs128", why: "tiled ignores splitK" },
+  {
+    m: 2,
+    n: 4096,
+    k: 4096,
+    format: INT4,
+    gs: 128,
+    kernel: "gemm_small_int4_gs128",
+    why: "small batch starts at 2",
+  },
+  {
+    m: 16,
+    n: 4096,
+    k: 4096,
+    format: SYM,
+    gs: 256,
+    kernel: "gemm_small_int4sym_gs256",
+    why: "small batch ends at 16",
+  },
+  {
+    m: 17,
+    n: 4096,
+    k: 4096,
+    format: FP4,
+    gs: 64,
+    kernel: "gemm_tiled_fp4_gs64",
+    grid: [64, 1, 1],
+    why: "17 rows: tiled",
+  },
+  {
+    m: 16,
+    n: 32,
+    k: 8192,
+    format: INT4,
+    gs: 64,
+    kernel: "gemm_splitk_int4_gs64",
+    splits: 8,
+    why: "small M, deep K, 1 group",
+  },
+  {
+    m: 129,
+    n: 130,
+    k: 300,
+    format: INT4,
+    gs: 32,
+    kernel: "gemm_tiled_int4_gs32",
+    grid: [3, 3, 1],
+    why: "ceil(129/64) rows",
+  },
+  {
+    m: 64,
+    n: 130,
+    k: 300,
+    format: SYM,
+    gs: 32,
+    swiglu: true,
+    kernel: "gemm_tiled_int4sym_gs32",
+    grid: [5, 1, 1],
+    why: "SwiGLU tiles are 32 wide",
+  },
+  {
+    m: 1,
+    n: 100,
+    k: 8192,
+    format: FP4,
+    gs: 128,
+    splitK: 1,
+    kernel: "gemv_fp4_gs128",
+    why: "splitK=1 never splits",
+  },
+  {
+    m: 3,
+    n: 4096,
+    k: 300,
+    format: FP4,
+    gs: 128,
+    splitK: 3,
+    kernel: "gemm_splitk_fp4_gs128",
+    splits: 2,
+    why: "forced; one part per 256",
+  },
+  {
+    m: 1,
+    n: 512,
+    k: 4096,
+    format: INT4,
+    gs: 128,
+    batch: 4,
+    kernel: "gemv_int4_gs128",
+    grid: [16, 1, 4],
+    why: "batch fills 64",
+  },
+  {
+    m: 200,
+    n: 64,
+    k: 4096,
+    format: INT4,
+    gs: 128,
+    splitK: 4,
+    kernel: "gemm_tiled_int4_gs128",
+    why: "tiled ignores splitK",
+  },
 ];
 
 for (const r of TABLE) {
   test(`routing M=${r.m} N=${r.n} K=${r.k} fmt=${r.format} gs=${r.gs}${r.batch ? ` B=${r.batch}` : ""}${r.swiglu ? " swiglu" : ""}${r.splitK !== undefined ? ` splitK=${r.splitK}` : ""} -> ${r.kernel} (${r.why})`, () => {
     const dev = openCpu();
     try {
-      const got = gemmRoute(dev, { m: r.m, n: r.n, k: r.k, format: r.format, groupSize: r.gs, batch: r.batch, swiglu: r.swiglu, splitK: r.splitK });
+      const got = gemmRoute(dev, {
+        m: r.m,
+        n: r.n,
+        k: r.k,
+        format: r.format,
+        groupSize: r.gs,
+        batch: r.batch,
+        swiglu: r.swiglu,
+        splitK: r.splitK,
+      });
       assert.strictEqual(got.kernel, r.kernel);
       assert.strictEqual(got.splits, r.splits ?? 1);
       if (r.grid) assert.deepStrictEqual(got.grid, r.grid);
       if (got.kind === "splitk") {
         assert.strictEqual(got.reduceKernel, "gemm_splitk_reduce");
-        assert.strictEqual(got.workspaceBytes, (r.batch ?? 1) * got.splits * (r.swiglu ? 2 : 1) * r.m * r.n * 4);
+        assert.strictEqual(
+          got.workspaceBytes,
+          (r.batch ?? 1) * got.splits * (r.swiglu ? 2 : 1) * r.m * r.n * 4,
+        );
       } else {
         assert.strictEqual(got.reduceKernel, "");
         assert.strictEqual(got.workspaceBytes, 0);
@@ -69,7 +225,10 @@ test("routing rejects group sizes without kernels and unknown formats", () => {
   const dev = openCpu();
   try {
     assert.throws(() => gemmRoute(dev, { m: 1, n: 8, k: 64, format: FP4, groupSize: 16 }), UnsupportedError);
-    assert.throws(() => gemmRoute(dev, { m: 1, n: 8, k: 64, format: 7, groupSize: 32 }), InvalidArgumentError);
+    assert.throws(
+      () => gemmRoute(dev, { m: 1, n: 8, k: 64, format: 7, groupSize: 32 }),
+      InvalidArgumentError,
+    );
   } finally {
     dev.dispose();
   }
