@@ -3,7 +3,7 @@
 // validation against the real buffer lengths happen in C (csrc/core/gemm.cpp).
 import type { Device } from "./device.ts";
 import { InvalidArgumentError, ShapeError } from "./errors.ts";
-import { check, deviceState, tensorState } from "./internal.ts";
+import { check, type DeviceState, deviceState, tensorState } from "./internal.ts";
 import type { QuantizedMatrix } from "./quant/types.ts";
 import type { Tensor } from "./tensor.ts";
 import { QuantizedWeight } from "./weight.ts";
@@ -228,6 +228,28 @@ function output(dev: Device, op: string, opts: GemmOptions, batch: number): Tens
   return out;
 }
 
+// Split-K partials go to one grow-only f32 buffer per device, reused by every call: dispatches on a
+// device run in submission order, so two GEMMs never use it at once. (Without a workspace the C side
+// allocates one per call and has to wait for the GEMM before freeing it.)
+const workspaces = new WeakMap<object, Tensor>();
+const routeBlock = new Uint8Array(144);
+const routeView = new DataView(routeBlock.buffer);
+
+function bindWorkspace(dev: Device, s: DeviceState, op: string): void {
+  routeBlock.fill(0);
+  routeView.setUint32(0, routeBlock.length, true);
+  check(s.native, s.native.fns.mm_gemm_route(s.handle, u8, routeBlock), op);
+  const bytes = Number(routeView.getBigUint64(40, true));
+  if (bytes === 0) return;
+  let ws = workspaces.get(dev);
+  if (ws === undefined || ws.disposed || ws.byteLength < bytes) {
+    ws?.dispose();
+    ws = dev.empty([Math.ceil(bytes / 4)], "f32");
+    workspaces.set(dev, ws);
+  }
+  setBuffer(F.workspace, tensorState(ws, op).buffer);
+}
+
 /**
  * C = A·W (+ epilogue) with A [M, K] f16 (or [K] for M = 1) and W the k x n matrix q held (for "nk"
  * weights this is y = x·Wᵀ, as nn.Linear). Returns `opts.out` or a new f16 [M, N] tensor; read it with
@@ -239,6 +261,7 @@ export function gemm(dev: Device, a: Tensor, w: QuantizedWeight, opts: GemmOptio
   const s = deviceState(dev, op);
   fill(op, a, w, opts, false);
   const out = output(dev, op, opts, 0);
+  bindWorkspace(dev, s, op);
   check(s.native, s.native.fns.mm_gemm(s.handle, u8), op);
   return out;
 }
@@ -273,6 +296,7 @@ export function batchedGemm(
     u32[F.strideW] = (w.kp / 8) * w.np;
     u32[F.strideS] = (w.kp / w.groupSize) * w.np;
   }
+  bindWorkspace(dev, s, op);
   check(s.native, s.native.fns.mm_batched_gemm(s.handle, u8), op);
   return out;
 }
@@ -287,8 +311,6 @@ export interface GemmRoute {
   workspaceBytes: number;
 }
 
-const routeBlock = new Uint8Array(144);
-const routeView = new DataView(routeBlock.buffer);
 const KINDS = ["", "gemv", "small", "splitk", "tiled"] as const;
 
 /** Asks the C routing function which kernel serves [m, k] x weight (dims, format, group size). */

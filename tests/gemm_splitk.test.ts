@@ -34,3 +34,26 @@ test("splitk is deterministic across calls", () => {
     dev.dispose();
   }
 });
+
+test("splitk reuses and grows the device's workspace across shapes", () => {
+  const dev = openCpu();
+  try {
+    runCase(dev, { m: 1, n: 16, k: 1100, format: "fp4", gs: 32, splitK: 2, kind: "splitk" });
+    const buffers = dev.info.live_buffers;
+    runCase(dev, { m: 1, n: 16, k: 1100, format: "fp4", gs: 32, splitK: 2, kind: "splitk" });
+    assert.strictEqual(dev.info.live_buffers, buffers, "same shape: no new workspace");
+    runCase(dev, {
+      m: 12,
+      n: 48,
+      k: 2100,
+      format: "int4",
+      gs: 64,
+      splitK: 5,
+      kind: "splitk",
+      swiglu: "separate",
+    });
+    runCase(dev, { m: 2, n: 8, k: 600, format: "int4-sym", gs: 128, splitK: 2, kind: "splitk" });
+  } finally {
+    dev.dispose();
+  }
+});
