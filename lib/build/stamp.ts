@@ -25,9 +25,10 @@ export function hasSources(): boolean {
   return existsSync(join(ROOT, "csrc", "include", "metal_marlin.h"));
 }
 
-/** Build mode the loader uses: MM_BUILD=asan selects the sanitizer build. */
+/** Build mode the loader uses: MM_BUILD=asan selects the sanitizer build, MM_BUILD=coverage the coverage one. */
 export function envMode(): BuildMode {
-  return process.env.MM_BUILD === "asan" ? "asan" : "fast";
+  const m = process.env.MM_BUILD;
+  return m === "asan" || m === "coverage" ? m : "fast";
 }
 
 function walk(dir: string, exts: string[], out: string[]): void {

@@ -4,8 +4,15 @@ import { execFileSync } from "node:child_process";
 import process from "node:process";
 import { LibraryLoadError } from "../errors.ts";
 
-/** "fast": optimized; "asan": AddressSanitizer + UBSan, loaded under LD_PRELOAD of the ASan runtime. */
-export type BuildMode = "fast" | "asan";
+/**
+ * "fast": optimized; "asan": AddressSanitizer + UBSan, loaded under LD_PRELOAD of the ASan runtime;
+ * "coverage": clang source-based coverage (scripts/coverage.sh), each object writes LLVM_PROFILE_FILE;
+ * "instrument": shader code reports every load/store to the runtime (trace and race mode, lib/trace.ts).
+ */
+export type BuildMode = "fast" | "asan" | "coverage" | "instrument";
+
+/** Every build mode (for CLIs that validate --mode). */
+export const BUILD_MODES: readonly BuildMode[] = ["fast", "asan", "coverage", "instrument"];
 
 /** A usable compiler. */
 export interface Toolchain {
@@ -21,6 +28,8 @@ export interface Toolchain {
   compileFlags: string[];
   /** Flags for linking a shared object. */
   linkFlags: string[];
+  /** Extra flags for shader translation units only (instrument mode: SanitizerCoverage callbacks). */
+  shaderFlags?: string[];
 }
 
 const ASAN_PACKAGES = "apt-get install clang-16 libclang-rt-16-dev llvm-16";
@@ -45,7 +54,10 @@ function probe(
   return { kind, major: m ? Number(m[1]) : 0, version };
 }
 
-function flagsFor(kind: "gcc" | "clang", mode: BuildMode): { compileFlags: string[]; linkFlags: string[] } {
+function flagsFor(
+  kind: "gcc" | "clang",
+  mode: BuildMode,
+): { compileFlags: string[]; linkFlags: string[]; shaderFlags?: string[] } {
   const common = [
     "-std=c++20",
     "-fPIC",
@@ -60,8 +72,22 @@ function flagsFor(kind: "gcc" | "clang", mode: BuildMode): { compileFlags: strin
     const san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-shared-libasan"];
     return { compileFlags: [...common, "-O1", "-g", ...san], linkFlags: [...san] };
   }
+  if (mode === "instrument") {
+    // -g maps sites to .metal lines; no vectorizer, so a lane's loads stay the loads the kernel wrote.
+    // The runtime is built plain; only shader TUs get the load/store callbacks (mm_instrument.h).
+    const opt = ["-O1", "-g", "-fno-vectorize", "-fno-slp-vectorize", "-DMM_INSTRUMENT=1"];
+    const cov = ["-fsanitize-coverage=inline-8bit-counters,trace-loads,trace-stores"];
+    return { compileFlags: [...common, ...opt], linkFlags: [], shaderFlags: cov };
+  }
   // F16C/AVX2 matter ~3x for half math on x86; arm64 compilers spell "this CPU" -mcpu.
   const native = process.arch === "arm64" ? "-mcpu=native" : "-march=native";
+  if (mode === "coverage") {
+    // Only shader TUs carry counters (the runtime is not what we measure); counters are placed
+    // before optimization, so -O2 keeps line counts exact. Linking pulls in the profile runtime.
+    const cov = ["-fprofile-instr-generate", "-fcoverage-mapping"];
+    const flush = ["-include", "csrc/cpu/shim/mm_coverage.h"]; // exports mm_coverage_flush()
+    return { compileFlags: [...common, "-O2", native], linkFlags: [cov[0]], shaderFlags: [...cov, ...flush] };
+  }
   return { compileFlags: [...common, "-O2", native], linkFlags: [] };
 }
 
@@ -80,7 +106,7 @@ export function findToolchain(mode: BuildMode): Toolchain {
   if (envCxx) candidates.push(envCxx);
   if (isMac) candidates.push("xcrun"); // Apple's clang++ through xcrun (Metal flags come later)
   else if (mode === "fast") candidates.push("g++", "g++-12", "g++-13", "clang++-16", "clang++", "clang++-17");
-  else candidates.push("clang++-16", "clang++", "clang++-17", "clang++-15");
+  else candidates.push("clang++-16", "clang++", "clang++-17", "clang++-15"); // asan, coverage: clang only
   const rejected: string[] = [];
   for (const cxx of candidates) {
     const prefix = isMac && cxx === "xcrun" ? ["clang++"] : [];
@@ -90,9 +116,9 @@ export function findToolchain(mode: BuildMode): Toolchain {
       continue;
     }
     const minimum = p.kind === "gcc" ? 12 : 15;
-    if (p.major < minimum || (mode === "asan" && p.kind !== "clang")) {
+    if (p.major < minimum || (mode !== "fast" && p.kind !== "clang")) {
       rejected.push(
-        `${cxx} (${p.version}: need ${mode === "asan" ? "clang >= 15" : "g++ >= 12 or clang >= 15"})`,
+        `${cxx} (${p.version}: need ${mode !== "fast" ? "clang >= 15" : "g++ >= 12 or clang >= 15"})`,
       );
       continue;
     }
@@ -107,8 +133,8 @@ export function findToolchain(mode: BuildMode): Toolchain {
     cache.set(mode, tc);
     return tc;
   }
-  const hint = mode === "asan"
-    ? `asan builds need clang >= 15 with its sanitizer runtime: ${ASAN_PACKAGES}`
+  const hint = mode !== "fast"
+    ? `${mode} builds need clang >= 15 with its runtime libraries: ${ASAN_PACKAGES}`
     : "install g++ (>= 12) or clang >= 15: apt-get install g++ (or clang-16)";
   throw new LibraryLoadError(
     `toolchain: no usable C++ compiler for ${mode} mode; tried ${rejected.join(", ")}. ${hint}`,
