@@ -40,7 +40,16 @@ struct Scheduler::Impl {
     for (;;) {
       const uint64_t id = next.fetch_add(1, std::memory_order_relaxed);
       if (id >= total || id > first_error.load(std::memory_order_acquire)) return;
-      const uint32_t b = r.run(shared, id);
+      uint32_t b = 0;
+      try {
+        b = r.run(shared, id);
+      } catch (...) {  // only allocation in the scheduler's own bookkeeping can throw here
+        try {
+          report(this, id, MM_E_OUT_OF_MEMORY, "dispatch: out of memory in the CPU runtime");
+        } catch (...) {
+          first_error.store(id);
+        }
+      }
       uint32_t cur = max_bytes.load(std::memory_order_relaxed);
       while (b > cur && !max_bytes.compare_exchange_weak(cur, b, std::memory_order_relaxed)) {
       }
