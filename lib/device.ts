@@ -10,6 +10,7 @@ import { batchedGemm, gemm, uploadWeight } from "./gemm.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
 import { Library } from "./library.ts";
 import { shapeSize, Tensor } from "./tensor.ts";
+import { buildReport, takeRawTrace, type TraceReport } from "./trace.ts";
 
 /** Options of Device.open(). */
 export interface DeviceOptions {
@@ -19,6 +20,13 @@ export interface DeviceOptions {
   threads?: number;
   /** Explicit path of the native library (overrides MM_LIBRARY_PATH and the local build). */
   libraryPath?: string;
+  /**
+   * CPU backend only: load the instrumented build (build/instrument) and run every dispatch one
+   * threadgroup at a time, either profiling device-memory traffic per .metal line ("trace", see
+   * `trace()`) or failing with RaceError / UninitializedReadError on a race or a read of unwritten
+   * threadgroup memory ("race"). Absent: a normal device.
+   */
+  instrument?: "trace" | "race";
 }
 
 /** Snapshot of mm_device_info (field names as in the C struct). Byte counts are bytes. */
@@ -52,11 +60,14 @@ export class Device implements Disposable {
   #builtin: Library | undefined;
   /** Backend actually in use. */
   readonly backend: "cpu" | "metal";
+  /** Instrument mode the device was opened with, if any. */
+  readonly instrument: "trace" | "race" | undefined;
 
-  private constructor(s: DeviceState) {
+  private constructor(s: DeviceState, instrument?: "trace" | "race") {
     this.#s = s;
     attachDevice(this, s);
     this.backend = this.info.backend;
+    this.instrument = instrument;
     finalizer.register(this, s, this);
   }
 
@@ -78,9 +89,17 @@ export class Device implements Disposable {
         "device",
       );
     }
-    const native = loadNative({ libraryPath: opts.libraryPath });
-    check(native, native.fns.mm_device_open(cstr(backend), threads, outHandle), "device");
-    return new Device({ native, handle: outHandle[0], closed: false, children: new Set() });
+    const instrument = opts.instrument;
+    if (instrument !== undefined && instrument !== "trace" && instrument !== "race") {
+      throw new InvalidArgumentError(`device: instrument must be "trace" or "race", got "${instrument}"`, -1, "device");
+    }
+    if (instrument !== undefined && backend === "metal") {
+      throw new InvalidArgumentError(`device: instrument "${instrument}" needs the CPU backend, not metal`, -1, "device");
+    }
+    const native = loadNative({ libraryPath: opts.libraryPath, mode: instrument ? "instrument" : undefined });
+    const name = instrument ? `cpu:${instrument}` : backend;
+    check(native, native.fns.mm_device_open(cstr(name), threads, outHandle), "device");
+    return new Device({ native, handle: outHandle[0], closed: false, children: new Set() }, instrument);
   }
 
   /** Fresh snapshot of the device's limits and memory counters. */
@@ -152,7 +171,7 @@ export class Device implements Disposable {
     const hit = this.#libraries.get(key);
     if (hit && !hit.disposed) return hit;
     if (this.backend === "cpu") {
-      const path = compileModule(source, { name, mode: envMode() });
+      const path = compileModule(source, { name, mode: this.instrument ? "instrument" : envMode() });
       check(s.native, s.native.fns.mm_library_load(s.handle, cstr(path), outHandle), "compile");
     } else {
       check(s.native, s.native.fns.mm_library_compile(s.handle, cstr(source), outHandle), "compile");
@@ -169,6 +188,24 @@ export class Device implements Disposable {
     check(s.native, s.native.fns.mm_library_builtin(s.handle, outHandle), "builtin");
     this.#builtin = new Library(s, this, outHandle[0], false);
     return this.#builtin;
+  }
+
+  /**
+   * Trace mode only: runs `fn` and returns the device-memory profile of the dispatches it made
+   * (kernel calls and gemm alike), per .metal line. Dispatches made before the call are dropped.
+   */
+  trace(fn: () => void): TraceReport {
+    const s = this.#live("trace");
+    if (this.instrument !== "trace") {
+      throw new InvalidArgumentError(
+        `trace: the device was opened ${this.instrument ? `with instrument "${this.instrument}"` : "without instrument"}; use Device.open({ backend: "cpu", instrument: "trace" })`,
+        -1,
+        "trace",
+      );
+    }
+    takeRawTrace(s.native, s.handle); // drop anything traced before
+    fn();
+    return buildReport(takeRawTrace(s.native, s.handle));
   }
 
   /** Waits for all submitted work; throws the first error a dispatch hit since the last sync. */

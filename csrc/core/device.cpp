@@ -54,6 +54,7 @@ int resolve_threads(const char* op, uint32_t threads, uint32_t* out) {
 
 int make_backend(const char* op, const char* name, uint32_t threads, std::unique_ptr<Backend>* out) {
   if (std::strcmp(name, "cpu") == 0) return make_cpu_backend(threads, out);
+  if (std::strncmp(name, "cpu:", 4) == 0) return make_cpu_backend_instrumented(op, threads, name + 4, out);
   if (std::strcmp(name, "auto") == 0) {
 #if defined(MM_HAVE_METAL)
     if (make_metal_backend(out) == MM_OK) return MM_OK;

@@ -14,6 +14,7 @@
 #include "../core/backend.h"
 #include "../core/entry.h"
 #include "../core/internal.h"
+#include "instrument.h"
 #include "rt_abi.h"
 #include "scheduler.h"
 
@@ -111,7 +112,10 @@ uint64_t max_buffer_length() {
 
 class CpuBackend : public core::Backend {
  public:
-  explicit CpuBackend(uint32_t threads) : sched_(threads), threads_(threads), max_buffer_(max_buffer_length()) {}
+  explicit CpuBackend(uint32_t threads, InstrumentMode mode = InstrumentMode::Off)
+      : sched_(threads), threads_(threads), max_buffer_(max_buffer_length()) {
+    if (mode != InstrumentMode::Off) instr_ = std::make_unique<Instrument>(mode);
+  }
 
   void info(mm_device_info* out) const override {
     std::strncpy(out->backend, "cpu", sizeof out->backend - 1);
@@ -204,6 +208,10 @@ class CpuBackend : public core::Backend {
     for (uint32_t i = 0; i < MM_MAX_FUNCTION_CONSTANTS; ++i) dj.function_constants[i] = job.function_constants[i];
     dj.function_constants_defined = job.function_constants_defined;
     dj.max_threadgroup_memory = 32768;
+    if (instr_) {
+      for (uint32_t i = 0; i < MM_MAX_BUFFERS && i < 31; ++i) dj.buffer_lengths[i] = job.bindings[i].length;
+      dj.instrument = instr_.get();
+    }
     DispatchResult r = sched_.run(dj);
     if (r.code != MM_OK) return fail(r.code, "%s: %s", op, r.message.c_str());
     return MM_OK;
@@ -212,7 +220,15 @@ class CpuBackend : public core::Backend {
   // Dispatches run synchronously, so there is never deferred work or a deferred error.
   int synchronize(const char*) override { return MM_OK; }
 
+  int trace_take(const char* op, std::string* out) override {
+    if (!instr_ || instr_->mode() != InstrumentMode::Trace)
+      return fail(MM_E_UNSUPPORTED, "%s: this device was not opened in trace mode (backend \"cpu:trace\")", op);
+    *out = instr_->take_trace();
+    return MM_OK;
+  }
+
  private:
+  std::unique_ptr<Instrument> instr_;  // trace / race mode, else null
   Scheduler sched_;
   uint32_t threads_;
   uint64_t max_buffer_;
@@ -226,6 +242,27 @@ namespace mm::core {
 int make_cpu_backend(uint32_t threads, std::unique_ptr<Backend>* out) {
   out->reset(new cpu::CpuBackend(threads ? threads : 1));
   return MM_OK;
+}
+
+int make_cpu_backend_instrumented(const char* op, uint32_t threads, const char* mode, std::unique_ptr<Backend>* out) {
+  cpu::InstrumentMode m;
+  if (std::strcmp(mode, "trace") == 0) m = cpu::InstrumentMode::Trace;
+  else if (std::strcmp(mode, "race") == 0) m = cpu::InstrumentMode::Race;
+  else return fail(MM_E_INVALID_ARG, "%s: unknown instrument mode \"%.16s\" (expected \"cpu:trace\" or \"cpu:race\")", op, mode);
+#if defined(MM_INSTRUMENT) && MM_INSTRUMENT
+  out->reset(new cpu::CpuBackend(threads ? threads : 1, m));
+  return MM_OK;
+#else
+  (void)m;
+  (void)threads;
+  (void)out;
+  return fail(MM_E_UNSUPPORTED, "%s: backend \"cpu:%s\" needs the instrumented build of the library "
+              "(lib/build mode \"instrument\"; Device.open({ instrument }) loads it)", op, mode);
+#endif
+}
+
+int Backend::unsupported_trace(const char* op) {
+  return fail(MM_E_UNSUPPORTED, "%s: tracing needs a CPU device opened in trace mode", op);
 }
 }  // namespace mm::core
 

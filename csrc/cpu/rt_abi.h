@@ -88,7 +88,20 @@ typedef struct mm_rt_api {
   void (*matrix_memo_done)(mm_rt_lane* lane, void* block);
   /* Abort the dispatch with a message (used by the shim for impossible states). Never returns. */
   void (*fail)(mm_rt_lane* lane, int code, const char* message, const mm_rt_site* site);
+  /* ---- appended: instrumented runtimes (trace / race mode, csrc/cpu/instrument.h) ----
+   * One memory access by this lane: `bytes` at `addr`, flags MM_RT_ACCESS_*, `pc` the return address
+   * inside the module (the site; file:line comes from its debug info). Every lane of a simdgroup
+   * reports a simdgroup_matrix load/store as one block: `rows` rows of `row_bytes` bytes, `stride`
+   * bytes apart. NULL when the runtime does not instrument; may abort the dispatch (race found). */
+  void (*instr_access)(mm_rt_lane* lane, const void* addr, uint32_t bytes, uint32_t flags, const void* pc);
+  void (*instr_block)(mm_rt_lane* lane, const void* base, uint32_t rows, uint32_t row_bytes, uint64_t stride,
+                      uint32_t flags, const void* pc);
 } mm_rt_api;
+
+#define MM_RT_ACCESS_LOAD 1u
+#define MM_RT_ACCESS_STORE 2u
+#define MM_RT_ACCESS_ATOMIC 4u /* with LOAD and/or STORE: an atomic operation */
+#define MM_RT_ACCESS_BLOCK 8u  /* simdgroup_matrix load/store (instr_block) */
 
 /* Reflection of one [[buffer(i)]] parameter, as the rewriter emits it. */
 typedef struct mm_rt_arg {

@@ -12,6 +12,8 @@
 
 namespace mm::cpu {
 
+class Instrument;  // instrument.h: trace / race mode
+
 struct DispatchJob {
   const mm_rt_kernel* kernel = nullptr;
   uint32_t grid[3] = {1, 1, 1};         // threadgroups per grid
@@ -21,6 +23,10 @@ struct DispatchJob {
   uint64_t function_constants[16] = {};
   uint32_t function_constants_defined = 0;
   uint32_t max_threadgroup_memory = 32768; // static + dynamic threadgroup bytes allowed
+  // Instrumented dispatches (trace / race mode): run one threadgroup at a time on the caller's
+  // thread and report every access to `instrument`; lengths bound the device buffers it watches.
+  uint64_t buffer_lengths[31] = {};
+  Instrument* instrument = nullptr;
 };
 
 struct DispatchResult {

@@ -184,7 +184,8 @@ uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
       if (error_code_ != 0) break;
     }
   }
-  if (instr_ && error_code_ == 0) instr_->end_threadgroup();
+  if (instr_ && error_code_ == 0)
+    if (int rc = instr_->end_threadgroup()) set_error(rc, kname() + ": " + instr_->take_message());
   if (error_code_ != 0) shared.report(shared.owner, id, error_code_, error_msg_ + where());
   const uint64_t bytes = tg_bytes_;
   teardown();
@@ -277,7 +278,8 @@ void ThreadgroupRunner::resolve_tg_barrier() {
   while (same < nlanes_ && ctl_[same].state == LaneState::WaitTgBarrier && same_site(ctl_[same].site, ctl_[0].site))
     ++same;
   if (same == nlanes_) {
-    if (instr_) instr_->threadgroup_barrier();
+    if (instr_)
+      if (int rc = instr_->threadgroup_barrier()) return set_error(rc, kname() + ": " + instr_->take_message());
     for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
     return;
   }
@@ -315,7 +317,8 @@ void ThreadgroupRunner::resolve_tg_barrier() {
                                 " lanes (" + lane_list(gone) + " returned first)");
     return;
   }
-  if (instr_) instr_->threadgroup_barrier();
+  if (instr_)
+    if (int rc = instr_->threadgroup_barrier()) return set_error(rc, kname() + ": " + instr_->take_message());
   for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
 }
 

@@ -264,3 +264,22 @@ MM_API int mm_batched_gemm(mm_device dev, const mm_gemm_params* p);
 }
 #endif
 #endif /* METAL_MARLIN_GEMM_H */
+
+/* ---- instrumented CPU builds (appended; issue 5) ------------------------------------------- */
+#ifndef METAL_MARLIN_INSTRUMENT_H
+#define METAL_MARLIN_INSTRUMENT_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* mm_device_open also accepts backend "cpu:trace" and "cpu:race" when the library was built in
+ * mode "instrument" (MM_E_UNSUPPORTED otherwise): every dispatch then runs one threadgroup at a
+ * time and is profiled (trace) or checked for races / uninitialized threadgroup reads (race;
+ * findings fail the dispatch with MM_E_RACE / MM_E_UNINIT naming the .metal lines).
+ * Trace mode: copies the JSON array of the dispatches traced since the last call into `out`
+ * (NUL-terminated) and forgets them; `*length` = bytes needed including the NUL. When `capacity`
+ * is too small, fails with MM_E_INVALID_ARG and keeps the data. Sites are module path + offset. */
+MM_API int mm_trace_take(mm_device dev, char* out, uint64_t capacity, uint64_t* length);
+#ifdef __cplusplus
+}
+#endif
+#endif /* METAL_MARLIN_INSTRUMENT_H */

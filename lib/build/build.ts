@@ -195,7 +195,9 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
 
   const objects: string[] = [];
   const tasks = tus.map((tu) => {
-    const key = createHash("sha256").update(common).update(tc.version).update(tc.compileFlags.join(" "))
+    // Shader TUs (rewritten into gen/) may get extra flags: instrument mode instruments only them.
+    const tuFlags = tu.startsWith(gen) ? [...tc.compileFlags, ...(tc.shaderFlags ?? [])] : tc.compileFlags;
+    const key = createHash("sha256").update(common).update(tc.version).update(tuFlags.join(" "))
       .update(relative(ROOT, tu)).update(readFileSync(tu)).digest("hex").slice(0, 24);
     const obj = join(objDir, `${basename(tu).replace(/\.\w+$/, "")}-${key}.o`);
     objects.push(obj);
@@ -203,7 +205,7 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
       if (existsSync(obj)) return;
       log(`compile ${relative(ROOT, tu)}`);
       const tmp = `${obj}.tmp-${process.pid}.o`;
-      const flags = tu.endsWith(".S") || tu.endsWith(".s") ? ["-fPIC"] : tc.compileFlags;
+      const flags = tu.endsWith(".S") || tu.endsWith(".s") ? ["-fPIC"] : tuFlags;
       const r = await run(tc.cxx, [...tc.prefix, ...flags, "-c", relative(ROOT, tu), "-o", tmp]);
       if (r.code !== 0) {
         rmSync(tmp, { force: true });
@@ -244,7 +246,8 @@ const envHashes = new Map<BuildMode, string>();
 function moduleEnvHash(tc: Toolchain, mode: BuildMode): string {
   const hit = envHashes.get(mode);
   if (hit) return hit;
-  const h = createHash("sha256").update(tc.version).update(tc.compileFlags.join(" "));
+  const h = createHash("sha256").update(tc.version).update(tc.compileFlags.join(" "))
+    .update((tc.shaderFlags ?? []).join(" "));
   for (const f of libraryInputs()) {
     if (/\.(h|inc)$/.test(f) || f.includes(join("lib", "cpu"))) {
       h.update(relative(ROOT, f)).update(readFileSync(f));
@@ -283,6 +286,7 @@ export function compileModule(source: string, opts: CompileModuleOptions): strin
     execFileSync(tc.cxx, [
       ...tc.prefix,
       ...tc.compileFlags,
+      ...(tc.shaderFlags ?? []),
       "-shared",
       relative(ROOT, cpp),
       "-o",

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { LibraryLoadError } from "../errors.ts";
 import { envMode, hasSources, libraryPath, readStamp, ROOT, staleReason } from "../build/stamp.ts";
-import { findToolchain, libraryFileName } from "../build/toolchain.ts";
+import { type BuildMode, findToolchain, libraryFileName } from "../build/toolchain.ts";
 import { openDeno } from "./deno.ts";
 import { type Native, traceFns } from "./symbols.ts";
 
@@ -20,6 +20,8 @@ export const EXPECTED_ABI_VERSION = 1;
 export interface LoadOptions {
   /** Explicit path of libmetal_marlin.so / .dylib; wins over every other source. */
   libraryPath?: string;
+  /** Local build to load (default: MM_BUILD, else "fast"); "instrument" serves trace/race devices. */
+  mode?: BuildMode;
 }
 
 const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined;
@@ -31,7 +33,7 @@ const openLibrary: (path: string) => Native = isBun
   : openDeno;
 
 const byPath = new Map<string, Native>();
-let defaultNative: Native | undefined;
+const defaultNatives = new Map<BuildMode, Native>(); // one per build mode: several may be open at once
 
 function openChecked(path: string): Native {
   const abs = resolve(path);
@@ -90,8 +92,7 @@ function tryPath(path: string, source: string, tried: Attempt[]): Native | undef
   }
 }
 
-function tryLocalBuild(tried: Attempt[]): Native | undefined {
-  const mode = envMode();
+function tryLocalBuild(tried: Attempt[], mode: BuildMode): Native | undefined {
   const out = libraryPath(mode);
   if (!hasSources()) {
     tried.push({ path: out, why: "local build: csrc/ not present" });
@@ -141,14 +142,17 @@ function tryPlatformPackage(tried: Attempt[]): Native | undefined {
  * Throws LibraryLoadError listing every path tried.
  */
 export function loadNative(opts: LoadOptions = {}): Native {
-  if (opts.libraryPath === undefined && defaultNative) return defaultNative;
+  const mode = opts.mode ?? envMode();
+  const cached = defaultNatives.get(mode);
+  if (opts.libraryPath === undefined && cached) return cached;
   const tried: Attempt[] = [];
   // An explicit path (option or MM_LIBRARY_PATH) is authoritative: if it fails we do not fall back.
-  const explicit = opts.libraryPath ?? process.env.MM_LIBRARY_PATH;
+  // MM_LIBRARY_PATH names one library; an explicitly requested other mode builds locally instead.
+  const explicit = opts.libraryPath ?? (opts.mode === undefined ? process.env.MM_LIBRARY_PATH : undefined);
   const source = opts.libraryPath !== undefined ? "libraryPath option" : "MM_LIBRARY_PATH";
   const native = explicit !== undefined && explicit !== ""
     ? tryPath(explicit, source, tried)
-    : tryLocalBuild(tried) ?? tryPlatformPackage(tried);
+    : tryLocalBuild(tried, mode) ?? (opts.mode === "instrument" ? undefined : tryPlatformPackage(tried));
   if (!native) {
     const list = tried.map((t) => `  ${t.path} (${t.why})`).join("\n");
     throw new LibraryLoadError(
@@ -157,6 +161,6 @@ export function loadNative(opts: LoadOptions = {}): Native {
       "load",
     );
   }
-  if (opts.libraryPath === undefined) defaultNative = native;
+  if (opts.libraryPath === undefined) defaultNatives.set(mode, native);
   return native;
 }

@@ -2,6 +2,7 @@
 // bun.ts and deno.ts translate. Every parameter carries its C declaration so a reviewer can diff it
 // against the header.
 import { gemmSymbols } from "./symbols_gemm.ts";
+import { instrumentSymbols } from "./symbols_instrument.ts";
 
 /** Neutral FFI types: "buffer" is a typed array passed as a pointer, "pointer" an opaque native pointer. */
 export type NeutralType = "u8" | "u32" | "i32" | "u64" | "f64" | "buffer" | "pointer" | "void";
@@ -116,7 +117,7 @@ const coreSymbols = {
 } as const;
 
 /** Every symbol the bindings load. */
-export const symbols = { ...coreSymbols, ...gemmSymbols } as const;
+export const symbols = { ...coreSymbols, ...gemmSymbols, ...instrumentSymbols } as const;
 export type Symbols = typeof symbols;
 
 /** Opaque native pointer; only lib/ffi interprets it. */

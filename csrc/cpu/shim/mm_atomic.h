@@ -4,6 +4,7 @@
 #define MM_SHIM_ATOMIC_H
 
 #include "mm_types.h"
+#include "mm_instrument.h"
 
 namespace metal {
 
@@ -36,15 +37,18 @@ constexpr int mm_load_order(memory_order o) {
 }
 
 template <class T> inline T atomic_load_explicit(const volatile atomic<T>* obj, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD);
   T r;
   __atomic_load(&obj->value, &r, mm_load_order(o));
   return r;
 }
 template <class T> inline void atomic_store_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_STORE);
   T x = v;
   __atomic_store(&obj->value, &x, o == memory_order_acquire ? __ATOMIC_RELAXED : int(o));
 }
 template <class T> inline T atomic_exchange_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   T x = v, r;
   __atomic_exchange(&obj->value, &x, &r, int(o));
   return r;
@@ -52,12 +56,14 @@ template <class T> inline T atomic_exchange_explicit(volatile atomic<T>* obj, at
 template <class T>
 inline bool atomic_compare_exchange_weak_explicit(volatile atomic<T>* obj, T* expected, atomic_arg_t<T> desired,
                                                   memory_order success, memory_order failure) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   T d = desired;
   return __atomic_compare_exchange(&obj->value, expected, &d, true, int(success), mm_load_order(failure));
 }
 template <class T>
 inline bool atomic_compare_exchange_strong_explicit(volatile atomic<T>* obj, T* expected, atomic_arg_t<T> desired,
                                                     memory_order success, memory_order failure) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   T d = desired;
   return __atomic_compare_exchange(&obj->value, expected, &d, false, int(success), mm_load_order(failure));
 }
@@ -73,26 +79,33 @@ template <class T, class F> inline T mm_atomic_rmw(volatile atomic<T>* obj, F f,
 }
 
 template <class T> inline T atomic_fetch_add_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   if constexpr (std::is_integral_v<T>) return __atomic_fetch_add(&obj->value, v, int(o));
   else return mm_atomic_rmw(obj, [v](T x) { return T(x + v); }, o);
 }
 template <class T> inline T atomic_fetch_sub_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   if constexpr (std::is_integral_v<T>) return __atomic_fetch_sub(&obj->value, v, int(o));
   else return mm_atomic_rmw(obj, [v](T x) { return T(x - v); }, o);
 }
 template <class T> inline T atomic_fetch_min_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   return mm_atomic_rmw(obj, [v](T x) { return v < x ? v : x; }, o);
 }
 template <class T> inline T atomic_fetch_max_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   return mm_atomic_rmw(obj, [v](T x) { return x < v ? v : x; }, o);
 }
 template <class T> inline T atomic_fetch_and_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   return __atomic_fetch_and(&obj->value, v, int(o));
 }
 template <class T> inline T atomic_fetch_or_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   return __atomic_fetch_or(&obj->value, v, int(o));
 }
 template <class T> inline T atomic_fetch_xor_explicit(volatile atomic<T>* obj, atomic_arg_t<T> v, memory_order o) {
+  MM_INSTR_ATOMIC(&obj->value, MM_RT_ACCESS_LOAD | MM_RT_ACCESS_STORE);
   return __atomic_fetch_xor(&obj->value, v, int(o));
 }
 

@@ -35,6 +35,7 @@ template <class T, class U>
 inline void simdgroup_load(simdgroup_matrix<T, 8, 8>& d, const U* src, ulong elements_per_row = 8,
                            ::mm_shim::vec<ulong, 2> matrix_origin = 0, bool transpose = false) {
   const U* base = src + matrix_origin.y * elements_per_row + matrix_origin.x;
+  MM_INSTR_BLOCK(base, elements_per_row, U, MM_RT_ACCESS_LOAD);  // one block access, not 64 loads
   for (int r = 0; r < 8; r++)
     for (int c = 0; c < 8; c++)
       d.e[r * 8 + c] = T(transpose ? base[c * elements_per_row + r] : base[r * elements_per_row + c]);
@@ -44,6 +45,7 @@ template <class T, class U>
 inline void simdgroup_store(const simdgroup_matrix<T, 8, 8>& m, U* dst, ulong elements_per_row = 8,
                             ::mm_shim::vec<ulong, 2> matrix_origin = 0, bool transpose = false) {
   U* base = dst + matrix_origin.y * elements_per_row + matrix_origin.x;
+  MM_INSTR_BLOCK(base, elements_per_row, U, MM_RT_ACCESS_STORE);
   for (int r = 0; r < 8; r++)
     for (int c = 0; c < 8; c++) {
       const T v = transpose ? m.e[c * 8 + r] : m.e[r * 8 + c];

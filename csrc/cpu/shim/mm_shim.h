@@ -7,6 +7,7 @@
 #include "mm_types.h"
 #include "mm_vec.h"
 #include "mm_math.h"
+#include "mm_instrument.h"  // before atomics and matrices: they report through its hooks
 #include "mm_atomic.h"
 #include "mm_runtime.h"
 #include "mm_simd.h"

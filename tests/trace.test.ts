@@ -1,0 +1,146 @@
+// Trace mode (issue 5, deliverable 1): fixture kernels with known per-line answers (sectors per
+// request vs ideal), vector and simdgroup_matrix accesses counted as the kernel wrote them, byte
+// totals, and the trace() contract (only inside a trace-mode device, only the dispatches inside fn).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "./harness.ts";
+import { Device, InvalidArgumentError, type Library } from "../mod.ts";
+import type { TraceDispatch, TraceLine } from "../lib/trace.ts";
+
+const root = new URL("../", import.meta.url);
+const source = (path: string): string => readFileSync(new URL(path, root), "utf8");
+
+function load(dev: Device, path: string): Library {
+  return dev.compile(source(path), { name: path.split("/").pop() });
+}
+
+/** 1-based line of the first source line containing `marker`. */
+function lineOf(path: string, marker: string): number {
+  const i = source(path).split("\n").findIndex((l) => l.includes(marker));
+  assert.ok(i >= 0, `${marker} not found in ${path}`);
+  return i + 1;
+}
+
+function lineRow(d: TraceDispatch, file: string, line: number, kind: TraceLine["kind"]): TraceLine {
+  const row = d.lines.find((l) => l.file.endsWith(file) && l.line === line && l.kind === kind);
+  assert.ok(row, `no ${kind} at ${file}:${line} in\n${JSON.stringify(d.lines, null, 1)}`);
+  return row;
+}
+
+const traceDevice = (): Device => Device.open({ backend: "cpu", instrument: "trace" });
+
+test("trace: coalesced float copy = 4 sectors per request, ideal 4; bytes read and written", () => {
+  using dev = traceDevice();
+  const n = 256;
+  using a = dev.tensor(Float32Array.from({ length: n }, (_, i) => i));
+  using b = dev.empty([n], "f32");
+  const k = load(dev, "tests/fixtures/trace/coalesced.metal").kernel("copy_f32");
+  const report = dev.trace(() => k.dispatch({ grid: n / 64, threadgroupSize: 64, args: [a, b] }));
+  assert.equal(report.dispatches.length, 1);
+  const d = report.dispatches[0];
+  assert.equal(d.kernel, "copy_f32");
+  assert.deepEqual(d.grid, [4, 1, 1]);
+  const line = lineOf("tests/fixtures/trace/coalesced.metal", "TRACE: copy");
+  for (const kind of ["load", "store"] as const) {
+    const row = lineRow(d, "coalesced.metal", line, kind);
+    assert.equal(row.requests, n / 32, `${kind}: one request per simdgroup`);
+    assert.equal(row.sectorsPerRequest, 4);
+    assert.equal(row.idealSectorsPerRequest, 4);
+    assert.equal(row.linesPerRequest, 1);
+  }
+  assert.equal(d.deviceBytesRead, 4 * n);
+  assert.equal(d.deviceBytesWritten, 4 * n);
+  assert.equal(d.minimalBytesRead, 4 * n);
+  assert.equal(d.bytesMoved, 2 * 4 * n);
+  assert.deepEqual([...b.data as Float32Array], [...a.data as Float32Array], "the traced kernel still ran");
+});
+
+test("trace: stride-33 float gather = 32 sectors per request, ideal 4", () => {
+  using dev = traceDevice();
+  const n = 128;
+  using a = dev.tensor(new Float32Array(33 * n));
+  using b = dev.empty([n], "f32");
+  const k = load(dev, "tests/fixtures/trace/strided.metal").kernel("gather_stride33");
+  const d = dev.trace(() => k.dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] })).dispatches[0];
+  const row = lineRow(d, "strided.metal", lineOf("tests/fixtures/trace/strided.metal", "TRACE: gather"), "load");
+  assert.equal(row.sectorsPerRequest, 32);
+  assert.equal(row.idealSectorsPerRequest, 4);
+  assert.equal(row.linesPerRequest, 32);
+  assert.equal(d.bytesMoved, 32 * (32 + 4) * (n / 32), "gather sectors + coalesced store sectors");
+});
+
+test("trace: broadcast load = 1 sector per request, ideal 1", () => {
+  using dev = traceDevice();
+  using a = dev.tensor(new Float32Array([7, 1, 2, 3]));
+  using b = dev.empty([128], "f32");
+  const k = load(dev, "tests/fixtures/trace/broadcast.metal").kernel("broadcast_f32");
+  const d = dev.trace(() => k.dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] })).dispatches[0];
+  const row = lineRow(d, "broadcast.metal", lineOf("tests/fixtures/trace/broadcast.metal", "TRACE: broadcast"), "load");
+  assert.equal(row.requests, 4);
+  assert.equal(row.sectorsPerRequest, 1);
+  assert.equal(row.idealSectorsPerRequest, 1);
+  assert.equal(d.minimalBytesRead, 4, "one float is all the dispatch needs");
+  assert.ok((b.data as Float32Array).every((x) => x === 7));
+});
+
+test("trace: a float4 per lane is one 16-byte access (16 sectors per request), not two halves", () => {
+  using dev = traceDevice();
+  const n = 64; // float4 elements
+  using a = dev.tensor(new Float32Array(4 * n));
+  using b = dev.empty([4 * n], "f32");
+  const k = load(dev, "tests/fixtures/trace/coalesced.metal").kernel("copy_f32x4");
+  const d = dev.trace(() => k.dispatch({ grid: 1, threadgroupSize: n, args: [a, b] })).dispatches[0];
+  const line = lineOf("tests/fixtures/trace/coalesced.metal", "TRACE: copy4");
+  for (const kind of ["load", "store"] as const) {
+    const row = lineRow(d, "coalesced.metal", line, kind);
+    assert.equal(row.requests, n / 32, `${kind}: one request per simdgroup, not one per 8-byte half`);
+    assert.equal(row.sectorsPerRequest, 16);
+    assert.equal(row.idealSectorsPerRequest, 16);
+  }
+});
+
+test("trace: simdgroup_load/store count once per simdgroup with their 8-row footprint", () => {
+  using dev = traceDevice();
+  using a = dev.tensor(Float32Array.from({ length: 64 * 8 }, (_, i) => i));
+  using b = dev.empty([8 * 64], "f32");
+  const k = load(dev, "tests/fixtures/trace/simdgroup.metal").kernel("block_copy");
+  const d = dev.trace(() => k.dispatch({ grid: 2, threadgroupSize: 128, args: [a, b] })).dispatches[0];
+  const path = "tests/fixtures/trace/simdgroup.metal";
+  const ld = lineRow(d, "simdgroup.metal", lineOf(path, "TRACE: block_load"), "load");
+  assert.equal(ld.requests, 8, "2 threadgroups x 4 simdgroups, one request each");
+  assert.equal(ld.sectorsPerRequest, 8, "8 rows of 32 bytes, 256 bytes apart");
+  assert.equal(ld.idealSectorsPerRequest, 8);
+  assert.equal(ld.linesPerRequest, 8);
+  const st = lineRow(d, "simdgroup.metal", lineOf(path, "TRACE: block_store"), "store");
+  assert.equal(st.sectorsPerRequest, 8);
+  assert.equal(st.linesPerRequest, 2, "a dense 8x8 float block is 256 contiguous bytes");
+  assert.equal(d.deviceBytesRead, 8 * 256, "bytes counted once per simdgroup, not per lane");
+  assert.equal((b.data as Float32Array)[64 + 9], (a.data as Float32Array)[8 + 64 + 1], "block 1, row 1, col 1");
+});
+
+test("trace: reports only the dispatches made inside fn, in order; table names the lines", () => {
+  using dev = traceDevice();
+  using a = dev.tensor(new Float32Array(64));
+  using b = dev.empty([64], "f32");
+  const lib = load(dev, "tests/fixtures/trace/coalesced.metal");
+  lib.kernel("copy_f32").dispatch({ grid: 1, threadgroupSize: 64, args: [a, b] }); // before: dropped
+  const report = dev.trace(() => {
+    lib.kernel("copy_f32").dispatch({ grid: 1, threadgroupSize: 32, args: [a, b] });
+    lib.kernel("copy_f32x4").dispatch({ grid: 1, threadgroupSize: 16, args: [a, b] });
+  });
+  assert.deepEqual(report.dispatches.map((d) => d.kernel), ["copy_f32", "copy_f32x4"]);
+  assert.equal(report.of("copy_f32")[0].threadgroup[0], 32);
+  const table = report.table();
+  assert.match(table, new RegExp(`coalesced\\.metal:${lineOf("tests/fixtures/trace/coalesced.metal", "TRACE: copy")}\\s+load`));
+  assert.equal(dev.trace(() => {}).dispatches.length, 0);
+});
+
+test("trace: trace() needs a trace-mode device; instrument needs the CPU backend", () => {
+  using plain = Device.open({ backend: "cpu", threads: 1 });
+  assert.throws(() => plain.trace(() => {}), InvalidArgumentError);
+  assert.throws(() => Device.open({ backend: "metal", instrument: "trace" }), InvalidArgumentError);
+  assert.throws(() => Device.open({ backend: "cpu", instrument: "bogus" as never }), InvalidArgumentError);
+  using race = Device.open({ backend: "cpu", instrument: "race" });
+  assert.equal(race.instrument, "race");
+  assert.throws(() => race.trace(() => {}), /instrument "race"/);
+});
