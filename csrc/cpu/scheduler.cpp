@@ -46,8 +46,13 @@ struct Scheduler::Impl {
       } catch (...) {  // only allocation in the scheduler's own bookkeeping can throw here
         try {
           report(this, id, MM_E_OUT_OF_MEMORY, "dispatch: out of memory in the CPU runtime");
-        } catch (...) {
-          first_error.store(id);
+        } catch (...) {  // not even the message fits: keep the code
+          std::lock_guard<std::mutex> lk(err_m);
+          if (id < first_error.load()) {
+            first_error.store(id);
+            err.code = MM_E_OUT_OF_MEMORY;
+            err.message.clear();
+          }
         }
       }
       uint32_t cur = max_bytes.load(std::memory_order_relaxed);
