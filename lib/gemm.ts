@@ -230,24 +230,50 @@ function output(dev: Device, op: string, opts: GemmOptions, batch: number): Tens
 
 // Split-K partials go to one grow-only f32 buffer per device, reused by every call: dispatches on a
 // device run in submission order, so two GEMMs never use it at once. (Without a workspace the C side
-// allocates one per call and has to wait for the GEMM before freeing it.)
-const workspaces = new WeakMap<object, Tensor>();
+// allocates one per call and has to wait for the GEMM before freeing it.) The route answer is cached
+// for the last shape per device, so a steady-state loop makes no extra FFI call (mm_gemm_route ~300 ns).
+interface Workspace {
+  tensor: Tensor | undefined;
+  /** u32 params slots the route depends on, as of the last route call. */
+  key: Uint32Array;
+  bytes: number;
+}
+const ROUTE_SLOTS = [
+  F.m,
+  F.n,
+  F.k,
+  F.format,
+  F.groupSize,
+  F.batch,
+  F.epilogue,
+  F.splitK,
+  F.upColumn,
+] as const;
+const workspaces = new WeakMap<object, Workspace>();
 const routeBlock = new Uint8Array(144);
 const routeView = new DataView(routeBlock.buffer);
 
 function bindWorkspace(dev: Device, s: DeviceState, op: string): void {
-  routeBlock.fill(0);
-  routeView.setUint32(0, routeBlock.length, true);
-  check(s.native, s.native.fns.mm_gemm_route(s.handle, u8, routeBlock), op);
-  const bytes = Number(routeView.getBigUint64(40, true));
-  if (bytes === 0) return;
   let ws = workspaces.get(dev);
-  if (ws === undefined || ws.disposed || ws.byteLength < bytes) {
-    ws?.dispose();
-    ws = dev.empty([Math.ceil(bytes / 4)], "f32");
+  if (ws === undefined) {
+    ws = { tensor: undefined, key: new Uint32Array(ROUTE_SLOTS.length), bytes: -1 };
     workspaces.set(dev, ws);
   }
-  setBuffer(F.workspace, tensorState(ws, op).buffer);
+  let same = ws.bytes >= 0;
+  for (let i = 0; i < ROUTE_SLOTS.length && same; i++) same = ws.key[i] === u32[ROUTE_SLOTS[i]];
+  if (!same) {
+    routeBlock.fill(0);
+    routeView.setUint32(0, routeBlock.length, true);
+    check(s.native, s.native.fns.mm_gemm_route(s.handle, u8, routeBlock), op);
+    ws.bytes = Number(routeView.getBigUint64(40, true));
+    for (let i = 0; i < ROUTE_SLOTS.length; i++) ws.key[i] = u32[ROUTE_SLOTS[i]];
+  }
+  if (ws.bytes === 0) return;
+  if (ws.tensor === undefined || ws.tensor.disposed || ws.tensor.byteLength < ws.bytes) {
+    ws.tensor?.dispose();
+    ws.tensor = dev.empty([Math.ceil(ws.bytes / 4)], "f32");
+  }
+  setBuffer(F.workspace, tensorState(ws.tensor, op).buffer);
 }
 
 /**
