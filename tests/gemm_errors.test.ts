@@ -12,6 +12,7 @@ import {
   UnsupportedError,
 } from "../lib/errors.ts";
 import type { Device } from "../lib/device.ts";
+import { nativeOf, tensorState } from "../lib/internal.ts";
 
 function withDev(fn: (dev: Device) => void): () => void {
   return () => {
@@ -133,5 +134,36 @@ test(
     }
     const out = dev.gemm(a, w);
     assert.deepStrictEqual([...out.toArray()], new Array(16).fill(0));
+  }),
+);
+
+// The C entry points validate on their own: a params block built by hand (as a non-TS caller would)
+// with a weight batch stride past the packed buffer, or extents beyond 32-bit indexing.
+test(
+  "mm_batched_gemm (raw ABI): weight stride past the buffer -> MM_E_BOUNDS, 2^32 extents -> MM_E_LIMIT",
+  withDev((dev) => {
+    const { native, handle } = nativeOf(dev);
+    const w = dev.upload(randomWeight(32, 8, "fp4", 32, 1));
+    const a = dev.tensor(randF16(2 * 32, 8), [2, 32]);
+    const out = dev.empty([2, 8], "f16");
+    const p = new Uint32Array(56);
+    p[0] = 224;
+    [p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]] = [0, 32, 1, 8, 32, w.kp, w.np, w.np, 2]; // fmt gs m n k kp np ldw batch
+    [p[10], p[11], p[12], p[13], p[14], p[15], p[16]] = [32, 8, 8, 32, 1, 0, 8]; // lda ldc ldr sA sW sS sC
+    p[22] = tensorState(w.packed).buffer;
+    p[23] = tensorState(w.scales).buffer;
+    p[25] = tensorState(a).buffer;
+    p[26] = tensorState(out).buffer;
+    const call = native.fns.mm_batched_gemm as (d: number, b: Uint8Array) => number;
+    const msg = () => native.cstring(native.fns.mm_last_error());
+    assert.strictEqual(call(handle, new Uint8Array(p.buffer)), -7);
+    assert.match(msg(), /packed needs 132 bytes at offset 0 but the buffer holds 128 bytes/);
+    p[14] = 0; // shared weight: fine
+    assert.strictEqual(call(handle, new Uint8Array(p.buffer)), 0);
+    [p[3], p[10]] = [70000, 70000]; // m * lda > 2^32 elements
+    assert.strictEqual(call(handle, new Uint8Array(p.buffer)), -6);
+    assert.match(msg(), /kernels index with 32 bits/);
+    p[0] = 100; // a params block from an unknown, smaller layout
+    assert.strictEqual(call(handle, new Uint8Array(p.buffer)), -1);
   }),
 );
