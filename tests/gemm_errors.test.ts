@@ -5,6 +5,7 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { openCpu, randF16, randomWeight } from "./gemm_helpers.ts";
 import {
+  BadHandleError,
   BoundsError,
   DisposedError,
   InvalidArgumentError,
@@ -167,3 +168,18 @@ test(
     assert.strictEqual(call(handle, new Uint8Array(p.buffer)), -1);
   }),
 );
+
+test("gemm: a weight uploaded to another device is a BadHandleError, not a crash", () => {
+  const one = openCpu(), two = openCpu();
+  try {
+    const w = one.upload(randomWeight(32, 8, "int4", 32, 1));
+    const a = two.tensor(randF16(32, 9), [1, 32]);
+    assert.throws(
+      () => two.gemm(a, w),
+      (e: unknown) => e instanceof BadHandleError && /packed buffer/.test(e.message),
+    );
+  } finally {
+    one.dispose();
+    two.dispose();
+  }
+});
