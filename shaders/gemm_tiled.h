@@ -64,8 +64,8 @@ inline void gemm_tiled_stage(device const half* a, constant GemmParams& p, uint 
 
 // Grid (ceil(N / TN), ceil(M / 64), batch) x 128 threads, TN = 64 (32 with SwiGLU). Simdgroup sg owns
 // rows 32 (sg / 2) .. +32 and 4 column blocks of 8: 4x4 float 8x8 accumulators. Threadgroup memory:
-// A 2 x 64x32 half (8 KB) + B 2 x 32x64 half (8 KB) + per-simdgroup staging 4 x 2 x 64 float (2 KB) =
-// 18 KB. Ragged M, N, K take the same path (zero-filled tiles, bounds-checked stores from staging).
+// A 2 x 64x32 half (8 KB) + B 2 x 32x64 half (8 KB) + per-simdgroup staging 4 x 2 x 8x32 float (8 KB) =
+// 24 KB. Ragged M, N, K take the same path (zero-filled tiles, bounds-checked stores from staging).
 // half4 A loads only when flags has GEMM_FLAG_A_VEC4 (host checks lda, stride and offset alignment).
 template <int FMT, uint GS>
 [[kernel]] void gemm_tiled(device const uint* packed [[buffer(0)]],
@@ -85,7 +85,7 @@ template <int FMT, uint GS>
                            uint lane [[thread_index_in_simdgroup]]) {
   threadgroup half as_[2][GEMM_TILE_M * GEMM_TILE_K];
   threadgroup half bs_[2][GEMM_TILE_K * GEMM_TILE_N];
-  threadgroup float stage[4][2][64];
+  threadgroup float stage[4][2][8 * 32];
   static_assert(sizeof(as_) + sizeof(bs_) + sizeof(stage) <= 32768, "gemm_tiled: threadgroup memory over 32 KB");
 
   const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
@@ -150,28 +150,32 @@ template <int FMT, uint GS>
     threadgroup_barrier(mem_flags::mem_threadgroup);
   }
 
-  // Per-simdgroup staging: each 8x8 block goes through this simdgroup's own slot, then lanes store
-  // 2 elements each with bounds checks and the epilogue (gate and up side by side for SwiGLU).
+  // Per-simdgroup staging: one 8-row strip (8 x 32, or 8 x 16 gate + 8 x 16 up for SwiGLU) goes
+  // through this simdgroup's own slot, then lane l stores column l of its 8 rows with bounds checks
+  // and the epilogue, so consecutive lanes write consecutive halves (64-byte runs per row).
   residual += b * p.stride_r;
   c += b * p.stride_c;
-  const uint jn = swiglu ? 2u : 4u;
+  const uint width = swiglu ? 16u : 32u;
+  const uint col0 = n0 + sg_c * width;
   for (uint i = 0; i < 4; ++i) {
-    for (uint j = 0; j < jn; ++j) {
-      simdgroup_store(acc[i][j], &stage[sg][0][0], 8);
-      if (swiglu) {
-        simdgroup_store(acc[i][j + 2u], &stage[sg][1][0], 8);
-      }
-      simdgroup_barrier(mem_flags::mem_threadgroup);
-      for (uint e = lane; e < 64u; e += 32u) {
-        const uint gm = m0 + sg_r * 32u + 8u * i + e / 8u;
-        const uint gn = n0 + (swiglu ? sg_c * 16u : sg_c * 32u) + 8u * j + e % 8u;
+    for (uint j = 0; j < 4; ++j) {
+      // SwiGLU: blocks 0, 1 are gate columns 0..15, blocks 2, 3 the matching up columns (plane 1).
+      const uint plane = swiglu && j >= 2u ? 1u : 0u;
+      const uint cj = swiglu ? j % 2u : j;
+      simdgroup_store(acc[i][j], &stage[sg][plane][0], 32, ulong2(8u * cj, 0));
+    }
+    simdgroup_barrier(mem_flags::mem_threadgroup);
+    if (lane < width) {
+      const uint gn = col0 + lane;
+      for (uint r = 0; r < 8u; ++r) {
+        const uint gm = m0 + sg_r * 32u + 8u * i + r;
         if (gm < p.M && gn < p.N) {
-          const float u = swiglu ? stage[sg][1][e] : 0.0f;
-          c[gm * p.ldc + gn] = half(gemm_epilogue(stage[sg][0][e], u, gm, gn, p, bias, residual));
+          const float u = swiglu ? stage[sg][1][r * 32u + lane] : 0.0f;
+          c[gm * p.ldc + gn] = half(gemm_epilogue(stage[sg][0][r * 32u + lane], u, gm, gn, p, bias, residual));
         }
       }
-      simdgroup_barrier(mem_flags::mem_threadgroup);
     }
+    simdgroup_barrier(mem_flags::mem_threadgroup);
   }
 }
 
