@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { auditAlignment, formatAlignmentReport } from "./lib/audit/alignment.ts";
 import { BUILTIN_MODELS, builtinModel, type ModelConfig, parseHfConfig } from "./lib/audit/models.ts";
 import { auditCommand } from "./lib/audit/audit_cli.ts";
+import { profileCommand } from "./lib/profile_cli.ts";
 import { isQuantFormat } from "./lib/quant/formats.ts";
 
 interface Command {
@@ -58,6 +59,10 @@ function align(args: string[]): number {
 const COMMANDS: Record<string, Command> = {
   align: { summary: "alignment and padding audit of a model's GEMM shapes", run: align },
   audit: { summary: "static memory-access audit of Metal kernels (coalescing, strides)", run: auditCommand },
+  profile: {
+    summary: "traced per-line memory traffic of a GEMM or kernel (CPU runtime, trace mode)",
+    run: profileCommand,
+  },
 };
 
 function usage(): string {

@@ -91,10 +91,18 @@ export class Device implements Disposable {
     }
     const instrument = opts.instrument;
     if (instrument !== undefined && instrument !== "trace" && instrument !== "race") {
-      throw new InvalidArgumentError(`device: instrument must be "trace" or "race", got "${instrument}"`, -1, "device");
+      throw new InvalidArgumentError(
+        `device: instrument must be "trace" or "race", got "${instrument}"`,
+        -1,
+        "device",
+      );
     }
     if (instrument !== undefined && backend === "metal") {
-      throw new InvalidArgumentError(`device: instrument "${instrument}" needs the CPU backend, not metal`, -1, "device");
+      throw new InvalidArgumentError(
+        `device: instrument "${instrument}" needs the CPU backend, not metal`,
+        -1,
+        "device",
+      );
     }
     const native = loadNative({ libraryPath: opts.libraryPath, mode: instrument ? "instrument" : undefined });
     const name = instrument ? `cpu:${instrument}` : backend;
@@ -198,7 +206,9 @@ export class Device implements Disposable {
     const s = this.#live("trace");
     if (this.instrument !== "trace") {
       throw new InvalidArgumentError(
-        `trace: the device was opened ${this.instrument ? `with instrument "${this.instrument}"` : "without instrument"}; use Device.open({ backend: "cpu", instrument: "trace" })`,
+        `trace: the device was opened ${
+          this.instrument ? `with instrument "${this.instrument}"` : "without instrument"
+        }; use Device.open({ backend: "cpu", instrument: "trace" })`,
         -1,
         "trace",
       );

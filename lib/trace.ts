@@ -213,7 +213,10 @@ function symbolize(sites: RawSite[]): Map<string, { file: string; line: number }
 const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 
 function formatDispatch(d: TraceDispatch): string {
-  const head = `${d.kernel}  grid [${d.grid.join(", ")}]  threadgroup [${d.threadgroup.join(", ")}]${d.ok ? "" : "  (failed)"}\n` +
+  const head =
+    `${d.kernel}  grid [${d.grid.join(", ")}]  threadgroup [${d.threadgroup.join(", ")}]${
+      d.ok ? "" : "  (failed)"
+    }\n` +
     `  device read ${d.deviceBytesRead} B (minimal ${d.minimalBytesRead} B), written ${d.deviceBytesWritten} B ` +
     `(minimal ${d.minimalBytesWritten} B), moved ${d.bytesMoved} B in 32-byte sectors; ` +
     `threadgroup read ${d.threadgroupBytesRead} B, written ${d.threadgroupBytesWritten} B`;
@@ -230,6 +233,76 @@ function formatDispatch(d: TraceDispatch): string {
     ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const body = rows.map((r) => "  " + r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join("  "));
+  const body = rows.map((r) =>
+    "  " + r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join("  ")
+  );
   return [head, ...body].join("\n");
+}
+
+/** Trace verdict of one line: what the measured sectors per request say about the access. */
+export type TraceVerdict = "coalesced" | "broadcast" | "uncoalesced";
+
+/**
+ * broadcast: one sector per request holding at most 16 distinct bytes (the lanes share an address);
+ * coalesced: sectors per request within 25% of the ideal; uncoalesced: anything worse.
+ */
+export function traceVerdict(l: TraceLine): TraceVerdict {
+  if (l.sectorsPerRequest <= 1 && l.bytes / Math.max(1, l.requests) <= 16) return "broadcast";
+  return l.sectorsPerRequest <= 1.25 * l.idealSectorsPerRequest ? "coalesced" : "uncoalesced";
+}
+
+/** Static classifications (lib/audit/memory.ts) that agree with each trace verdict. */
+const AGREES: Record<TraceVerdict, readonly string[]> = {
+  coalesced: ["coalesced"],
+  broadcast: ["broadcast"],
+  uncoalesced: ["strided", "scattered", "sequential-per-thread"],
+};
+
+/** One static finding next to the traced line it describes. */
+export interface AuditComparison {
+  kernel: string;
+  line: string;
+  kind: "load" | "store";
+  classification: string;
+  verdict: TraceVerdict;
+  agrees: boolean;
+  sectorsPerRequest: number;
+  ideal: number;
+}
+
+/**
+ * Compares the static audit's verdicts of `kernel` with one traced dispatch of it: every audited
+ * access whose .metal line (and kind) the trace saw is matched; accesses the run never executed are
+ * skipped. Returns the matched pairs and the agreement fraction (1 when nothing matched).
+ */
+export function compareWithAudit(
+  d: TraceDispatch,
+  accesses: readonly { file: string; line: number; kind: string; classification: string }[],
+): { pairs: AuditComparison[]; agreement: number } {
+  const base = (f: string): string => f.slice(f.lastIndexOf("/") + 1);
+  const pairs: AuditComparison[] = [];
+  const seen = new Set<string>();
+  for (const a of accesses) {
+    for (const kind of ["load", "store"] as const) {
+      if (!a.kind.includes(kind)) continue;
+      const key = `${base(a.file)}:${a.line}:${kind}:${a.classification}`;
+      if (seen.has(key)) continue;
+      const l = d.lines.find((x) => base(x.file) === base(a.file) && x.line === a.line && x.kind === kind);
+      if (!l) continue;
+      seen.add(key);
+      const verdict = traceVerdict(l);
+      pairs.push({
+        kernel: d.kernel,
+        line: `${base(a.file)}:${a.line}`,
+        kind,
+        classification: a.classification,
+        verdict,
+        agrees: AGREES[verdict].includes(a.classification),
+        sectorsPerRequest: l.sectorsPerRequest,
+        ideal: l.idealSectorsPerRequest,
+      });
+    }
+  }
+  const agreement = pairs.length ? pairs.filter((p) => p.agrees).length / pairs.length : 1;
+  return { pairs, agreement };
 }

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "./harness.ts";
 import { Device, type Library, RaceError, UninitializedReadError } from "../mod.ts";
+import { syntheticWeight } from "../lib/profile_cli.ts";
 
 const root = new URL("../", import.meta.url);
 const source = (path: string): string => readFileSync(new URL(path, root), "utf8");
@@ -21,7 +22,10 @@ function lineOf(path: string, marker: string): number {
 
 /** Asserts `e` is `cls` and its message names every file:line in `sites` (in that order). */
 function names(e: unknown, cls: typeof RaceError, sites: string[]): boolean {
-  assert.ok(e instanceof cls, `expected ${cls.name}, got ${e instanceof Error ? `${e.name}: ${e.message}` : e}`);
+  assert.ok(
+    e instanceof cls,
+    `expected ${cls.name}, got ${e instanceof Error ? `${e.name}: ${e.message}` : e}`,
+  );
   let at = 0;
   for (const s of sites) {
     const i = e.message.indexOf(s, at);
@@ -71,7 +75,8 @@ test("race: non-atomic += on one device address from many threadgroups; the atom
   const acc = `device_accumulate.metal:${lineOf(path, "RACE: accumulate")}`;
   assert.throws(
     () => lib.kernel("racy_total").dispatch({ grid: 4, threadgroupSize: 32, args: [a, total] }),
-    (e: unknown) => names(e, RaceError, ["device memory race", `reads at ${acc}`, `wrote at ${acc}`, "threadgroup"]),
+    (e: unknown) =>
+      names(e, RaceError, ["device memory race", `reads at ${acc}`, `wrote at ${acc}`, "threadgroup"]),
   );
   using u = dev.tensor(new Uint32Array(128).fill(2));
   using utotal = dev.empty([1], "u32");
@@ -87,7 +92,8 @@ test("race: a read of a threadgroup cache only half written is an UninitializedR
   const lib = load(dev, path);
   assert.throws(
     () => lib.kernel("half_written").dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] }),
-    (e: unknown) => names(e, UninitializedReadError, [`reads at half_written.metal:${lineOf(path, "RACE: uninit")}`]),
+    (e: unknown) =>
+      names(e, UninitializedReadError, [`reads at half_written.metal:${lineOf(path, "RACE: uninit")}`]),
   );
   lib.kernel("fully_written").dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] });
 });
@@ -99,7 +105,11 @@ test("race: every proof kernel is clean in race mode and still computes", () => 
   using y = dev.tensor(Float32Array.from({ length: n }, (_, i) => i));
   using out = dev.empty([n], "f32");
   const proof = (file: string): Library => load(dev, `shaders/proof/${file}`);
-  proof("vector_add.metal").kernel("vector_add").dispatch({ grid: 2, threadgroupSize: 256, args: [x, y, out, new Uint32Array([n])] });
+  proof("vector_add.metal").kernel("vector_add").dispatch({
+    grid: 2,
+    threadgroupSize: 256,
+    args: [x, y, out, new Uint32Array([n])],
+  });
   assert.equal((out.data as Float32Array)[299], 299 + (299 % 17) - 8);
   using partial = dev.empty([2], "f32");
   proof("reduce_threadgroup.metal").kernel("reduce_threadgroup").dispatch({
@@ -124,12 +134,20 @@ test("race: every proof kernel is clean in race mode and still computes", () => 
   div.kernel("loop_simd_count").dispatch({ grid: 1, threadgroupSize: 64, args: [counts] });
   using xu = dev.tensor(Uint32Array.from({ length: 32 }, (_, i) => i));
   using ou = dev.empty([8 * 32], "u32");
-  proof("simd_collectives.metal").kernel("simd_collectives").dispatch({ grid: 1, threadgroupSize: 32, args: [xu, ou] });
+  proof("simd_collectives.metal").kernel("simd_collectives").dispatch({
+    grid: 1,
+    threadgroupSize: 32,
+    args: [xu, ou],
+  });
   using ha = dev.tensor(new Float16Array(64).fill(1));
   using hb = dev.tensor(new Float16Array(64).fill(2));
   using c = dev.empty([8, 8], "f32");
   using ct = dev.empty([8, 8], "f32");
-  proof("simdgroup_matmul.metal").kernel("simdgroup_matmul_8x8").dispatch({ grid: 1, threadgroupSize: 32, args: [ha, hb, c, ct] });
+  proof("simdgroup_matmul.metal").kernel("simdgroup_matmul_8x8").dispatch({
+    grid: 1,
+    threadgroupSize: 32,
+    args: [ha, hb, c, ct],
+  });
   assert.equal((c.data as Float32Array)[0], 16);
   using hx = dev.tensor(Uint32Array.from({ length: 1000 }, (_, i) => i));
   using hist = dev.empty([16], "u32");
@@ -150,4 +168,32 @@ test("race: every proof kernel is clean in race mode and still computes", () => 
     args: [ga, gb, gc, new Uint32Array([m, nn, k])],
   });
   assert.equal((gc.data as Float16Array)[m * nn - 1], 3);
+});
+
+test("race: the shipped GEMM kernels (every family, format, two group sizes) are clean", () => {
+  // Two devices in turn: the builtin library is shared, and a closed device's lanes must never be
+  // reached from instrumented code running outside a dispatch.
+  for (const groupSize of [32, 128]) {
+    using dev = raceDevice();
+    for (
+      const shape of [
+        { m: 1, n: 72, k: 256 },
+        { m: 5, n: 40, k: 256 },
+        { m: 2, n: 32, k: 1024, splitK: 4 },
+        { m: 40, n: 72, k: 128 },
+      ]
+    ) {
+      for (const format of ["fp4", "int4", "int4-sym"] as const) {
+        using w = dev.upload(syntheticWeight(shape.k, shape.n, format, groupSize));
+        using a = dev.tensor(new Float16Array(shape.m * shape.k).fill(0.5), [shape.m, shape.k]);
+        const label = `M=${shape.m} N=${shape.n} K=${shape.k} ${format} gs${groupSize}`;
+        try {
+          using out = dev.gemm(a, w, { splitK: shape.splitK ?? 0 });
+          assert.equal(out.shape[0], shape.m, label);
+        } catch (e) {
+          assert.fail(`${label}: ${e instanceof Error ? `${e.name}: ${e.message}` : e}`);
+        }
+      }
+    }
+  }
 });

@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "./harness.ts";
 import { Device, InvalidArgumentError, type Library } from "../mod.ts";
-import type { TraceDispatch, TraceLine } from "../lib/trace.ts";
+import { compareWithAudit, type TraceDispatch, type TraceLine } from "../lib/trace.ts";
+import { summarizeDispatch, traceGemm } from "../lib/profile_cli.ts";
+import { auditShaders } from "../lib/audit/memory.ts";
 
 const root = new URL("../", import.meta.url);
 const source = (path: string): string => readFileSync(new URL(path, root), "utf8");
@@ -62,7 +64,12 @@ test("trace: stride-33 float gather = 32 sectors per request, ideal 4", () => {
   using b = dev.empty([n], "f32");
   const k = load(dev, "tests/fixtures/trace/strided.metal").kernel("gather_stride33");
   const d = dev.trace(() => k.dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] })).dispatches[0];
-  const row = lineRow(d, "strided.metal", lineOf("tests/fixtures/trace/strided.metal", "TRACE: gather"), "load");
+  const row = lineRow(
+    d,
+    "strided.metal",
+    lineOf("tests/fixtures/trace/strided.metal", "TRACE: gather"),
+    "load",
+  );
   assert.equal(row.sectorsPerRequest, 32);
   assert.equal(row.idealSectorsPerRequest, 4);
   assert.equal(row.linesPerRequest, 32);
@@ -75,7 +82,12 @@ test("trace: broadcast load = 1 sector per request, ideal 1", () => {
   using b = dev.empty([128], "f32");
   const k = load(dev, "tests/fixtures/trace/broadcast.metal").kernel("broadcast_f32");
   const d = dev.trace(() => k.dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] })).dispatches[0];
-  const row = lineRow(d, "broadcast.metal", lineOf("tests/fixtures/trace/broadcast.metal", "TRACE: broadcast"), "load");
+  const row = lineRow(
+    d,
+    "broadcast.metal",
+    lineOf("tests/fixtures/trace/broadcast.metal", "TRACE: broadcast"),
+    "load",
+  );
   assert.equal(row.requests, 4);
   assert.equal(row.sectorsPerRequest, 1);
   assert.equal(row.idealSectorsPerRequest, 1);
@@ -115,7 +127,11 @@ test("trace: simdgroup_load/store count once per simdgroup with their 8-row foot
   assert.equal(st.sectorsPerRequest, 8);
   assert.equal(st.linesPerRequest, 2, "a dense 8x8 float block is 256 contiguous bytes");
   assert.equal(d.deviceBytesRead, 8 * 256, "bytes counted once per simdgroup, not per lane");
-  assert.equal((b.data as Float32Array)[64 + 9], (a.data as Float32Array)[8 + 64 + 1], "block 1, row 1, col 1");
+  assert.equal(
+    (b.data as Float32Array)[64 + 9],
+    (a.data as Float32Array)[8 + 64 + 1],
+    "block 1, row 1, col 1",
+  );
 });
 
 test("trace: reports only the dispatches made inside fn, in order; table names the lines", () => {
@@ -131,7 +147,10 @@ test("trace: reports only the dispatches made inside fn, in order; table names t
   assert.deepEqual(report.dispatches.map((d) => d.kernel), ["copy_f32", "copy_f32x4"]);
   assert.equal(report.of("copy_f32")[0].threadgroup[0], 32);
   const table = report.table();
-  assert.match(table, new RegExp(`coalesced\\.metal:${lineOf("tests/fixtures/trace/coalesced.metal", "TRACE: copy")}\\s+load`));
+  assert.match(
+    table,
+    new RegExp(`coalesced\\.metal:${lineOf("tests/fixtures/trace/coalesced.metal", "TRACE: copy")}\\s+load`),
+  );
   assert.equal(dev.trace(() => {}).dispatches.length, 0);
 });
 
@@ -143,4 +162,108 @@ test("trace: trace() needs a trace-mode device; instrument needs the CPU backend
   using race = Device.open({ backend: "cpu", instrument: "race" });
   assert.equal(race.instrument, "race");
   assert.throws(() => race.trace(() => {}), /instrument "race"/);
+});
+
+// ---- shipped kernels: stated bounds (shaders/manifest.json traceBounds) and the static audit ----
+
+interface Bound {
+  maxRatio: number;
+  maxSectorsPerRequest: number;
+}
+const manifest = JSON.parse(source("shaders/manifest.json")) as {
+  kernels: string[];
+  traceBounds: Record<string, Bound | string>;
+};
+
+/** The bound of `kernel`: its exact entry, else the longest matching prefix. */
+function boundOf(kernel: string): Bound | undefined {
+  let best: [string, Bound] | undefined;
+  for (const [key, b] of Object.entries(manifest.traceBounds)) {
+    if (typeof b === "string" || !kernel.startsWith(key)) continue;
+    if (key === kernel) return b;
+    if (!best || key.length > best[0].length) best = [key, b];
+  }
+  return best?.[1];
+}
+
+// Small shapes, one per GEMM family (each routes to the kernel family named).
+const SMALL_SHAPES = [
+  { m: 1, n: 256, k: 512 },
+  { m: 4, n: 128, k: 512 },
+  { m: 2, n: 64, k: 2048, splitK: 4 },
+  { m: 64, n: 128, k: 256 },
+] as const;
+
+test("trace bounds: every shipped kernel has a stated bound in shaders/manifest.json", () => {
+  for (const k of manifest.kernels) assert.ok(boundOf(k), `${k} has no traceBounds entry`);
+});
+
+test("trace bounds: hot-loop loads of the shipped GEMM kernels stay within their stated sectors/request", () => {
+  using dev = traceDevice();
+  const seen = new Set<string>();
+  for (const shape of SMALL_SHAPES) {
+    for (const format of ["fp4", "int4", "int4-sym"] as const) {
+      for (const groupSize of [32, 128]) {
+        const report = traceGemm({ ...shape, format, groupSize }, dev);
+        assert.ok(report.dispatches.length >= 1);
+        for (const d of report.dispatches) {
+          seen.add(d.kernel);
+          const s = summarizeDispatch(d);
+          const b = boundOf(d.kernel)!;
+          const label = `${d.kernel} M=${shape.m} N=${shape.n} K=${shape.k} ${format} gs${groupSize}`;
+          assert.ok(s.hotLoads.length > 0, `${label}: no hot loads traced`);
+          assert.ok(
+            s.worstHotRatio <= b.maxRatio + 1e-9,
+            `${label}: ${s.worstHotLine} at ${s.worstHotRatio}x ideal > ${b.maxRatio}`,
+          );
+          for (const h of s.hotLoads) {
+            assert.ok(
+              h.sectorsPerRequest <= b.maxSectorsPerRequest,
+              `${label}: ${h.line} ${h.sectorsPerRequest} sectors/request`,
+            );
+          }
+          assert.ok(s.movedOverMinimal >= 1, `${label}: moved less than the distinct bytes`);
+        }
+      }
+    }
+  }
+  for (const family of ["gemv_", "gemm_small_", "gemm_splitk_fp4", "gemm_splitk_reduce", "gemm_tiled_"]) {
+    assert.ok([...seen].some((k) => k.startsWith(family)), `no ${family} kernel was traced`);
+  }
+});
+
+test("trace vs static audit: fixtures agree fully; shipped kernels agree on the lines both see", () => {
+  using dev = traceDevice();
+  const fixtures = ["coalesced", "strided", "broadcast"].map((f) => `tests/fixtures/trace/${f}.metal`);
+  const audit = auditShaders({ sources: fixtures.map((p) => ({ name: p, source: source(p) })) });
+  using a = dev.tensor(new Float32Array(33 * 64));
+  using b = dev.empty([64], "f32");
+  for (const [file, kernel] of [[0, "copy_f32"], [1, "gather_stride33"], [2, "broadcast_f32"]] as const) {
+    const d = dev.trace(() =>
+      load(dev, fixtures[file]).kernel(kernel).dispatch({ grid: 1, threadgroupSize: 64, args: [a, b] })
+    )
+      .dispatches[0];
+    const c = compareWithAudit(
+      d,
+      audit.kernels.find((k) =>
+        k.name === kernel
+      )!.accesses,
+    );
+    assert.ok(c.pairs.length >= 2, `${kernel}: the audit's load and store lines were traced`);
+    assert.equal(c.agreement, 1, `${kernel}: ${JSON.stringify(c.pairs)}`);
+  }
+  const verdicts = new Map<string, string>();
+  const shipped = auditShaders();
+  for (const shape of SMALL_SHAPES) {
+    for (const d of traceGemm({ ...shape, format: "fp4", groupSize: 128 }, dev).dispatches) {
+      const c = compareWithAudit(d, shipped.kernels.find((k) => k.name === d.kernel)!.accesses);
+      assert.ok(c.pairs.length > 0, `${d.kernel}: no audited line was traced`);
+      verdicts.set(d.kernel, `${c.pairs.filter((p) => p.agrees).length}/${c.pairs.length}`);
+      assert.ok(
+        c.agreement >= 0.75,
+        `${d.kernel}: audit agrees on ${verdicts.get(d.kernel)}: ${JSON.stringify(c.pairs)}`,
+      );
+    }
+  }
+  assert.ok(verdicts.size >= 5, [...verdicts].join(", "));
 });

@@ -231,13 +231,14 @@ constexpr mm_rt_api make_api() {
 
 constexpr mm_rt_api kApi = make_api();
 
+// Only accesses of the lane running now count: compared by address, never dereferenced first.
 void api_instr_access(mm_rt_lane* lane, const void* addr, uint32_t bytes, uint32_t flags, const void* pc) {
-  runner(lane)->instr_access(lane, addr, bytes, flags, pc);
+  if (lane_is_running(lane)) runner(lane)->instr_access(lane, addr, bytes, flags, pc);
 }
 
 void api_instr_block(mm_rt_lane* lane, const void* base, uint32_t rows, uint32_t row_bytes, uint64_t stride,
                      uint32_t flags, const void* pc) {
-  runner(lane)->instr_block(lane, base, rows, row_bytes, stride, flags, pc);
+  if (lane_is_running(lane)) runner(lane)->instr_block(lane, base, rows, row_bytes, stride, flags, pc);
 }
 
 }  // namespace

@@ -38,11 +38,15 @@ std::string lane_list(const std::vector<uint32_t>& ids) {
   return s;
 }
 
+thread_local const mm_rt_lane* t_running = nullptr;  // the lane whose fiber this thread runs now
+
 bool is_simd_wait(LaneState s) {
   return s == LaneState::WaitCollective || s == LaneState::WaitSimdBarrier;
 }
 
 }  // namespace
+
+bool lane_is_running(const mm_rt_lane* lane) { return lane != nullptr && lane == t_running; }
 
 ThreadgroupRunner::ThreadgroupRunner() {
   lanes_ = static_cast<mm_rt_lane*>(std::aligned_alloc(64, sizeof(mm_rt_lane) * kMaxLanes));
@@ -215,7 +219,9 @@ void ThreadgroupRunner::resume(uint32_t i) {
   LaneCtl& c = ctl_[i];
   current_ = i;
   c.started = true;
+  t_running = &lanes_[i];
   fiber_switch(sched_ctx_, &sched_fake_, c.ctx, c.stack.base, c.stack.size);
+  t_running = nullptr;
   if (c.state == LaneState::Finished) lane_finished(i);
 }
 

@@ -54,6 +54,10 @@ struct DispatchShared {
   void* owner = nullptr;
 };
 
+// True while `lane`'s fiber runs on this thread. Instrumented code outside any dispatch (module
+// getters, a module's stale current-lane pointer after its device closed) must not be trusted.
+bool lane_is_running(const mm_rt_lane* lane);
+
 class ThreadgroupRunner {
  public:
   ThreadgroupRunner();

@@ -195,8 +195,10 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
 
   const objects: string[] = [];
   const tasks = tus.map((tu) => {
-    // Shader TUs (rewritten into gen/) may get extra flags: instrument mode instruments only them.
-    const tuFlags = tu.startsWith(gen) ? [...tc.compileFlags, ...(tc.shaderFlags ?? [])] : tc.compileFlags;
+    // Shader TUs (rewritten into gen/; not the module table) may get extra flags (instrument, coverage).
+    const tuFlags = tu.startsWith(gen) && tu !== table
+      ? [...tc.compileFlags, ...(tc.shaderFlags ?? [])]
+      : tc.compileFlags;
     const key = createHash("sha256").update(common).update(tc.version).update(tuFlags.join(" "))
       .update(relative(ROOT, tu)).update(readFileSync(tu)).digest("hex").slice(0, 24);
     const obj = join(objDir, `${basename(tu).replace(/\.\w+$/, "")}-${key}.o`);

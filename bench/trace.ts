@@ -1,0 +1,50 @@
+// Trace-mode memory profile of every shipped GEMM kernel at a fixed set of shapes (issue 5,
+// deliverable 6): bytes moved in 32-byte sectors / minimal bytes, and the worst hot-loop load's
+// sectors per request / ideal. `bun bench/trace.ts` writes bench/results/trace.json (stamped).
+// Figures come from the CPU shader runtime's trace mode (exact access counts), not from a GPU.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Device } from "../lib/device.ts";
+import { QUANT_FORMATS } from "../lib/quant/formats.ts";
+import {
+  type DispatchSummary,
+  summarizeDispatch,
+  TRACE_BENCH_SHAPES,
+  traceGemm,
+} from "../lib/profile_cli.ts";
+import { stamp } from "./report.ts";
+
+const GROUP_SIZES = [32, 64, 128, 256];
+
+interface Row extends DispatchSummary {
+  family: string;
+  shape: { m: number; n: number; k: number; format: string; groupSize: number; splitK?: number };
+}
+
+const rows: Row[] = [];
+using dev = Device.open({ backend: "cpu", instrument: "trace" });
+for (const s of TRACE_BENCH_SHAPES) {
+  for (const format of QUANT_FORMATS) {
+    for (const groupSize of GROUP_SIZES) {
+      const shape = { m: s.m, n: s.n, k: s.k, format, groupSize, splitK: s.splitK };
+      const report = traceGemm(shape, dev);
+      for (const d of report.dispatches) {
+        const row = { family: s.family, shape, ...summarizeDispatch(d) };
+        rows.push(row);
+        console.log(
+          `${d.kernel.padEnd(26)} ${`${s.m}x${s.n}x${s.k}`.padEnd(12)} moved/minimal ${
+            row.movedOverMinimal.toFixed(3)
+          }  ` +
+            `worst hot load ${row.worstHotRatio.toFixed(2)}x ideal (${row.worstHotLine})`,
+        );
+      }
+    }
+  }
+}
+const out = {
+  ...stamp("cpu-trace"),
+  note: "CPU shader runtime, trace mode: exact access counts, not GPU timings",
+  rows,
+};
+mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+writeFileSync(new URL("./results/trace.json", import.meta.url), JSON.stringify(out, null, 2) + "\n");
+console.log(`wrote bench/results/trace.json (${rows.length} dispatches)`);
