@@ -1,7 +1,6 @@
 // Alignment audit: for a model and a list of token counts M, every projection's GEMM shape, whether it
 // divides the kernels' tiles and group size, the padding that will be applied, and what it costs.
-import { padM, padTo } from "../padding.ts";
-import { checkDim, checkGroupSize } from "../padding.ts";
+import { checkDim, checkGroupSize, padTo } from "../padding.ts";
 import { argError } from "../quant/check.ts";
 import { DEFAULT_GROUP_SIZE, type QuantFormat } from "../quant/formats.ts";
 import type { ModelConfig } from "./models.ts";
@@ -109,8 +108,10 @@ function lcm(a: number, b: number): number {
 
 /**
  * Audits `cfg` for each token count in `ms`. Padding applied: Kp = roundUp(K, lcm(gs, PREFILL_TILE_K)),
- * Np = roundUp(N, GEMV_N_MULTIPLE), Mp = padM(M) (M = 1 stays 1). Costs count weight bytes (once) plus fp16
- * activation and output rows.
+ * Np = roundUp(N, GEMV_N_MULTIPLE). M is not padded: gemm() bounds-checks rows in every kernel, so Mp = M
+ * and ragged M costs idle lanes in the last row tile, not bytes (padM() is the policy for callers that
+ * stage activations in reusable buffers). Activations and outputs are not padded either (kernels bounds-
+ * check K and N), so the cost is the weight padding; percentages are of weights + fp16 activations + outputs.
  */
 export function auditAlignment(
   cfg: ModelConfig,
@@ -128,13 +129,17 @@ export function auditAlignment(
       const m = proj.expert && cfg.moe ? Math.max(1, Math.ceil((m0 * cfg.moe.topK) / cfg.moe.experts)) : m0;
       const { k, n } = proj;
       const path = gemmPath(m);
-      const mp = padM(m), kp = padTo(k, lcm(gs, PREFILL_TILE_K)), np = padTo(n, GEMV_N_MULTIPLE);
+      const mp = m, kp = padTo(k, lcm(gs, PREFILL_TILE_K)), np = padTo(n, GEMV_N_MULTIPLE);
+      // Activations [M, K] and outputs [M, N] keep their shapes (kernels bounds-check K, N and M):
+      // only the packed weight and its scales are padded.
       const base = weightBytes(k, n, gs, format) + 2 * m * k + 2 * m * n;
-      const padded = weightBytes(kp, np, gs, format) + 2 * mp * kp + 2 * mp * np;
+      const padded = weightBytes(kp, np, gs, format) + 2 * m * k + 2 * m * n;
       const flags: string[] = [];
       if (m === 1) flags.push("M=1 (GEMV path)");
-      else if (m % 2 === 1) flags.push(`odd M (padded to ${mp})`);
-      else if (mp !== m) flags.push(`M padded to ${mp}`);
+      else if (m % 2 === 1) flags.push("odd M (rows bounds-checked, not padded)");
+      if (path === "prefill" && m % PREFILL_TILE_M !== 0) {
+        flags.push(`M % ${PREFILL_TILE_M} != 0 (last row tile ${m % PREFILL_TILE_M}/${PREFILL_TILE_M} busy)`);
+      }
       if (proj.expert) flags.push(`rows/expert for M=${m0}`);
       if (k % gs !== 0) flags.push(`K % ${gs} != 0`);
       if (k % 8 !== 0) flags.push("K % 8 != 0");
