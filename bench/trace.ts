@@ -3,6 +3,7 @@
 // sectors per request / ideal. `bun bench/trace.ts` writes bench/results/trace.json (stamped).
 // Figures come from the CPU shader runtime's trace mode (exact access counts), not from a GPU.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { auditShaders } from "../lib/audit/memory.ts";
 import { Device } from "../lib/device.ts";
 import { QUANT_FORMATS } from "../lib/quant/formats.ts";
 import {
@@ -11,16 +12,20 @@ import {
   TRACE_BENCH_SHAPES,
   traceGemm,
 } from "../lib/profile_cli.ts";
+import { compareWithAudit } from "../lib/trace.ts";
 import { stamp } from "./report.ts";
 
 const GROUP_SIZES = [32, 64, 128, 256];
 
 interface Row extends DispatchSummary {
   family: string;
+  /** Static audit verdicts (lib/audit/memory.ts) that agree with the trace, over those it could match. */
+  auditAgreement: { agree: number; matched: number };
   shape: { m: number; n: number; k: number; format: string; groupSize: number; splitK?: number };
 }
 
 const rows: Row[] = [];
+const audit = auditShaders();
 using dev = Device.open({ backend: "cpu", instrument: "trace" });
 for (const s of TRACE_BENCH_SHAPES) {
   for (const format of QUANT_FORMATS) {
@@ -28,13 +33,17 @@ for (const s of TRACE_BENCH_SHAPES) {
       const shape = { m: s.m, n: s.n, k: s.k, format, groupSize, splitK: s.splitK };
       const report = traceGemm(shape, dev);
       for (const d of report.dispatches) {
-        const row = { family: s.family, shape, ...summarizeDispatch(d) };
+        const accesses = audit.kernels.find((k) => k.name === d.kernel)?.accesses ?? [];
+        const c = compareWithAudit(d, accesses);
+        const auditAgreement = { agree: c.pairs.filter((p) => p.agrees).length, matched: c.pairs.length };
+        const row = { family: s.family, shape, auditAgreement, ...summarizeDispatch(d) };
         rows.push(row);
         console.log(
           `${d.kernel.padEnd(26)} ${`${s.m}x${s.n}x${s.k}`.padEnd(12)} moved/minimal ${
             row.movedOverMinimal.toFixed(3)
           }  ` +
-            `worst hot load ${row.worstHotRatio.toFixed(2)}x ideal (${row.worstHotLine})`,
+            `worst hot load ${row.worstHotRatio.toFixed(2)}x ideal (${row.worstHotLine})  ` +
+            `audit agrees ${auditAgreement.agree}/${auditAgreement.matched}`,
         );
       }
     }
@@ -47,4 +56,7 @@ const out = {
 };
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 writeFileSync(new URL("./results/trace.json", import.meta.url), JSON.stringify(out, null, 2) + "\n");
+const agree = rows.reduce((n, r) => n + r.auditAgreement.agree, 0);
+const matched = rows.reduce((n, r) => n + r.auditAgreement.matched, 0);
+console.log(`static audit agrees with the trace on ${agree} of ${matched} matched accesses`);
 console.log(`wrote bench/results/trace.json (${rows.length} dispatches)`);

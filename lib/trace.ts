@@ -200,7 +200,9 @@ function symbolize(sites: RawSite[]): Map<string, { file: string; line: number }
     const blocks = text.split(/^(?=0x[0-9a-f]+$)/m).filter((b) => b.trim() !== "");
     blocks.forEach((block, i) => {
       const frames = block.trim().split("\n").slice(1).map((l) => l.replace(/ \(discriminator \d+\)$/, ""));
-      const pick = frames.find((f) => !f.includes("shim/mm_") && !f.startsWith("??")) ?? frames[0] ?? "??:0";
+      // Prefer a frame with a line: compiler-made code (e.g. reading a params struct) has line 0.
+      const kernelFrames = frames.filter((f) => !f.includes("shim/mm_") && !f.startsWith("??"));
+      const pick = kernelFrames.find((f) => !/:0$/.test(f)) ?? kernelFrames[0] ?? frames[0] ?? "??:0";
       const m = /^(.*):(\d+|\?)$/.exec(pick);
       let file = m ? m[1] : pick;
       if (file.startsWith(ROOT + "/")) file = relative(ROOT, file);
