@@ -62,7 +62,8 @@ void memo_done(mm_rt_lane*, void*) { memo_done_calls++; }
   std::printf("runtime fail: %s\n", msg);
   std::abort();
 }
-const mm_rt_api api = {MM_RT_ABI_VERSION, record, record, collective, tg_alloc, memo, memo_done, fail};
+// instr_access / instr_block (appended for trace and race mode) are unused by a plain shim: null.
+const mm_rt_api api = {MM_RT_ABI_VERSION, record, record, collective, tg_alloc, memo, memo_done, fail, nullptr, nullptr};
 }  // namespace fake
 
 // ---- layout ----
