@@ -62,6 +62,9 @@ test("threadgroup memory of every GEMM kernel is within 32 KB (reflection)", () 
     for (const name of manifest.kernels) {
       const info = lib.kernel(name).info;
       assert.ok(info.staticThreadgroupBytes <= 32768, `${name}: ${info.staticThreadgroupBytes} bytes`);
+      if (name !== "gemm_splitk_reduce") {
+        assert.ok(info.staticThreadgroupBytes > 0, `${name}: 0 threadgroup bytes`);
+      }
       assert.ok(info.maxThreadsPerThreadgroup >= 128, `${name}: ${info.maxThreadsPerThreadgroup} threads`);
     }
   } finally {

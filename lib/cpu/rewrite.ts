@@ -7,6 +7,7 @@ import { halfLiteralCpp, isHalfLiteral, joinToks, RewriteError, tokenize } from 
 import { findKernels, isQualifierUse, type KernelReflection, type KernelSite } from "./rewrite_kernels.ts";
 import { attrItems, Scan, splitTopLevel, STD_ATTRS } from "./rewrite_scan.ts";
 import { builtinModuleSymbol, cString, emitTail } from "./rewrite_tail.ts";
+import { resolveTgBytes, tgBytesDefs, type TgDecl, type TgDef } from "./rewrite_tgbytes.ts";
 
 export { builtinModuleSymbol, RewriteError };
 export type { BufferReflection, KernelReflection } from "./rewrite_kernels.ts";
@@ -38,6 +39,9 @@ interface Ctx {
   started: Set<string>;
   kernels: KernelSite[];
   fcNames: Set<string>;
+  /** Kernel definitions of every file, for static_tg_bytes; emitted byte-count names per scope. */
+  tgDefs: TgDef[];
+  tgNames: Map<string, number>;
 }
 
 interface Edit {
@@ -55,6 +59,8 @@ export function rewriteMetal(source: string, opts: RewriteOptions): RewriteResul
     started: new Set(),
     kernels: [],
     fcNames: new Set(),
+    tgDefs: [],
+    tgNames: new Map(),
   };
   const body = rewriteFile(source, opts.fileName, ctx);
   const names = new Map<string, KernelSite>();
@@ -69,6 +75,7 @@ export function rewriteMetal(source: string, opts: RewriteOptions): RewriteResul
       );
     }
     names.set(k.refl.hostName, k);
+    resolveTgBytes(k, ctx.tgDefs);
   }
   const tail = emitTail(ctx.kernels, opts.fileName, opts.moduleSymbol ?? "mm_rt_module_get");
   return {
@@ -82,6 +89,7 @@ export function rewriteMetal(source: string, opts: RewriteOptions): RewriteResul
 function rewriteFile(src: string, file: string, ctx: Ctx): string {
   const s = new Scan(tokenize(src, file), file);
   const edits: Edit[] = [];
+  const tgDecls: TgDecl[] = [];
   const t = s.t;
   for (let i = 0; i < t.length; i++) {
     const x = t[i];
@@ -103,12 +111,15 @@ function rewriteFile(src: string, file: string, ctx: Ctx): string {
     else if (x.text === "kernel" && s.scope[i] !== "function" && isQualifierUse(s, i)) {
       edits.push({ start: x.start, end: x.end, text: "" });
     } else if (x.text === "threadgroup" && s.scope[i] === "function" && s.atStatementStart(i)) {
-      i = threadgroupDecl(s, i, ctx, edits);
+      i = threadgroupDecl(s, i, ctx, edits, tgDecls);
     } else if (x.text === "constant" && s.scope[i] !== "function" && s.atStatementStart(i)) {
       i = functionConstant(s, i, src, ctx, edits);
     }
   }
   ctx.kernels.push(...findKernels(s));
+  ctx.tgDefs.push(
+    ...tgBytesDefs(s, tgDecls, ctx.tgNames, (at, text) => edits.push({ start: at, end: at, text })),
+  );
   return `#line 1 ${cString(file)}\n` + applyEdits(src, edits);
 }
 
@@ -168,7 +179,8 @@ function statementEnd(s: Scan, i: number): { semi: number; brace: number } {
 
 // `threadgroup T a[N][M], b;` in a function body -> `auto& a = ::mm_shim::tg_array<T[N][M]>(SLOT); auto& b = ...;`.
 // Pointers and references into threadgroup memory are left alone (the shim macro drops the qualifier).
-function threadgroupDecl(s: Scan, i: number, ctx: Ctx, edits: Edit[]): number {
+// Each declarator is also recorded in `decls` for the kernel's static_tg_bytes.
+function threadgroupDecl(s: Scan, i: number, ctx: Ctx, edits: Edit[], decls: TgDecl[]): number {
   const { semi, brace } = statementEnd(s, i);
   let hasInit = brace >= 0 ? brace : -1;
   const end = semi >= 0 ? semi : brace;
@@ -187,6 +199,7 @@ function threadgroupDecl(s: Scan, i: number, ctx: Ctx, edits: Edit[]): number {
   const parts = splitTopLevel(s, i + 1, semi);
   const out: string[] = [];
   let typeText = "";
+  let typeEnd = 0;
   parts.forEach(([a, b], n) => {
     let dim = a;
     while (dim < b && !s.is(dim, "[")) dim++;
@@ -195,8 +208,12 @@ function threadgroupDecl(s: Scan, i: number, ctx: Ctx, edits: Edit[]): number {
     if (!nameTok || nameTok.kind !== "ident" || (n === 0 && nameIdx <= a) || (n > 0 && dim !== a + 1)) {
       throw s.error(s.t[a] ?? s.t[i], "cannot parse this threadgroup declaration");
     }
-    if (n === 0) typeText = joinToks(s.t.slice(a, nameIdx));
+    if (n === 0) {
+      typeText = joinToks(s.t.slice(a, nameIdx));
+      typeEnd = nameIdx;
+    }
     const dims = joinToks(s.t.slice(dim, b));
+    decls.push({ at: i, type: s.t.slice(parts[0][0], typeEnd), dims: s.t.slice(dim, b) });
     out.push(`auto& ${nameTok.text} = ::mm_shim::tg_array<${typeText}${dims}>(${ctx.slot++}u);`);
   });
   edits.push({ start: s.t[i].start, end: s.t[semi].end, text: out.join(" ") });

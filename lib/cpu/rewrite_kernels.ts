@@ -34,6 +34,15 @@ export interface KernelSite {
   refl: KernelReflection;
   file: string;
   callArgs: string[];
+  /** Called function without template arguments, namespace-qualified (`detail::gemm`). */
+  callee: string;
+  /** Explicit template arguments as written (`<half, 64>`), "" when none. */
+  templateArgs: string;
+  /** Token index of the body's `{` in the file's Scan; -1 for an explicit instantiation. */
+  bodyAt: number;
+  /** C++ constant expression for static_tg_bytes (set by rewrite_tgbytes.ts), and why it is 0 if unknown. */
+  tgBytes?: string;
+  tgNote?: string;
 }
 
 /** MSL position attributes -> the mm_rt_lane field holding the value. */
@@ -122,9 +131,12 @@ function parseKernelHead(s: Scan, st: number): KernelSite | undefined {
   }
   if (!nameTok) throw s.error(s.t[k], "expected the kernel name");
   const nsPrefix = s.ns[k - 1];
+  const callee = nsPrefix + name;
+  let templateArgs = "";
   if (s.is(k, "<")) {
     const e = s.closeAngle(k);
-    name += joinToks(s.t.slice(k, e + 1));
+    templateArgs = joinToks(s.t.slice(k, e + 1));
+    name += templateArgs;
     k = e + 1;
   }
   if (!s.is(k, "(")) throw s.error(s.t[k], `expected '(' after kernel name ${name}`);
@@ -163,7 +175,7 @@ function parseKernelHead(s: Scan, st: number): KernelSite | undefined {
   const callArgs = params.map(([a, b]) => parseParam(s, a, b, refl));
   refl.buffers.sort((x, y) => x.index - y.index);
   refl.threadgroupArgs.sort((x, y) => x.index - y.index);
-  return { refl, file: s.file, callArgs };
+  return { refl, file: s.file, callArgs, callee, templateArgs, bodyAt: hasBody ? k : -1 };
 }
 
 // Reads an integer attribute argument such as buffer(3) or max_total_threads_per_threadgroup(256).

@@ -58,9 +58,9 @@ export function emitTail(kernels: readonly KernelSite[], fileName: string, symbo
         : r.threadgroupArgs[r.threadgroupArgs.length - 1].index + 1;
       const args = r.buffers.length > 0 ? `mm_args_${id}` : "nullptr";
       out.push(
-        `  {${cString(r.hostName)}, ${
-          cString(k.file)
-        }, ${r.line}u, ${r.buffers.length}u, ${args}, ${nTg}u, 0u, ` +
+        `  {${cString(r.hostName)}, ${cString(k.file)}, ${r.line}u, ${r.buffers.length}u, ${args}, ${nTg}u, ${
+          k.tgBytes ?? "0u"
+        }${k.tgNote ? ` /* ${k.tgNote.replace(/\*\//g, "* /")} */` : ""}, ` +
           `${r.maxThreadsPerThreadgroup}u, mm_entry_${id}},`,
       );
     }
