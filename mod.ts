@@ -23,7 +23,13 @@ export type { DType, TensorArray } from "./lib/dtype.ts";
 
 // Quantized GEMM.
 export { QuantizedWeight } from "./lib/weight.ts";
-export { type Activation, type BatchedGemmOptions, type GemmOptions, type GemmRoute } from "./lib/gemm.ts";
+export {
+  type Activation,
+  type BatchedGemmOptions,
+  type GemmOptions,
+  type GemmRoute,
+  gemmRoute,
+} from "./lib/gemm.ts";
 
 // Formats, quantization and padding (host side).
 export { DEFAULT_CLIP_RATIOS, quantize } from "./lib/quant/quantize.ts";
@@ -34,8 +40,8 @@ export {
   DEFAULT_GROUP_SIZE,
   FORMAT_IDS,
   FP4_E2M1_VALUES,
-  type QuantFormat,
   QUANT_FORMATS,
+  type QuantFormat,
 } from "./lib/quant/formats.ts";
 export {
   DEFAULT_M_PADDING,
@@ -66,8 +72,21 @@ export {
   SMALL_BATCH_MAX_M,
 } from "./lib/audit/alignment.ts";
 export { BUILTIN_MODELS, type ModelConfig, parseHfConfig } from "./lib/audit/models.ts";
-export { type AuditOptions, type AuditReport, auditShaders, summarize as summarizeAudit } from "./lib/audit/memory.ts";
+export {
+  type AuditOptions,
+  type AuditReport,
+  auditShaders,
+  summarize as summarizeAudit,
+} from "./lib/audit/memory.ts";
 export { type LintFinding, lintMsl } from "./lib/audit/msl_lint.ts";
+export {
+  type AuditComparison,
+  compareWithAudit,
+  type TraceDispatch,
+  type TraceLine,
+  TraceReport,
+  type TraceVerdict,
+} from "./lib/trace.ts";
 
 // Errors.
 export {
@@ -79,6 +98,7 @@ export {
   CompileError,
   DeadlockError,
   DisposedError,
+  ErrorCode,
   InternalError,
   InvalidArgumentError,
   LibraryLoadError,

@@ -16,10 +16,15 @@ const { native } = nativeOf(dev1);
 
 /** mm_noop opened straight with the runtime's own FFI, bypassing everything of ours. */
 async function bareNoop(path: string): Promise<(x: number) => number> {
-  const g = globalThis as unknown as { Bun?: unknown; Deno?: { dlopen: (p: string, s: object) => { symbols: { mm_noop: (x: number) => number } } } };
+  const g = globalThis as unknown as {
+    Bun?: unknown;
+    Deno?: { dlopen: (p: string, s: object) => { symbols: { mm_noop: (x: number) => number } } };
+  };
   if (g.Bun !== undefined) {
     const spec = "bun:ffi";
-    const ffi = await import(spec) as { dlopen: (p: string, s: object) => { symbols: { mm_noop: (x: number) => number } } };
+    const ffi = await import(spec) as {
+      dlopen: (p: string, s: object) => { symbols: { mm_noop: (x: number) => number } };
+    };
     return ffi.dlopen(path, { mm_noop: { args: ["u32"], returns: "u32" } }).symbols.mm_noop;
   }
   return g.Deno!.dlopen(path, { mm_noop: { parameters: ["u32"], result: "u32" } }).symbols.mm_noop;

@@ -6,8 +6,15 @@
 //   bun examples/demo.ts [--k 1024] [--n 1024] [--m 1,7,64] [--format fp4|int4|int4-sym] [--group-size 128]
 //   deno run -A examples/demo.ts ...
 import { parseArgs } from "node:util";
-import { dequantizeF64, Device, FORMAT_IDS, type QuantFormat, quantize, referenceGemm } from "../mod.ts";
-import { gemmRoute } from "../lib/gemm.ts";
+import {
+  dequantizeF64,
+  Device,
+  FORMAT_IDS,
+  gemmRoute,
+  type QuantFormat,
+  quantize,
+  referenceGemm,
+} from "../mod.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -45,7 +52,9 @@ const weight = normals(n * k, 1).map((v) => v * 0.02);
 let t = performance.now();
 const q = quantize(weight, { k, n, format, groupSize });
 console.log(
-  `quantized ${n}x${k} weight to ${format} (group size ${groupSize}) in ${(performance.now() - t).toFixed(1)} ms: ` +
+  `quantized ${n}x${k} weight to ${format} (group size ${groupSize}) in ${
+    (performance.now() - t).toFixed(1)
+  } ms: ` +
     `${q.packed.byteLength + q.scales.byteLength + (q.zeros?.byteLength ?? 0)} bytes vs ${n * k * 2} as fp16`,
 );
 using w = dev.upload(q);

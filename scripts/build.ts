@@ -19,7 +19,10 @@ if (values.help) {
   console.log("usage: scripts/build.ts [--mode fast|asan] [--force] [--quiet]");
   process.exit(0);
 }
-if (values.mode !== "fast" && values.mode !== "asan" && values.mode !== "coverage" && values.mode !== "instrument") {
+if (
+  values.mode !== "fast" && values.mode !== "asan" && values.mode !== "coverage" &&
+  values.mode !== "instrument"
+) {
   console.error(`build: --mode must be "fast", "asan", "coverage" or "instrument", got "${values.mode}"`);
   process.exit(2);
 }

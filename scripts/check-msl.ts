@@ -35,9 +35,11 @@ let unchecked = 0;
 for (const r of results) {
   for (const d of r.errors) {
     console.log(`${d.file}:${d.line}:${d.column}: error: ${d.message}`);
-    if (verbose) for (const n of d.notes) console.log(`  ${n}`);
+    if (verbose) { for (const n of d.notes) console.log(`  ${n}`); }
   }
-  if (verbose) for (const d of r.unchecked) console.log(`${d.file}:${d.line}:${d.column}: unchecked: ${d.message}`);
+  if (verbose) {
+    for (const d of r.unchecked) console.log(`${d.file}:${d.line}:${d.column}: unchecked: ${d.message}`);
+  }
   errors += r.errors.length;
   unchecked += r.unchecked.length;
 }

@@ -13,7 +13,10 @@ import { moduleExt } from "../lib/build/toolchain.ts";
 const ffiName = "bun:ffi"; // through variables: only Bun runs this file
 const testName = "bun:test";
 const { dlopen } = await import(ffiName) as {
-  dlopen: (p: string, s: Record<string, { args: []; returns: "i32" }>) => { symbols: { mm_coverage_flush(): number } };
+  dlopen: (
+    p: string,
+    s: Record<string, { args: []; returns: "i32" }>,
+  ) => { symbols: { mm_coverage_flush(): number } };
 };
 const { afterAll } = await import(testName) as { afterAll: (fn: () => void) => void };
 

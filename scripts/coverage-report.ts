@@ -74,7 +74,9 @@ function lineMap(path: string): { file: string; line: number }[] {
 function objects(): string[] {
   const out = existsSync(libraryPath("coverage")) ? [libraryPath("coverage")] : [];
   const mods = join(covDir, "modules");
-  if (existsSync(mods)) for (const f of readdirSync(mods).sort()) if (f.endsWith(moduleExt())) out.push(join(mods, f));
+  if (existsSync(mods)) {
+    for (const f of readdirSync(mods).sort()) if (f.endsWith(moduleExt())) out.push(join(mods, f));
+  }
   return out;
 }
 
@@ -84,7 +86,9 @@ if (raws.length === 0) {
   process.exit(1);
 }
 const merged = join(covDir, "merged.profdata");
-execFileSync(profdata, ["merge", "-sparse", "-o", merged, ...raws.map((f) => join(profDir, f))], { stdio: "inherit" });
+execFileSync(profdata, ["merge", "-sparse", "-o", merged, ...raws.map((f) => join(profDir, f))], {
+  stdio: "inherit",
+});
 
 // file -> line -> count (max over objects: a line is covered if any object ran it).
 const counts = new Map<string, Map<number, number>>();
@@ -92,7 +96,13 @@ for (const obj of objects()) {
   let json: string;
   try {
     // One object at a time: modules may reuse function names (kernels), which llvm-cov would mix up.
-    json = execFileSync(llvmCov, ["export", "-format=text", "-skip-functions", `-instr-profile=${merged}`, obj], {
+    json = execFileSync(llvmCov, [
+      "export",
+      "-format=text",
+      "-skip-functions",
+      `-instr-profile=${merged}`,
+      obj,
+    ], {
       encoding: "utf8",
       maxBuffer: 1 << 28,
       stdio: ["ignore", "pipe", "pipe"],
@@ -126,7 +136,10 @@ const files = [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map((
   const covered = lines.length - uncovered.length;
   return { file, lines: lines.length, covered, percent: pct(covered, lines.length), uncovered };
 });
-const total = files.reduce((t, f) => ({ lines: t.lines + f.lines, covered: t.covered + f.covered }), { lines: 0, covered: 0 });
+const total = files.reduce((t, f) => ({ lines: t.lines + f.lines, covered: t.covered + f.covered }), {
+  lines: 0,
+  covered: 0,
+});
 const summary = { total: { ...total, percent: pct(total.covered, total.lines) }, files };
 writeFileSync(join(covDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
 
@@ -154,7 +167,9 @@ for (const f of files) {
   );
 }
 console.log(
-  `shader line coverage: ${summary.total.percent.toFixed(2)}% (${total.covered}/${total.lines} lines in ${files.length} files)`,
+  `shader line coverage: ${
+    summary.total.percent.toFixed(2)
+  }% (${total.covered}/${total.lines} lines in ${files.length} files)`,
 );
 if (total.lines === 0) process.exit(1);
 if (minPercent !== undefined && summary.total.percent < minPercent) {

@@ -21,6 +21,6 @@ export LLVM_PROFILE_FILE="$PWD/build/coverage/profiles/%m-%p.profraw"
 status=0
 bun test --preload ./scripts/coverage-preload.ts --timeout 1200000 "$@" || status=$?
 unset MM_BUILD LLVM_PROFILE_FILE
-bun scripts/coverage-report.ts || exit 1
+bun scripts/coverage-report.ts ${MM_COVERAGE_MIN:+--min "$MM_COVERAGE_MIN"} || exit 1
 if [ "$status" -ne 0 ]; then echo "coverage: the test suite failed (exit $status); counts above are partial" >&2; fi
 exit "$status"

@@ -22,7 +22,8 @@ async function pickRegister(): Promise<Register> {
   if (g.Bun !== undefined) {
     const bunTest = "bun:test"; // a variable keeps Deno's module graph from resolving it
     const mod = await import(bunTest) as { test: BunTestFn };
-    return (name, fn, skip) => skip === undefined ? mod.test(name, fn) : mod.test.skip(`${name} (${skip})`, fn);
+    return (name, fn, skip) =>
+      skip === undefined ? mod.test(name, fn) : mod.test.skip(`${name} (${skip})`, fn);
   }
   if (g.Deno !== undefined) {
     const deno = g.Deno;

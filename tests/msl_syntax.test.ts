@@ -11,9 +11,12 @@ import { checkMsl, findMslCompiler, parseClangDiagnostics } from "../lib/build/m
 import { ROOT } from "../lib/build/stamp.ts";
 
 const { cxx, reason } = findMslCompiler();
-const skip = cxx || process.env.MM_REQUIRE_ASAN === "1" ? undefined : `no clang++ for the syntax pass: ${reason}`;
+const skip = cxx || process.env.MM_REQUIRE_ASAN === "1"
+  ? undefined
+  : `no clang++ for the syntax pass: ${reason}`;
 const fx = (name: string) => `tests/fixtures/msl/${name}`;
-const lines = async (name: string) => (await checkMsl([fx(name)]))[0].errors.map((d) => `${d.file}:${d.line}`);
+const lines = async (name: string) =>
+  (await checkMsl([fx(name)]))[0].errors.map((d) => `${d.file}:${d.line}`);
 
 test("msl: device pointer passed to a threadgroup parameter is an error at its line", async () => {
   const [r] = await checkMsl([fx("device_to_threadgroup_param.metal")]);
@@ -49,11 +52,17 @@ test("msl: every shipped shader passes the syntax-only pass", async () => {
   walk("shaders");
   assert.ok(files.includes("shaders/gemm.metal"));
   const results = await checkMsl(files);
-  assert.deepStrictEqual(results.flatMap((r) => r.errors.map((d) => `${d.file}:${d.line}: ${d.message}`)), []);
+  assert.deepStrictEqual(
+    results.flatMap((r) => r.errors.map((d) => `${d.file}:${d.line}: ${d.message}`)),
+    [],
+  );
 }, { skip });
 
 test("msl: check-msl CLI exits 1 and prints file:line for a planted fixture, 0 for the clean one", () => {
-  const bad = spawnSync(process.execPath, cliArgs(fx("device_to_threadgroup_param.metal")), { cwd: ROOT, encoding: "utf8" });
+  const bad = spawnSync(process.execPath, cliArgs(fx("device_to_threadgroup_param.metal")), {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
   assert.strictEqual(bad.status, 1, bad.stderr);
   assert.match(bad.stdout, /^tests\/fixtures\/msl\/device_to_threadgroup_param\.metal:13:\d+: error: /m);
   const good = spawnSync(process.execPath, cliArgs(fx("clean.metal")), { cwd: ROOT, encoding: "utf8" });
@@ -67,7 +76,11 @@ test("msl: errors inside the shim are attributed to the shader line that instant
     "csrc/cpu/shim/mm_simd.h:103:3: note: candidate function template not viable: cannot bind reference",
   ].join("\n");
   const r = parseClangDiagnostics(stderr, "tests/fixtures/msl/clean.metal");
-  assert.deepStrictEqual(r.errors.map((d) => [d.file, d.line, d.column]), [["tests/fixtures/msl/clean.metal", 42, 8]]);
+  assert.deepStrictEqual(r.errors.map((d) => [d.file, d.line, d.column]), [[
+    "tests/fixtures/msl/clean.metal",
+    42,
+    8,
+  ]]);
 });
 
 // Bun runs .ts directly; Deno needs `run -A`.

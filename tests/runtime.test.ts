@@ -109,7 +109,11 @@ test("simd_sum and the shuffle_xor tree agree (exactly for uint, within rounding
     using viaSum = dev.empty([n / 32], suffix);
     using viaTree = dev.empty([n / 32], suffix);
     lib.kernel(`simd_sum_reduce_${suffix}`).dispatch({ grid: 3, threadgroupSize: 128, args: [x, viaSum] });
-    lib.kernel(`shuffle_tree_reduce_${suffix}`).dispatch({ grid: 3, threadgroupSize: 128, args: [x, viaTree] });
+    lib.kernel(`shuffle_tree_reduce_${suffix}`).dispatch({
+      grid: 3,
+      threadgroupSize: 128,
+      args: [x, viaTree],
+    });
     const s = viaSum.toArray();
     const t = viaTree.toArray();
     for (let g = 0; g < n / 32; g++) {
@@ -261,7 +265,7 @@ test("a barrier skipped by an early return fails with BarrierError naming the .m
 for (const [m, n, k] of [[1, 37, 19], [8, 64, 64], [33, 130, 71], [128, 512, 512]]) {
   test(`gemm_f16 M=${m} N=${n} K=${k}: matches float64, bit-identical with 1 and 2 worker threads`, () => {
     const rng = new Rng(m * 1000003 + n * 1009 + k);
-  const rand = (): number => rng.next();
+    const rand = (): number => rng.next();
     const a = Float16Array.from({ length: m * k }, () => rand() * 2 - 1);
     const b = Float16Array.from({ length: k * n }, () => rand() * 2 - 1);
     const results: Float16Array[] = [];
@@ -280,7 +284,10 @@ for (const [m, n, k] of [[1, 37, 19], [8, 64, 64], [33, 130, 71], [128, 512, 512
     const want = matmulF64(a, b, m, n, k);
     const tol = gemmF16Tolerance(a, b, m, n, k);
     for (let i = 0; i < m * n; i++) {
-      assert.ok(Math.abs(results[0][i] - want[i]) <= tol[i], `c[${i}] ${results[0][i]} vs ${want[i]} (tol ${tol[i]})`);
+      assert.ok(
+        Math.abs(results[0][i] - want[i]) <= tol[i],
+        `c[${i}] ${results[0][i]} vs ${want[i]} (tol ${tol[i]})`,
+      );
     }
     assert.deepEqual(new Uint16Array(results[1].buffer), new Uint16Array(results[0].buffer));
   });

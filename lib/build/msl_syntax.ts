@@ -3,10 +3,10 @@
 // address spaces (csrc/cpu/shim/mm_shim.h), so mixing them is a compile error as in MSL. Never a
 // runtime build: ASan does not instrument address-space accesses. Runs under Bun and Deno.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative } from "node:path";
-import { rewriteMetal, RewriteError } from "../cpu/rewrite.ts";
+import { RewriteError, rewriteMetal } from "../cpu/rewrite.ts";
 import { resolveShaderPath } from "./shader_paths.ts";
 import { ROOT } from "./stamp.ts";
 import { findToolchain } from "./toolchain.ts";
@@ -72,7 +72,8 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stderr: strin
 const DIAG = /^(.+?):(\d+):(\d+): (error|warning|note|fatal error): (.*)$/;
 // A note about a C++ member call on an object in an address space (see MslFileResult.unchecked).
 const THIS_IN_SPACE = /'this' object is in address space|could not match|candidate template ignored/;
-const COPY_OUT_OF_SPACE = /^no viable conversion from '(?:const )?(?:device|constant|threadgroup|__attribute__\(\(address_space\(\d\)\)\)) [^*']+'/;
+const COPY_OUT_OF_SPACE =
+  /^no viable conversion from '(?:const )?(?:device|constant|threadgroup|__attribute__\(\(address_space\(\d\)\)\)) [^*']+'/;
 
 interface RawDiag {
   file: string;
@@ -160,7 +161,13 @@ export async function checkMslFile(file: string, cxx: string): Promise<MslFileRe
     const parsed = parseClangDiagnostics(r.stderr, rel);
     if (r.code !== 0 && parsed.errors.length === 0 && parsed.unchecked.length === 0) {
       // The compiler failed without a parsable error (crash, bad flag): never report success.
-      parsed.errors.push({ file: rel, line: 1, column: 1, message: `clang failed: ${r.stderr.trim()}`, notes: [] });
+      parsed.errors.push({
+        file: rel,
+        line: 1,
+        column: 1,
+        message: `clang failed: ${r.stderr.trim()}`,
+        notes: [],
+      });
     }
     return { file: rel, ...parsed };
   } finally {
@@ -169,7 +176,10 @@ export async function checkMslFile(file: string, cxx: string): Promise<MslFileRe
 }
 
 /** Checks every file, `parallel` at a time, in the order given. Throws when no clang is installed. */
-export async function checkMsl(files: readonly string[], opts: CheckMslOptions = {}): Promise<MslFileResult[]> {
+export async function checkMsl(
+  files: readonly string[],
+  opts: CheckMslOptions = {},
+): Promise<MslFileResult[]> {
   let cxx = opts.cxx;
   if (!cxx) {
     const found = findMslCompiler();

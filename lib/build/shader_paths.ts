@@ -17,7 +17,11 @@ const isFile = (p: string): boolean => existsSync(p) && statSync(p).isFile();
 export function resolveShaderPath(name: string, fromFiles: readonly string[] = []): string | undefined {
   if (name.endsWith(":generated")) return undefined;
   const abs = isAbsolute(name) ? name : join(ROOT, name);
-  const candidates = [abs, ...fromFiles.map((f) => join(ROOT, dirname(f), name)), join(ROOT, "shaders", name)];
+  const candidates = [
+    abs,
+    ...fromFiles.map((f) => join(ROOT, dirname(f), name)),
+    join(ROOT, "shaders", name),
+  ];
   if (!name.includes("/")) {
     const same = shaderFiles().filter((f) => basename(f) === name);
     if (same.length === 1) candidates.push(join(ROOT, same[0]));

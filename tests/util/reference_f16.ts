@@ -1,7 +1,13 @@
 // Float64 reference for fp16 GEMM tests and the tolerance that goes with it.
 
 /** c[M,N] = a[M,K] * b[K,N] in float64 (row-major). */
-export function matmulF64(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number): Float64Array {
+export function matmulF64(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  m: number,
+  n: number,
+  k: number,
+): Float64Array {
   const c = new Float64Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let p = 0; p < k; p++) {
@@ -18,8 +24,20 @@ export function matmulF64(a: ArrayLike<number>, b: ArrayLike<number>, m: number,
  *   float32 accumulation: K additions each rounding by at most 2^-24 of the running sum, bounded by
  *   K * 2^-24 * sum_k |a_ik * b_kj| (the classic recursive-summation bound, in any summation order).
  */
-export function gemmF16Tolerance(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number): Float64Array {
-  const absSum = matmulF64(Float64Array.from(a as ArrayLike<number>, Math.abs), Float64Array.from(b as ArrayLike<number>, Math.abs), m, n, k);
+export function gemmF16Tolerance(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  m: number,
+  n: number,
+  k: number,
+): Float64Array {
+  const absSum = matmulF64(
+    Float64Array.from(a as ArrayLike<number>, Math.abs),
+    Float64Array.from(b as ArrayLike<number>, Math.abs),
+    m,
+    n,
+    k,
+  );
   const exact = matmulF64(a, b, m, n, k);
   return exact.map((c, i) => Math.abs(c) * 2 ** -11 + k * 2 ** -24 * absSum[i] + 2 ** -25);
 }
