@@ -2,23 +2,10 @@
 // right .metal lines (threadgroup race, shared staging across simdgroups, non-atomic device +=,
 // half-written threadgroup cache); the fixed kernels and the proof kernels produce no finding.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "./harness.ts";
 import { Device, type Library, RaceError, UninitializedReadError } from "../mod.ts";
 import { syntheticWeight } from "../lib/profile_cli.ts";
-
-const root = new URL("../", import.meta.url);
-const source = (path: string): string => readFileSync(new URL(path, root), "utf8");
-
-function load(dev: Device, path: string): Library {
-  return dev.compile(source(path), { name: path.split("/").pop() });
-}
-
-function lineOf(path: string, marker: string): number {
-  const i = source(path).split("\n").findIndex((l) => l.includes(marker));
-  assert.ok(i >= 0, `${marker} not found in ${path}`);
-  return i + 1;
-}
+import { lineOf, load } from "./util/kernels.ts";
 
 /** Asserts `e` is `cls` and its message names every file:line in `sites` (in that order). */
 function names(e: unknown, cls: typeof RaceError, sites: string[]): boolean {

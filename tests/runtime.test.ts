@@ -1,29 +1,11 @@
 // The CPU shader runtime, exercised through the public API with the proof kernels in shaders/proof/
 // and the planted-bug kernels in tests/fixtures/kernels/ (compiled at run time with dev.compile).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "./harness.ts";
-import { BarrierError, DeadlockError, Device, type Library } from "../mod.ts";
+import { BarrierError, DeadlockError, Device } from "../mod.ts";
 import { gemmF16Tolerance, matmulF64 } from "./util/reference_f16.ts";
+import { lineOf, load } from "./util/kernels.ts";
 import { Rng } from "./util/random.ts";
-
-const root = new URL("../", import.meta.url);
-
-function source(path: string): string {
-  return readFileSync(new URL(path, root), "utf8");
-}
-
-/** Compiles a .metal file (cached by source hash); the file name is kept so messages name its lines. */
-function load(dev: Device, path: string): Library {
-  return dev.compile(source(path), { name: path.split("/").pop() });
-}
-
-/** 1-based line of the first source line containing `marker`. */
-function lineOf(path: string, marker: string): number {
-  const index = source(path).split("\n").findIndex((l) => l.includes(marker));
-  assert.ok(index >= 0, `${marker} not found in ${path}`);
-  return index + 1;
-}
 
 const cpu = (threads: number): Device => Device.open({ backend: "cpu", threads });
 

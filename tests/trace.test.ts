@@ -2,26 +2,12 @@
 // request vs ideal), vector and simdgroup_matrix accesses counted as the kernel wrote them, byte
 // totals, and the trace() contract (only inside a trace-mode device, only the dispatches inside fn).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "./harness.ts";
-import { Device, InvalidArgumentError, type Library } from "../mod.ts";
+import { Device, InvalidArgumentError } from "../mod.ts";
 import { compareWithAudit, type TraceDispatch, type TraceLine } from "../lib/trace.ts";
 import { summarizeDispatch, traceGemm } from "../lib/profile_cli.ts";
 import { auditShaders } from "../lib/audit/memory.ts";
-
-const root = new URL("../", import.meta.url);
-const source = (path: string): string => readFileSync(new URL(path, root), "utf8");
-
-function load(dev: Device, path: string): Library {
-  return dev.compile(source(path), { name: path.split("/").pop() });
-}
-
-/** 1-based line of the first source line containing `marker`. */
-function lineOf(path: string, marker: string): number {
-  const i = source(path).split("\n").findIndex((l) => l.includes(marker));
-  assert.ok(i >= 0, `${marker} not found in ${path}`);
-  return i + 1;
-}
+import { lineOf, load, source } from "./util/kernels.ts";
 
 function lineRow(d: TraceDispatch, file: string, line: number, kind: TraceLine["kind"]): TraceLine {
   const row = d.lines.find((l) => l.file.endsWith(file) && l.line === line && l.kind === kind);

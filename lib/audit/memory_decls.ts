@@ -3,7 +3,8 @@
 import { type Lexed, matching, templateEnd, type Token } from "./memory_lexer.ts";
 
 export type AddressSpace = "device" | "constant" | "threadgroup" | "thread";
-const SPACES = new Set([
+/** MSL address-space keywords (also the ones the lint requires on pointers). */
+export const SPACES: ReadonlySet<string> = new Set([
   "device",
   "constant",
   "threadgroup",

@@ -1,6 +1,6 @@
 // MSL validity lint: rejects C++ constructs that Metal Shading Language does not allow, so the CPU
 // runtime (which compiles the shaders as C++) can never accept a shader that `xcrun metal` would reject.
-import { findCalls, findFunctions } from "./memory_decls.ts";
+import { findCalls, findFunctions, SPACES } from "./memory_decls.ts";
 import { lex, type Token } from "./memory_lexer.ts";
 
 /** One lint finding; `line` is 1-based in `file`. */
@@ -19,15 +19,6 @@ export interface LintFinding {
   message: string;
 }
 
-const SPACES = new Set([
-  "device",
-  "constant",
-  "threadgroup",
-  "thread",
-  "threadgroup_imageblock",
-  "ray_data",
-  "object_data",
-]);
 const ALLOC_CALLS = new Set(["malloc", "free", "calloc", "realloc", "aligned_alloc", "posix_memalign"]);
 const VEC3 = /^(packed_)?(float|half|int|uint|short|ushort|char|uchar|bool|bfloat|long|ulong)3$/;
 const NOTE_16 = /note:\s*16-byte/i;

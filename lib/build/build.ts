@@ -64,7 +64,7 @@ export function builtinShaders(): string[] {
 }
 
 /** Quoted includes of shaders resolve against shaders/ (and the including file's folder). */
-function resolveInclude(name: string, fromFile: string): string | undefined {
+export function resolveInclude(name: string, fromFile: string): string | undefined {
   for (const dir of [join(ROOT, dirname(fromFile)), join(ROOT, "shaders")]) {
     const p = join(dir, name);
     if (existsSync(p) && statSync(p).isFile()) return readFileSync(p, "utf8");
@@ -119,7 +119,8 @@ function rewriteInto(
   return cpp;
 }
 
-function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
+/** Runs a compiler in the package root; resolves with its exit code and stderr (stdout is dropped). */
+export function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";

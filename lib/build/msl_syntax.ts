@@ -2,11 +2,11 @@
 // with -fsyntax-only -DMM_ADDRESS_SPACES, where the shim makes device/constant/threadgroup real clang
 // address spaces (csrc/cpu/shim/mm_shim.h), so mixing them is a compile error as in MSL. Never a
 // runtime build: ASan does not instrument address-space accesses. Runs under Bun and Deno.
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative } from "node:path";
 import { RewriteError, rewriteMetal } from "../cpu/rewrite.ts";
+import { resolveInclude, run } from "./build.ts";
 import { resolveShaderPath } from "./shader_paths.ts";
 import { ROOT } from "./stamp.ts";
 import { findToolchain } from "./toolchain.ts";
@@ -51,23 +51,6 @@ export function findMslCompiler(): { cxx?: string; reason?: string } {
   }
 }
 
-const includeResolver = (name: string, fromFile: string): string | undefined => {
-  for (const dir of [join(ROOT, dirname(fromFile)), join(ROOT, "shaders")]) {
-    const p = join(dir, name);
-    if (existsSync(p) && statSync(p).isFile()) return readFileSync(p, "utf8");
-  }
-  return undefined;
-};
-
-function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr!.on("data", (d: Uint8Array) => (stderr += new TextDecoder().decode(d)));
-    child.on("error", reject);
-    child.on("close", (code: number | null) => resolvePromise({ code: code ?? 1, stderr }));
-  });
-}
 
 const DIAG = /^(.+?):(\d+):(\d+): (error|warning|note|fatal error): (.*)$/;
 // A note about a C++ member call on an object in an address space (see MslFileResult.unchecked).
@@ -127,7 +110,7 @@ export async function checkMslFile(file: string, cxx: string): Promise<MslFileRe
   const source = readFileSync(join(ROOT, rel), "utf8");
   let rewritten: { cpp: string; headers: Map<string, string> };
   try {
-    rewritten = rewriteMetal(source, { fileName: rel, resolveInclude: includeResolver });
+    rewritten = rewriteMetal(source, { fileName: rel, resolveInclude });
   } catch (e) {
     if (!(e instanceof RewriteError)) throw e;
     const err = e as RewriteError & { file: string; line: number; column: number };
