@@ -51,7 +51,6 @@ export function findMslCompiler(): { cxx?: string; reason?: string } {
   }
 }
 
-
 const DIAG = /^(.+?):(\d+):(\d+): (error|warning|note|fatal error): (.*)$/;
 // A note about a C++ member call on an object in an address space (see MslFileResult.unchecked).
 const THIS_IN_SPACE = /'this' object is in address space|could not match|candidate template ignored/;
