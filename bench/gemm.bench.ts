@@ -7,13 +7,12 @@ import { Device } from "../mod.ts";
 import { gemmRoute } from "../lib/gemm.ts";
 import { nativeOf, tensorState } from "../lib/internal.ts";
 import { quantize } from "../lib/quant/quantize.ts";
-import type { QuantFormat } from "../lib/quant/formats.ts";
+import { FORMAT_IDS, type QuantFormat } from "../lib/quant/formats.ts";
 import { type BenchRow, report } from "./report.ts";
 
 const dev = Device.open({ backend: "cpu" });
 // One worker for the overhead pair: fewer wake-ups, so the TS difference is not lost in scheduler jitter.
 const dev1 = Device.open({ backend: "cpu", threads: 1 });
-const FORMAT_ID: Record<QuantFormat, number> = { "fp4": 0, "int4": 1, "int4-sym": 2 };
 
 function weights(d: Device, k: number, n: number, format: QuantFormat, groupSize: number) {
   const w = new Float32Array(k * n);
@@ -47,7 +46,7 @@ const SHAPES: Shape[] = [
 ];
 
 for (const s of SHAPES) {
-  const r = gemmRoute(dev, { m: s.m, n: s.n, k: s.k, format: FORMAT_ID[s.format], groupSize: s.gs });
+  const r = gemmRoute(dev, { m: s.m, n: s.n, k: s.k, format: FORMAT_IDS[s.format], groupSize: s.gs });
   const w = weights(dev, s.k, s.n, s.format, s.gs);
   const a = dev.tensor(Float16Array.from({ length: s.m * s.k }, (_, i) => ((i * 37) % 101) / 101 - 0.5), [
     s.m,

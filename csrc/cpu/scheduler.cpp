@@ -1,6 +1,7 @@
 // scheduler.cpp — the persistent worker pool behind Scheduler::run and the mm_rt_api table.
 // Threadgroup ids are handed out by one atomic counter; each worker runs one threadgroup at a time
-// on its own ThreadgroupRunner. The caller of run() waits for the whole grid.
+// on its own ThreadgroupRunner. The caller of run() is one of the `threads` workers: it works through
+// ids beside the pool, and alone when the grid has one threadgroup (no wake-up latency for tiny dispatches).
 #include "scheduler.h"
 
 #include <atomic>
@@ -15,9 +16,19 @@
 
 namespace mm::cpu {
 
+// Under ASan the caller only waits: ASan cannot always tell the bounds of a host runtime's main
+// thread stack (Bun's, with the runtime preloaded), and a fiber that ends on such a thread trips an
+// ASan CHECK in __asan_handle_no_return. Pool threads are ASan's own, so they are always safe.
+#if MM_FIBER_ASAN
+constexpr bool kCallerWorks = false;
+#else
+constexpr bool kCallerWorks = true;
+#endif
+
 struct Scheduler::Impl {
-  std::vector<std::unique_ptr<ThreadgroupRunner>> runners;  // one per worker (+1 if no threads)
-  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<ThreadgroupRunner>> runners;  // one per pool thread
+  std::vector<std::thread> threads;                          // the pool: `threads` - 1 of them
+  std::unique_ptr<ThreadgroupRunner> caller_runner;          // the caller's share of the work
   std::unique_ptr<ThreadgroupRunner> instr_runner;  // instrumented dispatches, on the caller's thread
 
   std::mutex run_mutex;  // serializes run()
@@ -94,13 +105,14 @@ struct Scheduler::Impl {
 
 Scheduler::Scheduler(uint32_t threads) : impl_(new Impl) {
   if (threads == 0) threads = 1;
+  impl_->caller_runner = std::make_unique<ThreadgroupRunner>();
   try {
-    for (uint32_t t = 0; t < threads; ++t) {
+    for (uint32_t t = kCallerWorks ? 1 : 0; t < threads; ++t) {
       impl_->runners.push_back(std::make_unique<ThreadgroupRunner>());
       impl_->threads.emplace_back(&Impl::worker_loop, impl_.get(), impl_->runners.back().get());
     }
   } catch (...) {
-    // Fewer workers than asked (or none: run() then works on the caller's thread).
+    // Fewer pool threads than asked (or none: run() then works on the caller's thread alone).
     if (impl_->runners.size() > impl_->threads.size()) impl_->runners.pop_back();
   }
   impl_->shared.first_error = &Impl::first_error_of;
@@ -118,7 +130,8 @@ Scheduler::~Scheduler() {
 }
 
 uint32_t Scheduler::threads() const {
-  return impl_->threads.empty() ? 1u : static_cast<uint32_t>(impl_->threads.size());
+  const auto pool = static_cast<uint32_t>(impl_->threads.size());
+  return kCallerWorks || pool == 0 ? pool + 1 : pool;
 }
 
 DispatchResult Scheduler::run(const DispatchJob& job) {
@@ -152,14 +165,17 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
       job.instrument->begin_dispatch(k->name, job.grid, job.threadgroup, job.buffers, job.buffer_lengths, 31);
       s.work(*s.instr_runner);
       job.instrument->end_dispatch(s.first_error.load() == UINT64_MAX);
-    } else if (s.threads.empty()) {
-      if (s.runners.empty()) s.runners.push_back(std::make_unique<ThreadgroupRunner>());
-      s.work(*s.runners[0]);
+    } else if (s.threads.empty() || (kCallerWorks && s.total == 1)) {
+      s.work(*s.caller_runner);
     } else {
-      std::unique_lock<std::mutex> lk(s.m);
-      s.busy = static_cast<uint32_t>(s.threads.size());
-      ++s.generation;
+      {
+        std::lock_guard<std::mutex> lk(s.m);
+        s.busy = static_cast<uint32_t>(s.threads.size());
+        ++s.generation;
+      }
       s.cv_work.notify_all();
+      if (kCallerWorks) s.work(*s.caller_runner);
+      std::unique_lock<std::mutex> lk(s.m);
       s.cv_done.wait(lk, [&] { return s.busy == 0; });
     }
   } catch (...) {
