@@ -1,18 +1,10 @@
 // Quantize / dequantize throughput (host TypeScript, single thread). `bun bench/quant.bench.ts [--json]`
 // or `deno run -A bench/quant.bench.ts [--json]`. Goal (issue 3): fp4 quantize >= 100 M weights/s in Bun.
-import { execFileSync } from "node:child_process";
-import os from "node:os";
-import process from "node:process";
-import { parseArgs } from "node:util";
-import { bench, run } from "mitata";
+import { bench } from "mitata";
 import { quantize } from "../lib/quant/quantize.ts";
 import { dequantize } from "../lib/quant/dequantize.ts";
 import type { QuantFormat } from "../lib/quant/formats.ts";
-
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { json: { type: "boolean", default: false } },
-});
+import { type BenchRow, report } from "./report.ts";
 
 // 4096 x 4096 (one Llama-3-8B q_proj): big enough that per-call overhead does not count.
 const K = 4096, N = 4096;
@@ -45,47 +37,11 @@ cases.push({
 });
 for (const c of cases) bench(c.name, c.fn);
 
-function gitSha(): string {
-  try {
-    return execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-  } catch {
-    return "unknown";
+await report("quant", "host-ts", (rows: BenchRow[]) => {
+  const perSecond: Record<string, number> = {};
+  for (const r of rows) {
+    const c = cases.find((x) => x.name === r.name)!;
+    perSecond[r.name] = Math.round(c.weights / (r.avgNs / 1e9) / 1e5) / 10; // M weights/s, one thread
   }
-}
-
-const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
-const runtime = g.Bun
-  ? { name: "bun", version: g.Bun.version }
-  : g.Deno
-  ? { name: "deno", version: g.Deno.version.deno }
-  : { name: "node", version: process.version };
-
-const res = await run(values.json ? { format: "quiet" } : {});
-const results = res.benchmarks.flatMap((b) => b.runs).map((r) => {
-  const c = cases.find((x) => x.name === r.name)!;
-  const avgNs = r.stats?.avg ?? NaN;
-  return { name: r.name, avgNs, weightsPerSecond: c.weights / (avgNs / 1e9) };
+  return { mWeightsPerSecond: perSecond };
 });
-if (values.json) {
-  console.log(JSON.stringify(
-    {
-      bench: "quant",
-      machine: {
-        cpu: os.cpus()[0]?.model ?? "unknown",
-        cores: os.cpus().length,
-        os: `${os.platform()} ${os.release()}`,
-      },
-      runtime,
-      backend: "host-ts",
-      git: gitSha(),
-      threads: 1,
-      results,
-    },
-    null,
-    2,
-  ));
-} else {
-  for (const r of results) {
-    console.log(`${r.name.padEnd(40)} ${(r.weightsPerSecond / 1e6).toFixed(1)} M weights/s`);
-  }
-}

@@ -52,6 +52,8 @@ export interface BenchRow {
   minNs: number;
   maxNs: number;
   samples: number;
+  /** JS heap bytes allocated per iteration (mitata measures it where the runtime exposes it: Bun). */
+  heapBytesAvg: number | null;
 }
 
 /**
@@ -78,6 +80,7 @@ export async function report(
         minNs: r.stats.min,
         maxNs: r.stats.max,
         samples: r.stats.samples.length,
+        heapBytesAvg: r.stats.heap?.avg ?? null,
       });
     }
   }
