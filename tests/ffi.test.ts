@@ -84,6 +84,34 @@ test("ffi: null and stale handles return MM_E_BAD_HANDLE instead of crashing", (
   assert.strictEqual(f.mm_buffer_alloc(dev, 64, out), ErrorCode.MM_E_BAD_HANDLE, "closed device");
 });
 
+test("ffi: a stale buffer handle never names a live buffer again, even after 5000 alloc/free cycles", () => {
+  const f = loadNative().fns;
+  const out = new Uint32Array(1);
+  assert.strictEqual(f.mm_device_open(new TextEncoder().encode("cpu\0"), 1, out), 0);
+  const dev = out[0];
+  try {
+    assert.strictEqual(f.mm_buffer_alloc(dev, 64, out), 0);
+    const stale = out[0];
+    assert.strictEqual(f.mm_buffer_free(stale), 0);
+    // Allocate-one-free-one would recycle a single slot; its 12-bit generation wraps after 4096 frees.
+    const seen = new Set<number>();
+    for (let i = 0; i < 5000; i++) {
+      assert.strictEqual(f.mm_buffer_alloc(dev, 64, out), 0);
+      seen.add(out[0]);
+      assert.strictEqual(f.mm_buffer_free(out[0]), 0);
+    }
+    assert.ok(!seen.has(stale), "the stale handle was issued again");
+    assert.strictEqual(f.mm_buffer_alloc(dev, 1 << 20, out), 0);
+    const live = out[0];
+    assert.notStrictEqual(live, stale);
+    assert.strictEqual(f.mm_buffer_free(stale), ErrorCode.MM_E_BAD_HANDLE, "free through the stale handle");
+    assert.strictEqual(Number(f.mm_buffer_length(live)), 1 << 20, "the live buffer survived");
+    assert.strictEqual(f.mm_buffer_free(live), 0);
+  } finally {
+    f.mm_device_close(dev);
+  }
+});
+
 test("ffi: a missing explicit library path fails with LibraryLoadError naming the path", () => {
   const path = join(tmpdir(), "no-such-dir", "libmetal_marlin.so");
   assert.throws(() => loadNative({ libraryPath: path }), (e: unknown) => {

@@ -138,6 +138,32 @@ test(
   }),
 );
 
+test(
+  "gemm: an output overlapping the activations or another batch's output is rejected; in-place residual works",
+  withDev((dev) => {
+    const q = randomWeight(64, 16, "fp4", 32, 4);
+    const w = dev.upload(q);
+    const a = dev.tensor(randF16(2 * 64, 5), [2, 64]);
+    // Other threadgroups would still read rows of a that this one overwrites.
+    assert.throws(
+      () => dev.gemm(a, w, { out: a }),
+      (e: unknown) => e instanceof InvalidArgumentError && /c \(bytes 0\.\.\d+\) overlaps a/.test(e.message),
+    );
+    const a3 = dev.tensor(randF16(2 * 2 * 64, 6), [2, 2, 64]);
+    const out = dev.empty([64], "f16");
+    assert.throws(
+      () => dev.batchedGemm(a3, w, { out, ldc: 16, strideC: 24 }),
+      (e: unknown) => e instanceof ShapeError && /stride_c = 24 makes batch outputs overlap/.test(e.message),
+    );
+    // residual == out element for element: each thread reads its element before writing it.
+    const res = randF16(2 * 16, 7);
+    const inPlace = dev.tensor(res, [2, 16]);
+    dev.gemm(a, w, { out: inPlace, residual: inPlace });
+    const separate = dev.gemm(a, w, { residual: dev.tensor(res, [2, 16]) });
+    assert.deepStrictEqual([...inPlace.toArray()], [...separate.toArray()]);
+  }),
+);
+
 // The C entry points validate on their own: a params block built by hand (as a non-TS caller would)
 // with a weight batch stride past the packed buffer, or extents beyond 32-bit indexing.
 test(

@@ -281,6 +281,12 @@ test("rewrite: generated tail has entries, sorted reflection, module and the cho
   assert.ok(rewriteFixture("templates.metal").cpp.includes("mm_rt_module_get(void)"));
 });
 
+test("rewrite: a function constant index past the 16 slots is an error at its line", () => {
+  const src = "#include <metal_stdlib>\nusing namespace metal;\nconstant bool f [[function_constant(16)]];\n";
+  const e = throwsAt(() => rewriteMetal(src, { fileName: "fc.metal" }), "fc.metal", 3);
+  assert.match(e.message, /indices go from 0 to 15/);
+});
+
 test("rewrite: errors name file, line and column", () => {
   const k = (params: string, body = "") =>
     `#include <metal_stdlib>\nusing namespace metal;\n\nkernel void k(\n  ${params}) {\n${body}}\n`;

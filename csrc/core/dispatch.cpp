@@ -97,10 +97,16 @@ int dispatch_validated(const char* op, Device& dev, const BackendLibrary& lib, u
   const KernelInfo& k = lib.kernel(index);
   const char* kn = k.name.c_str();
   if (!desc) return fail(MM_E_INVALID_ARG, "%s: kernel %s: desc is NULL", op, kn);
+  if (desc->size < sizeof(mm_dispatch_desc))  // before reading any other field of the header
+    return fail(MM_E_INVALID_ARG, "%s: kernel %s: desc->size = %u is smaller than the header (%zu bytes)", op, kn,
+                desc->size, sizeof(mm_dispatch_desc));
   const uint64_t need = sizeof(mm_dispatch_desc) + uint64_t(desc->n_bindings) * sizeof(mm_binding);
-  if (desc->size < sizeof(mm_dispatch_desc) || desc->size < need)
+  if (desc->size < need)
     return fail(MM_E_INVALID_ARG, "%s: kernel %s: desc->size = %u but the header and %u bindings need %llu bytes", op,
                 kn, desc->size, desc->n_bindings, (ull)need);
+  if (desc->function_constants_defined >> MM_MAX_FUNCTION_CONSTANTS)
+    return fail(MM_E_INVALID_ARG, "%s: kernel %s: function_constants_defined = 0x%x sets bits past the %u slots", op,
+                kn, desc->function_constants_defined, MM_MAX_FUNCTION_CONSTANTS);
   for (int d = 0; d < 3; ++d)
     if (desc->grid[d] == 0 || desc->threadgroup[d] == 0)
       return fail(MM_E_INVALID_ARG, "%s: kernel %s: grid %ux%ux%u and threadgroup %ux%ux%u must be >= 1 in every dimension",

@@ -114,6 +114,65 @@ uint64_t span(uint32_t batch, uint32_t stride, uint32_t rows, uint32_t ld, uint3
   return uint64_t(batch - 1) * stride + uint64_t(rows - 1) * ld + cols;
 }
 
+// Byte range one argument touches, for the aliasing checks.
+struct Extent {
+  const char* what;
+  mm_buffer buf;
+  uint64_t begin, end;
+};
+
+bool intersect(const Extent& x, const Extent& y) {
+  return x.buf != 0 && x.buf == y.buf && x.begin < y.end && y.begin < x.end;
+}
+
+// Threadgroups write C while others still read A, the weights, bias and residual, and batches run in
+// parallel: an output that overlaps an input, or one batch's output another's, would make results
+// depend on timing. The one exception is the in-place residual (residual == C element for element),
+// which each thread reads before it writes the same element.
+int check_overlaps(const char* op, const Resolved& r, const mm_gemm_route_info& route) {
+  const mm_gemm_params& p = r.p;
+  if (p.batch > 1 && uint64_t(p.stride_c) < uint64_t(p.m - 1) * p.ldc + p.n)
+    return fail(MM_E_SHAPE, "%s: stride_c = %u makes batch outputs overlap (each needs (m-1)*ldc + n = %llu elements)",
+                op, p.stride_c, (ull)(uint64_t(p.m - 1) * p.ldc + p.n));
+  const uint64_t c_bytes = span(p.batch, p.stride_c, p.m, p.ldc, p.n) * 2;
+  const bool split = route.kind == MM_GEMM_KIND_SPLITK;
+  const Extent out[2] = {
+      {"c", p.c, p.c_offset, p.c_offset + c_bytes},
+      {"workspace", split ? p.workspace : 0, p.workspace_offset, p.workspace_offset + route.workspace_bytes},
+  };
+  const uint32_t groups = p.kp / p.group_size;
+  const uint64_t w_bytes = span(p.stride_w ? p.batch : 1, p.stride_w, p.kp / 8, p.ldw, p.np) * 4;
+  const uint64_t s_elems = span(p.stride_s ? p.batch : 1, p.stride_s, groups, p.ldw, p.np);
+  const bool up = r.swiglu && !r.fused_up;
+  const bool int4 = p.format == MM_FORMAT_INT4;
+  const bool res_on = (p.epilogue & MM_EPILOGUE_RESIDUAL) != 0;
+  const bool res_in_place = res_on && p.residual == p.c && p.residual_offset == p.c_offset && p.ldr == p.ldc &&
+                            (p.batch == 1 || p.stride_r == p.stride_c);
+  const uint64_t a_bytes = span(p.stride_a ? p.batch : 1, p.stride_a, p.m, p.lda, p.k) * 2;
+  const uint64_t r_bytes = span(p.stride_r ? p.batch : 1, p.stride_r, p.m, p.ldr, p.n) * 2;
+  const Extent in[9] = {
+      {"a", p.a, p.a_offset, p.a_offset + a_bytes},
+      {"packed", p.packed, p.packed_offset, p.packed_offset + w_bytes},
+      {"scales", p.scales, p.scales_offset, p.scales_offset + s_elems * 2},
+      {"zeros", int4 ? p.zeros : 0, p.zeros_offset, p.zeros_offset + s_elems},
+      {"bias", (p.epilogue & MM_EPILOGUE_BIAS) ? p.bias : 0, p.bias_offset, p.bias_offset + uint64_t(p.n) * 2},
+      {"residual", res_on && !res_in_place ? p.residual : 0, p.residual_offset, p.residual_offset + r_bytes},
+      {"up_packed", up ? p.up_packed : 0, p.up_packed_offset, p.up_packed_offset + w_bytes},
+      {"up_scales", up ? p.up_scales : 0, p.up_scales_offset, p.up_scales_offset + s_elems * 2},
+      {"up_zeros", up && int4 ? p.up_zeros : 0, p.up_zeros_offset, p.up_zeros_offset + s_elems},
+  };
+  for (const Extent& o : out) {
+    for (const Extent& i : in)
+      if (intersect(o, i))
+        return fail(MM_E_INVALID_ARG, "%s: %s (bytes %llu..%llu) overlaps %s (bytes %llu..%llu) in buffer 0x%x; "
+                    "write the result to separate memory", op, o.what, (ull)o.begin, (ull)o.end, i.what,
+                    (ull)i.begin, (ull)i.end, o.buf);
+  }
+  if (intersect(out[0], out[1]))
+    return fail(MM_E_INVALID_ARG, "%s: the split-K workspace overlaps c in buffer 0x%x", op, p.c);
+  return MM_OK;
+}
+
 int validate_buffers(const char* op, mm_device dev, const Resolved& r, const mm_gemm_route_info& route) {
   const mm_gemm_params& p = r.p;
   const uint32_t groups = p.kp / p.group_size;
@@ -144,8 +203,11 @@ int validate_buffers(const char* op, mm_device dev, const Resolved& r, const mm_
   }
   if (route.workspace_bytes && p.workspace) {
     if (int rc = need(op, dev, "workspace", p.workspace, p.workspace_offset, route.workspace_bytes / 4, 4, 4)) return rc;
+  } else if (route.workspace_bytes / 4 > 0xffffffffull) {  // the one allocated per call, indexed in 32 bits too
+    return fail(MM_E_LIMIT, "%s: split-K needs %llu partial sums; kernels index with 32 bits (pass split_k = 1)", op,
+                (ull)(route.workspace_bytes / 4));
   }
-  return MM_OK;
+  return check_overlaps(op, r, route);
 }
 
 int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {

@@ -1,5 +1,7 @@
-// handles.cpp — slot table behind every handle. Freed slots go to the back of a FIFO so a stale
-// handle keeps being detected for as long as possible before its slot is reused.
+// handles.cpp — slot table behind every handle. A stale handle must never name a live object again:
+// freed slots wait in a FIFO behind at least kMinFree others before reuse (so one slot is not recycled
+// by an alloc/free loop), and a slot whose 12-bit generation would wrap is retired for good. That
+// bounds each handle type to 65536 x 4095 allocations per process, far beyond any real workload.
 #include "handles.h"
 
 #include <deque>
@@ -14,6 +16,7 @@ namespace {
 
 constexpr uint32_t kSlots = 1u << 16;
 constexpr uint32_t kGenMask = 0xFFFu;
+constexpr size_t kMinFree = 1024;  // freed slots kept back before one is reused
 
 struct Slot {
   std::shared_ptr<Object> obj;  // null when free
@@ -82,14 +85,16 @@ uint32_t handle_add(Tag tag, std::shared_ptr<Object> obj, const char* op) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   uint32_t slot;
-  if (!r.free_slots.empty()) {
+  const bool can_grow = r.slots.size() < kSlots;
+  if (!r.free_slots.empty() && (r.free_slots.size() >= kMinFree || !can_grow)) {
     slot = r.free_slots.front();
     r.free_slots.pop_front();
-  } else if (r.slots.size() < kSlots) {
+  } else if (can_grow) {
     slot = static_cast<uint32_t>(r.slots.size());
     r.slots.emplace_back();
   } else {
-    fail(MM_E_OUT_OF_MEMORY, "%s: all %u handles are in use (free buffers, libraries or devices)", op, kSlots);
+    fail(MM_E_OUT_OF_MEMORY, "%s: all %u handles are in use or retired (free buffers, libraries or devices)",
+         op, kSlots);
     return 0;
   }
   Slot& s = r.slots[slot];
@@ -115,7 +120,7 @@ static std::shared_ptr<Object> remove_impl(uint32_t h, Tag tag, const char* op) 
     out = std::move(s->obj);
     s->obj.reset();
     s->gen = (s->gen + 1) & kGenMask;
-    r.free_slots.push_back(h & 0xFFFFu);
+    if (s->gen != 0) r.free_slots.push_back(h & 0xFFFFu);  // gen 0 again would revive old handles
   }
   return out;  // destroyed by the caller, outside the lock
 }

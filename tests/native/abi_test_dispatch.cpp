@@ -59,6 +59,18 @@ void test_dispatch_errors(mm_device d) {
   }
   {
     Desc x = good();
+    mm_dispatch_desc* p = x.build();
+    p->size = sizeof(mm_dispatch_desc) - 1;  // n_bindings must not be read from a short block
+    CHECK_ERR(mm_dispatch(d, k, p), MM_E_INVALID_ARG, "smaller than the header");
+  }
+  {
+    Desc x = good();
+    mm_dispatch_desc* p = x.build();
+    p->function_constants_defined = 1u << MM_MAX_FUNCTION_CONSTANTS;  // only 16 value slots exist
+    CHECK_ERR(mm_dispatch(d, k, p), MM_E_INVALID_ARG, "sets bits past the 16 slots");
+  }
+  {
+    Desc x = good();
     x.dims(1, 64, 0, 1);
     CHECK_ERR(mm_dispatch(d, k, x.build()), MM_E_INVALID_ARG, "must be >= 1");
   }

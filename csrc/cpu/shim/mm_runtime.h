@@ -59,7 +59,7 @@ template <class T> struct fc {
   operator T() const {
     const mm_rt_lane* lane = cur_lane();
     if (lane == nullptr) __builtin_trap();  // used outside a dispatch (e.g. a static initialiser)
-    if (index >= 32 || !((lane->function_constants_defined >> index) & 1u)) return T(0);
+    if (index >= MM_MAX_FUNCTION_CONSTANTS || !((lane->function_constants_defined >> index) & 1u)) return T(0);
     const uint64_t bits = lane->function_constants[index];
     if constexpr (std::is_same_v<T, bool>) return bits != 0;  // any non-zero pattern is true
     T value;
@@ -69,7 +69,7 @@ template <class T> struct fc {
   }
   bool defined() const {
     const mm_rt_lane* lane = cur_lane();
-    return index < 32 && lane != nullptr && ((lane->function_constants_defined >> index) & 1u);
+    return index < MM_MAX_FUNCTION_CONSTANTS && lane != nullptr && ((lane->function_constants_defined >> index) & 1u);
   }
 };
 template <class T> constexpr fc<T> function_constant(uint32_t index) { return fc<T>{index}; }
