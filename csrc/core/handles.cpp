@@ -1,7 +1,8 @@
-// handles.cpp — slot table behind every handle. A stale handle must never name a live object again:
-// freed slots wait in a FIFO behind at least kMinFree others before reuse (so one slot is not recycled
-// by an alloc/free loop), and a slot whose 12-bit generation would wrap is retired for good. That
-// bounds each handle type to 65536 x 4095 allocations per process, far beyond any real workload.
+// handles.cpp — slot table behind every handle. A stale handle must keep failing for as long as
+// anyone could plausibly still hold it: freed slots wait in a FIFO behind at least kMinFree others
+// before reuse, so a slot comes back at most once per 1024 allocations and its 12-bit generation
+// wraps only after 1024 x 4096 (about 4 million) allocations of that type. (Retiring a slot at the
+// wrap instead would cap a process at ~268 million allocations, which a decode loop reaches in hours.)
 #include "handles.h"
 
 #include <deque>
@@ -93,8 +94,7 @@ uint32_t handle_add(Tag tag, std::shared_ptr<Object> obj, const char* op) {
     slot = static_cast<uint32_t>(r.slots.size());
     r.slots.emplace_back();
   } else {
-    fail(MM_E_OUT_OF_MEMORY, "%s: all %u handles are in use or retired (free buffers, libraries or devices)",
-         op, kSlots);
+    fail(MM_E_OUT_OF_MEMORY, "%s: all %u handles are in use (free buffers, libraries or devices)", op, kSlots);
     return 0;
   }
   Slot& s = r.slots[slot];
@@ -120,7 +120,7 @@ static std::shared_ptr<Object> remove_impl(uint32_t h, Tag tag, const char* op) 
     out = std::move(s->obj);
     s->obj.reset();
     s->gen = (s->gen + 1) & kGenMask;
-    if (s->gen != 0) r.free_slots.push_back(h & 0xFFFFu);  // gen 0 again would revive old handles
+    r.free_slots.push_back(h & 0xFFFFu);
   }
   return out;  // destroyed by the caller, outside the lock
 }

@@ -2,7 +2,9 @@
  *
  * Plain C99. Every fallible call returns int: 0 (MM_OK) or a negative MM_E_* code, and leaves a
  * thread-local message in mm_last_error(). Handles are opaque 32-bit values (type tag + slot +
- * generation), so a stale or foreign handle is detected and reported instead of dereferenced.
+ * generation), so a stale or foreign handle is detected and reported instead of dereferenced — for at
+ * least a million further allocations of its type (slots are reused first-in first-out, behind 1024
+ * others); at most 65536 objects of one type are live at once.
  * Dimensions are uint32_t, byte sizes uint64_t. Parameter blocks that may grow are passed by pointer
  * and start with a uint32_t size field holding sizeof the block as the caller knows it.
  */
@@ -43,6 +45,7 @@ extern "C" {
 #define MM_E_RACE -15           /* race detector finding (instrumented builds) */
 #define MM_E_UNINIT -16         /* read of never-written threadgroup memory (instrumented builds) */
 #define MM_E_INTERNAL -17       /* a bug in metal-marlin: please report */
+#define MM_E_NONUNIFORM -18     /* a simdgroup-uniform operation saw lane-dependent values */
 
 typedef uint32_t mm_device;  /* 0 is never a valid handle */
 typedef uint32_t mm_buffer;
