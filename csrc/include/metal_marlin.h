@@ -2,9 +2,10 @@
  *
  * Plain C99. Every fallible call returns int: 0 (MM_OK) or a negative MM_E_* code, and leaves a
  * thread-local message in mm_last_error(). Handles are opaque 32-bit values (type tag + slot +
- * generation), so a stale or foreign handle is detected and reported instead of dereferenced — for at
- * least a million further allocations of its type (slots are reused first-in first-out, behind 1024
- * others); at most 65536 objects of one type are live at once.
+ * generation), so a stale or foreign handle is detected and reported instead of dereferenced: freed
+ * slots are reused first-in first-out behind 1024 others, so a stale handle keeps failing for about
+ * four million further allocations of its type (fewer only when over 64,512 objects of that type are
+ * live at once; 65,536 is the limit).
  * Dimensions are uint32_t, byte sizes uint64_t. Parameter blocks that may grow are passed by pointer
  * and start with a uint32_t size field holding sizeof the block as the caller knows it.
  */
