@@ -54,6 +54,7 @@ export {
   padMatrix,
   padN,
   padTo,
+  type PlainArray,
   sliceMatrix,
 } from "./lib/padding.ts";
 export { dequantizeF64, matmulF64, referenceGemm } from "./lib/reference.ts";
@@ -71,11 +72,17 @@ export {
   projections,
   SMALL_BATCH_MAX_M,
 } from "./lib/audit/alignment.ts";
-export { BUILTIN_MODELS, type ModelConfig, parseHfConfig } from "./lib/audit/models.ts";
+export { BUILTIN_MODELS, type ModelConfig, type MoeConfig, parseHfConfig } from "./lib/audit/models.ts";
 export {
+  type AuditAccess,
+  type AuditKernel,
   type AuditOptions,
   type AuditReport,
   auditShaders,
+  type Category as AuditCategory,
+  type Classification as AuditClassification,
+  type RawAccess as AuditRawAccess,
+  type Severity as AuditSeverity,
   summarize as summarizeAudit,
 } from "./lib/audit/memory.ts";
 export { type LintFinding, lintMsl } from "./lib/audit/msl_lint.ts";

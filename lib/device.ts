@@ -6,10 +6,12 @@ import { envMode } from "./build/stamp.ts";
 import { type DType, dtypeOfArray, isDType, type TensorArray } from "./dtype.ts";
 import { DisposedError, InvalidArgumentError, ShapeError } from "./errors.ts";
 import { loadNative } from "./ffi/native.ts";
-import { batchedGemm, gemm, uploadWeight } from "./gemm.ts";
+import { batchedGemm, type BatchedGemmOptions, gemm, type GemmOptions, uploadWeight } from "./gemm.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
-import { Library } from "./library.ts";
-import { shapeSize, Tensor } from "./tensor.ts";
+import { createLibrary, type Library } from "./library.ts";
+import { createTensor, shapeSize, type Tensor } from "./tensor.ts";
+import type { QuantizedWeight } from "./weight.ts";
+import type { QuantizedMatrix } from "./quant/types.ts";
 import { buildReport, takeRawTrace, type TraceReport } from "./trace.ts";
 
 /** Options of Device.open(). */
@@ -31,14 +33,23 @@ export interface DeviceOptions {
 
 /** Snapshot of mm_device_info (field names as in the C struct). Byte counts are bytes. */
 export interface DeviceInfo {
+  /** Backend of the device: "cpu" (the CPU shader runtime) or "metal". */
   backend: "cpu" | "metal";
+  /** Human-readable device name, e.g. "CPU shader runtime (x86_64, 2 threads)". */
   name: string;
+  /** Most threads one threadgroup may have (threads, e.g. 1024). */
   max_threads_per_threadgroup: number;
+  /** Most threadgroup memory one dispatch may use, bytes (e.g. 32768). */
   max_threadgroup_memory: number;
+  /** Threads per simdgroup (32 on Apple GPUs and in the CPU runtime). */
   simd_width: number;
+  /** Worker threads the CPU backend runs dispatches on. */
   threads: number;
+  /** Largest single buffer the device allocates, bytes (a Tensor larger than this throws OutOfMemoryError). */
   max_buffer_length: number;
+  /** Bytes currently allocated in live buffers of this device. */
   allocated_bytes: number;
+  /** Number of live buffers of this device (tensors, weight buffers, workspaces). */
   live_buffers: number;
 }
 
@@ -66,7 +77,9 @@ export class Device implements Disposable {
   private constructor(s: DeviceState, instrument?: "trace" | "race") {
     this.#s = s;
     attachDevice(this, s);
-    this.backend = this.info.backend;
+    const info = this.info;
+    this.backend = info.backend;
+    s.maxBufferLength = info.max_buffer_length;
     this.instrument = instrument;
     finalizer.register(this, s, this);
   }
@@ -77,7 +90,6 @@ export class Device implements Disposable {
     if (backend !== "auto" && backend !== "cpu" && backend !== "metal") {
       throw new InvalidArgumentError(
         `device: backend must be "auto", "cpu" or "metal", got "${backend}"`,
-        -1,
         "device",
       );
     }
@@ -85,7 +97,6 @@ export class Device implements Disposable {
     if (!Number.isInteger(threads) || threads < 0) {
       throw new InvalidArgumentError(
         `device: threads must be a non-negative integer, got ${threads}`,
-        -1,
         "device",
       );
     }
@@ -93,21 +104,25 @@ export class Device implements Disposable {
     if (instrument !== undefined && instrument !== "trace" && instrument !== "race") {
       throw new InvalidArgumentError(
         `device: instrument must be "trace" or "race", got "${instrument}"`,
-        -1,
         "device",
       );
     }
     if (instrument !== undefined && backend === "metal") {
       throw new InvalidArgumentError(
         `device: instrument "${instrument}" needs the CPU backend, not metal`,
-        -1,
         "device",
       );
     }
     const native = loadNative({ libraryPath: opts.libraryPath, mode: instrument ? "instrument" : undefined });
     const name = instrument ? `cpu:${instrument}` : backend;
     check(native, native.fns.mm_device_open(cstr(name), threads, outHandle), "device");
-    return new Device({ native, handle: outHandle[0], closed: false, children: new Set() }, instrument);
+    return new Device({
+      native,
+      handle: outHandle[0],
+      closed: false,
+      children: new Set(),
+      maxBufferLength: 0,
+    }, instrument);
   }
 
   /** Fresh snapshot of the device's limits and memory counters. */
@@ -143,7 +158,6 @@ export class Device implements Disposable {
     if (dtype === undefined) {
       throw new InvalidArgumentError(
         `tensor: unsupported array type ${data?.constructor?.name}`,
-        -1,
         "tensor",
       );
     }
@@ -152,11 +166,10 @@ export class Device implements Disposable {
     if (n !== data.length) {
       throw new ShapeError(
         `tensor: shape [${sh.join(", ")}] has ${n} elements but data has ${data.length}`,
-        -13,
         "tensor",
       );
     }
-    const t = new Tensor(s, this, sh, dtype);
+    const t = createTensor(s, this, sh, dtype);
     (t.data as TensorArray).set(data as never);
     return t;
   }
@@ -164,8 +177,8 @@ export class Device implements Disposable {
   /** A zero-filled tensor of `shape` and `dtype`. */
   empty(shape: readonly number[], dtype: DType): Tensor {
     const s = this.#live("empty");
-    if (!isDType(dtype)) throw new InvalidArgumentError(`empty: unknown dtype "${dtype}"`, -1, "empty");
-    return new Tensor(s, this, shape, dtype);
+    if (!isDType(dtype)) throw new InvalidArgumentError(`empty: unknown dtype "${dtype}"`, "empty");
+    return createTensor(s, this, shape, dtype);
   }
 
   /**
@@ -184,7 +197,7 @@ export class Device implements Disposable {
     } else {
       check(s.native, s.native.fns.mm_library_compile(s.handle, cstr(source), outHandle), "compile");
     }
-    const lib = new Library(s, this, outHandle[0], true);
+    const lib = createLibrary(s, this, outHandle[0], true);
     this.#libraries.set(key, lib);
     return lib;
   }
@@ -194,7 +207,7 @@ export class Device implements Disposable {
     const s = this.#live("builtin");
     if (this.#builtin && !this.#builtin.disposed) return this.#builtin;
     check(s.native, s.native.fns.mm_library_builtin(s.handle, outHandle), "builtin");
-    this.#builtin = new Library(s, this, outHandle[0], false);
+    this.#builtin = createLibrary(s, this, outHandle[0], false);
     return this.#builtin;
   }
 
@@ -209,7 +222,6 @@ export class Device implements Disposable {
         `trace: the device was opened ${
           this.instrument ? `with instrument "${this.instrument}"` : "without instrument"
         }; use Device.open({ backend: "cpu", instrument: "trace" })`,
-        -1,
         "trace",
       );
     }
@@ -224,26 +236,28 @@ export class Device implements Disposable {
     check(s.native, s.native.fns.mm_device_synchronize(s.handle), "synchronize");
   }
 
-  /** Uploads a quantized weight (see lib/gemm.ts). */
-  upload(q: Parameters<typeof uploadWeight>[1]): ReturnType<typeof uploadWeight> {
+  /**
+   * Uploads a quantized matrix (from `quantize()`) to device memory as a QuantizedWeight (packed codes,
+   * f16 scales and, for int4, u8 zero points); the weight is disposed with the device.
+   */
+  upload(q: QuantizedMatrix): QuantizedWeight {
     return uploadWeight(this, q);
   }
 
-  /** Quantized GEMM (see lib/gemm.ts). */
-  gemm(
-    a: Parameters<typeof gemm>[1],
-    w: Parameters<typeof gemm>[2],
-    opts?: Parameters<typeof gemm>[3],
-  ): ReturnType<typeof gemm> {
+  /**
+   * Quantized GEMM C = A·W (+ epilogue): `a` is f16 [M, K] (or [K] for M = 1), `w` the uploaded k x n
+   * weight ("nk" weights give y = x·Wᵀ, as nn.Linear). Returns `opts.out` or a new f16 [M, N] tensor;
+   * see GemmOptions for epilogues, bias and residual.
+   */
+  gemm(a: Tensor, w: QuantizedWeight, opts?: GemmOptions): Tensor {
     return gemm(this, a, w, opts);
   }
 
-  /** Strided batched quantized GEMM (see lib/gemm.ts). */
-  batchedGemm(
-    a: Parameters<typeof batchedGemm>[1],
-    w: Parameters<typeof batchedGemm>[2],
-    opts?: Parameters<typeof batchedGemm>[3],
-  ): ReturnType<typeof batchedGemm> {
+  /**
+   * Strided batched quantized GEMM: one GEMM per batch entry, with strides in elements (0 broadcasts).
+   * Returns `opts.out` or a new f16 [B, M, N] tensor; see BatchedGemmOptions.
+   */
+  batchedGemm(a: Tensor, w: QuantizedWeight, opts?: BatchedGemmOptions): Tensor {
     return batchedGemm(this, a, w, opts);
   }
 
@@ -260,6 +274,7 @@ export class Device implements Disposable {
     s.native.fns.mm_device_close(s.handle);
   }
 
+  /** Same as dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -271,5 +286,5 @@ export class Device implements Disposable {
 }
 
 function disposedError(op: string): DisposedError {
-  return new DisposedError(`${op}: the device was disposed`, 0, op);
+  return new DisposedError(`${op}: the device was disposed`, op);
 }

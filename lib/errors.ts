@@ -1,18 +1,28 @@
-// Error classes of metal-marlin. Every native failure keeps its MM_E_* code (from
+// Error classes of metal-marlin. Every error carries the MM_E_* code of its class (from
 // csrc/include/metal_marlin.h) and the operation that failed; tests/ffi.test.ts checks the table below
 // against the header so the two cannot drift apart.
 
-/** Base class of every metal-marlin error. `code` is the MM_E_* value (0 for host-only errors). */
+/**
+ * Base class of every metal-marlin error. `code` is always the MM_E_* value of the error's class,
+ * whether the error was raised by the native library or by the TypeScript side.
+ */
 export class MarlinError extends Error {
-  /** Negative MM_E_* status code, or 0 when the error was raised on the TypeScript side. */
+  /** Negative MM_E_* status code of this error's class (see `ErrorCode`); never 0. */
   readonly code: number;
-  /** The operation that failed, e.g. "mm_buffer_alloc" or "tensor". */
+  /** The operation that failed, e.g. "mm_buffer_alloc" or "tensor" ("" when unknown). */
   readonly op: string;
-  constructor(message: string, code = 0, op = "") {
+  /** `message` should start with the operation; `op` names it for programs. */
+  constructor(message: string, op?: string);
+  /**
+   * Older form kept for callers that still pass a status code: `code` is ignored, the class decides
+   * it, so a caller cannot disagree with the class.
+   */
+  constructor(message: string, code: number, op?: string);
+  constructor(message: string, codeOrOp?: number | string, op?: string) {
     super(message);
     this.name = new.target.name;
-    this.code = code;
-    this.op = op;
+    this.code = codeOfClass(new.target);
+    this.op = typeof codeOrOp === "string" ? codeOrOp : op ?? "";
   }
 }
 
@@ -53,12 +63,12 @@ export class AlignmentError extends MarlinError {}
 export class RaceError extends MarlinError {}
 /** Read of never-written threadgroup memory, instrumented builds only (MM_E_UNINIT). */
 export class UninitializedReadError extends MarlinError {}
-/** An object was used after dispose(). */
+/** An object was used after dispose(); its code is MM_E_BAD_HANDLE, the C side's answer to a freed handle. */
 export class DisposedError extends MarlinError {}
 /** A bug inside metal-marlin (MM_E_INTERNAL): please report it. */
 export class InternalError extends MarlinError {}
 
-type ErrorClass = new (message: string, code?: number, op?: string) => MarlinError;
+type ErrorClass = new (message: string, op?: string) => MarlinError;
 
 /** MM_E_* name -> value, mirroring csrc/include/metal_marlin.h. */
 export const ErrorCode = {
@@ -82,7 +92,7 @@ export const ErrorCode = {
   MM_E_INTERNAL: -17,
 } as const;
 
-/** Status code -> error class thrown by check(). */
+/** Status code -> error class thrown for it (lib/internal.ts `check()`). */
 export const errorClassByCode: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
   [ErrorCode.MM_E_INVALID_ARG, InvalidArgumentError],
   [ErrorCode.MM_E_BAD_HANDLE, BadHandleError],
@@ -105,15 +115,18 @@ export const errorClassByCode: ReadonlyMap<number, ErrorClass> = new Map<number,
 
 /** Builds the error for a negative status code; `detail` is mm_last_error() or another message. */
 export function errorFor(rc: number, op: string, detail: string): MarlinError {
-  const Cls = errorClassByCode.get(rc) ?? InternalError;
+  const Cls = errorClassByCode.get(rc);
+  if (Cls === undefined) return new InternalError(`${op}: unknown status ${rc}: ${detail}`, op);
   const text = detail.length > 0 ? detail : `failed with status ${rc}`;
-  return new Cls(`${op}: ${text}`, rc, op);
+  return new Cls(`${op}: ${text}`, op);
 }
 
-/**
- * Throws the error class for `rc` when it is negative. `lastError` is called only on failure, so the
- * success path costs one comparison.
- */
-export function check(rc: number, op: string, lastError: () => string): void {
-  if (rc < 0) throw errorFor(rc, op, lastError());
+// Class -> code, walking the prototype chain so a subclass of e.g. ShapeError is a shape error too.
+// DisposedError has no C counterpart: the C side reports a freed handle as MM_E_BAD_HANDLE.
+function codeOfClass(cls: abstract new (...a: never[]) => MarlinError): number {
+  for (let c: unknown = cls; typeof c === "function" && c !== MarlinError; c = Object.getPrototypeOf(c)) {
+    if (c === DisposedError) return ErrorCode.MM_E_BAD_HANDLE;
+    for (const [code, k] of errorClassByCode) if (k === c) return code;
+  }
+  return ErrorCode.MM_E_INTERNAL; // MarlinError itself, or a class missing from the table
 }

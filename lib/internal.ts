@@ -1,7 +1,7 @@
 // Helpers shared by lib/ code (device, tensor, library, gemm); not part of the public API.
 // Private state lives in WeakMaps keyed by the public objects, so no handle ever shows on them.
 import { type DType, dtypeCode } from "./dtype.ts";
-import { DisposedError, errorFor } from "./errors.ts";
+import { DisposedError, errorFor, InvalidArgumentError } from "./errors.ts";
 import type { Native } from "./ffi/native.ts";
 
 /** Anything a device owns and must dispose when it closes. */
@@ -14,6 +14,8 @@ export interface DeviceState {
   native: Native;
   handle: number;
   closed: boolean;
+  /** mm_device_info.max_buffer_length, bytes: read once at open (a fixed limit). */
+  maxBufferLength: number;
   /** Weak so that an unreferenced tensor can still be collected (its finalizer frees it). */
   children: Set<WeakRef<Child>>;
 }
@@ -43,8 +45,8 @@ export function attachTensor(t: object, state: TensorState): void {
 /** State of an open device; throws DisposedError when it was closed. */
 export function deviceState(dev: object, op = "device"): DeviceState {
   const s = devices.get(dev);
-  if (!s) throw new TypeError(`${op}: not a metal-marlin Device`);
-  if (s.closed) throw new DisposedError(`${op}: the device was disposed`, 0, op);
+  if (!s) throw new InvalidArgumentError(`${op}: not a metal-marlin Device`, op);
+  if (s.closed) throw new DisposedError(`${op}: the device was disposed`, op);
   return s;
 }
 
@@ -57,9 +59,9 @@ export function nativeOf(dev: object): { native: Native; handle: number } {
 /** State of a live tensor; throws DisposedError after dispose(). */
 export function tensorState(t: object, op = "tensor"): TensorState {
   const s = tensors.get(t);
-  if (!s) throw new TypeError(`${op}: not a metal-marlin Tensor`);
-  if (s.disposed) throw new DisposedError(`${op}: the tensor was disposed`, 0, op);
-  if (s.device.closed) throw new DisposedError(`${op}: the tensor's device was disposed`, 0, op);
+  if (!s) throw new InvalidArgumentError(`${op}: not a metal-marlin Tensor`, op);
+  if (s.disposed) throw new DisposedError(`${op}: the tensor was disposed`, op);
+  if (s.device.closed) throw new DisposedError(`${op}: the tensor's device was disposed`, op);
   return s;
 }
 

@@ -2,6 +2,7 @@
 // Dispatch builds the mm_dispatch_desc block in a buffer kept per kernel: one FFI call, no allocation.
 import { DTYPE_ANY, dtypeBytes, dtypeCode, dtypeName, dtypeOfArray } from "./dtype.ts";
 import { BindingError, DisposedError, InvalidArgumentError, UnknownKernelError } from "./errors.ts";
+import type { NativeFns } from "./ffi/native.ts";
 import {
   check,
   cstr,
@@ -15,27 +16,39 @@ import { Tensor } from "./tensor.ts";
 
 /** Reflection of one [[buffer(i)]] parameter. */
 export interface BufferArgInfo {
+  /** The `i` of `[[buffer(i)]]`: the position in DispatchOptions.args. */
   index: number;
+  /** Address space of the pointer: `device` or `constant`. */
   kind: "device" | "constant";
+  /** How the kernel uses the buffer: read only (const), written only, or both. */
   access: "read" | "write" | "read_write";
   /** Scalar dtype of the element ("any" for structs). */
   dtype: string;
   /** sizeof the pointee in bytes. */
   elemBytes: number;
+  /** Pointee type as written in the source, e.g. "float" or "Params". */
   typeName: string;
+  /** Parameter name in the kernel signature. */
   argName: string;
+  /** 1-based .metal line of the parameter. */
   line: number;
 }
 
 /** Reflection of a kernel. */
 export interface KernelInfo {
+  /** Kernel name (the `[[host_name]]` or the function name). */
   name: string;
+  /** .metal file the kernel is defined in. */
   file: string;
+  /** 1-based line of the kernel in `file`. */
   line: number;
+  /** The `[[buffer(i)]]` parameters the kernel uses, by ascending index. */
   buffers: BufferArgInfo[];
+  /** Number of `[[threadgroup(i)]]` parameters (each sized by DispatchOptions.threadgroupMemory). */
   threadgroupArgs: number;
   /** Threadgroup memory declared in the body, bytes. */
   staticThreadgroupBytes: number;
+  /** Most threads per threadgroup this kernel can run with (threads). */
   maxThreadsPerThreadgroup: number;
 }
 
@@ -66,45 +79,70 @@ const ARG_INFO = 104;
 const f32Bits = new Float32Array(1);
 const u32OfF32 = new Uint32Array(f32Bits.buffer);
 
+type ViewCtor = new (
+  buffer: ArrayBuffer,
+) => ArrayBufferView & { set(src: ArrayLike<unknown>, at: number): void };
+
+// Set in Kernel's static block: the only way to construct one, kept out of the public type.
+let constructKernel: (lib: Library, dev: DeviceState, handle: number, name: string) => Kernel;
+
 /** One kernel of a library. Get it with `lib.kernel(name)`. */
 export class Kernel {
+  /** Entry point name (the `[[host_name]]` or function name). */
   readonly name: string;
   /** Reflection read once from the native side. */
   readonly info: KernelInfo;
   #lib: Library;
   #dev: DeviceState;
   #handle: number;
+  #dispatch: NativeFns["mm_dispatch"]; // looked up once, not per dispatch
   #desc: ArrayBuffer;
   #u8: Uint8Array;
   #dv: DataView;
+  // Views of #desc by typed-array type, so inline arguments copy bit-exactly without a view per call.
+  #views = new Map<unknown, ArrayBufferView & { set(src: ArrayLike<unknown>, at: number): void }>();
   #op: string; // "dispatch <name>", built once: no string building per dispatch
 
-  /** @internal Use lib.kernel(name). */
-  constructor(lib: Library, dev: DeviceState, handle: number, name: string) {
+  static {
+    constructKernel = (lib, dev, handle, name) => new Kernel(lib, dev, handle, name);
+  }
+
+  private constructor(lib: Library, dev: DeviceState, handle: number, name: string) {
     this.name = name;
     this.#op = `dispatch ${name}`;
     this.#lib = lib;
     this.#dev = dev;
     this.#handle = handle;
+    this.#dispatch = dev.native.fns.mm_dispatch;
     this.info = readInfo(dev, handle, name);
     this.#desc = new ArrayBuffer(HEADER + 31 * BINDING + 256);
     this.#u8 = new Uint8Array(this.#desc);
     this.#dv = new DataView(this.#desc);
   }
 
-  /** Runs the kernel once. Errors (limits, bindings, bounds) throw the matching MarlinError. */
+  /**
+   * Runs the kernel once. Arguments are validated here (InvalidArgumentError / BindingError naming the
+   * field); device-side checks (limits, bindings, bounds) throw the matching MarlinError.
+   */
   dispatch(opts: DispatchOptions): void {
     if (this.#lib.disposed) {
-      throw new DisposedError(`dispatch ${this.name}: the library was disposed`, 0, "dispatch");
+      throw new DisposedError(`dispatch ${this.name}: the library was disposed`, "dispatch");
     }
     const dev = this.#dev;
-    if (dev.closed) throw new DisposedError(`dispatch ${this.name}: the device was disposed`, 0, "dispatch");
+    if (dev.closed) throw new DisposedError(`dispatch ${this.name}: the device was disposed`, "dispatch");
     const args = opts.args;
+    if (!Array.isArray(args)) {
+      throw new InvalidArgumentError(
+        `dispatch ${this.name}: args must be an array, got ${typeof args}`,
+        "dispatch",
+      );
+    }
     let inline = 0;
     let n = 0;
     for (let i = 0; i < args.length; i++) {
       const a = args[i];
       if (a === undefined) continue;
+      if (a === null || typeof a !== "object") throw this.#badArg(i, a);
       n++;
       if (ArrayBuffer.isView(a)) inline += (a.byteLength + 15) & ~15;
     }
@@ -118,15 +156,25 @@ export class Kernel {
     writeDim3(dv, 16, opts.threadgroupSize, "threadgroupSize", this.name);
     dv.setUint32(28, n, true);
     const tgm = opts.threadgroupMemory;
-    if (tgm) {
-      if (tgm.length > 8) {
+    if (tgm !== undefined) {
+      if (!Array.isArray(tgm) || tgm.length > 8) {
         throw new InvalidArgumentError(
-          `dispatch ${this.name}: at most 8 threadgroup arguments`,
-          -1,
+          `dispatch ${this.name}: threadgroupMemory must be an array of at most 8 byte counts, got ${
+            Array.isArray(tgm) ? `${tgm.length} entries` : typeof tgm
+          }`,
           "dispatch",
         );
       }
-      for (let i = 0; i < tgm.length; i++) dv.setUint32(32 + 4 * i, tgm[i] ?? 0, true);
+      for (let i = 0; i < tgm.length; i++) {
+        const b = tgm[i] ?? 0;
+        if (!isU32(b)) {
+          throw new InvalidArgumentError(
+            `dispatch ${this.name}: threadgroupMemory[${i}] must be an integer byte count in 0..4294967295, got ${b}`,
+            "dispatch",
+          );
+        }
+        dv.setUint32(32 + 4 * i, b, true);
+      }
     }
     if (opts.constants) this.#writeConstants(opts.constants);
     let rec = HEADER;
@@ -141,36 +189,57 @@ export class Kernel {
       } else if (ArrayBuffer.isView(a)) {
         const dt = a instanceof Uint8Array || a instanceof DataView ? undefined : dtypeOfArray(a);
         writeBinding(dv, rec, 2, 0, dt === undefined ? DTYPE_ANY : dtypeCode(dt), bytes, a.byteLength);
-        this.#u8.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), bytes);
+        this.#copyInline(a, bytes);
         bytes += (a.byteLength + 15) & ~15;
-      } else if (typeof a === "object" && a.tensor instanceof Tensor) {
+      } else if (a.tensor instanceof Tensor) {
         const s = tensorState(a.tensor, this.#op);
         const off = a.offset * dtypeBytes(s.dtype);
-        if (!Number.isInteger(off) || off < 0) {
+        if (!Number.isSafeInteger(off) || off < 0) {
           throw new InvalidArgumentError(
             `dispatch ${this.name}: args[${i}].offset must be a non-negative integer (elements), got ${a.offset}`,
-            -1,
             "dispatch",
           );
         }
         writeBinding(dv, rec, 1, s.buffer, dtypeCode(s.dtype), off, Math.max(0, s.byteLength - off));
       } else {
-        throw new BindingError(
-          `dispatch ${this.name}: args[${i}] must be a Tensor, { tensor, offset } or a typed array`,
-          -5,
-          "dispatch",
-        );
+        throw this.#badArg(i, a);
       }
       rec += BINDING;
     }
-    const { native } = dev;
-    check(native, native.fns.mm_dispatch(dev.handle, this.#handle, this.#u8), this.#op);
+    check(dev.native, this.#dispatch(dev.handle, this.#handle, this.#u8), this.#op);
+  }
+
+  #badArg(i: number, a: unknown): BindingError {
+    const got = a === null ? "null" : typeof a === "object" ? (a.constructor?.name ?? "object") : typeof a;
+    return new BindingError(
+      `dispatch ${this.name}: args[${i}] must be a Tensor, { tensor, offset }, a typed array or undefined, got ${got}`,
+      "dispatch",
+    );
+  }
+
+  // Bit-exact copy of an inline argument at byte `at` (16-aligned, so a multiple of any element size).
+  #copyInline(a: ArrayBufferView, at: number): void {
+    if (a instanceof Uint8Array) {
+      this.#u8.set(a, at);
+    } else if (a instanceof DataView) {
+      for (let j = 0; j < a.byteLength; j++) this.#u8[at + j] = a.getUint8(j);
+    } else {
+      const ctor = a.constructor as ViewCtor & { BYTES_PER_ELEMENT: number };
+      let v = this.#views.get(ctor);
+      if (v === undefined) {
+        v = new ctor(this.#desc);
+        this.#views.set(ctor, v);
+      }
+      // Same-type TypedArray.set copies the bytes (NaN payloads included).
+      v.set(a as unknown as ArrayLike<unknown>, at / ctor.BYTES_PER_ELEMENT);
+    }
   }
 
   #grow(size: number): void {
     this.#desc = new ArrayBuffer(Math.max(size, this.#desc.byteLength * 2));
     this.#u8 = new Uint8Array(this.#desc);
     this.#dv = new DataView(this.#desc);
+    this.#views.clear();
   }
 
   #writeConstants(constants: Readonly<Record<number, ConstantValue>>): void {
@@ -181,7 +250,6 @@ export class Kernel {
       if (!Number.isInteger(i) || i < 0 || i >= 16) {
         throw new InvalidArgumentError(
           `dispatch ${this.name}: function constant index ${key} is outside 0..15`,
-          -1,
           "dispatch",
         );
       }
@@ -191,11 +259,26 @@ export class Kernel {
       let hi = 0;
       if (typeof v === "boolean") lo = v ? 1 : 0;
       else if (typeof v === "number" && Number.isInteger(v)) {
+        if (!Number.isSafeInteger(v)) {
+          throw new InvalidArgumentError(
+            `dispatch ${this.name}: constants[${i}] = ${v} is not a safe integer; pass { f32: ${v} } for a float`,
+            "dispatch",
+          );
+        }
         lo = v >>> 0;
         hi = v < 0 ? Math.floor(v / 4294967296) >>> 0 : Math.floor(v / 4294967296);
-      } else {
+      } else if (
+        typeof v === "number" || (typeof v === "object" && v !== null && typeof v.f32 === "number")
+      ) {
         f32Bits[0] = typeof v === "number" ? v : v.f32;
         lo = u32OfF32[0];
+      } else {
+        throw new InvalidArgumentError(
+          `dispatch ${this.name}: constants[${i}] must be a boolean, a number or { f32: number }, got ${
+            v === null ? "null" : typeof v
+          }`,
+          "dispatch",
+        );
       }
       dv.setUint32(at, lo, true);
       dv.setUint32(at + 4, hi, true);
@@ -205,6 +288,15 @@ export class Kernel {
   }
 }
 
+/** @internal Used by Library.kernel(). */
+export function createKernel(lib: Library, dev: DeviceState, handle: number, name: string): Kernel {
+  return constructKernel(lib, dev, handle, name);
+}
+
+function isU32(x: unknown): x is number {
+  return Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff;
+}
+
 function writeDim3(
   dv: DataView,
   at: number,
@@ -212,15 +304,27 @@ function writeDim3(
   what: string,
   name: string,
 ): void {
-  const x = typeof v === "number" ? v : v[0];
-  const y = typeof v === "number" ? 1 : v[1] ?? 1;
-  const z = typeof v === "number" ? 1 : v[2] ?? 1;
-  if (!(x >= 0 && y >= 0 && z >= 0 && x <= 0xffffffff && y <= 0xffffffff && z <= 0xffffffff)) {
+  const arr = typeof v !== "number";
+  if (arr && (!Array.isArray(v) || v.length < 1 || v.length > 3)) {
     throw new InvalidArgumentError(
-      `dispatch ${name}: ${what} [${x}, ${y}, ${z}] is not three uint32 values`,
-      -1,
+      `dispatch ${name}: ${what} must be a count or an array of 1 to 3 counts, got ${
+        Array.isArray(v) ? `${v.length} entries` : typeof v
+      }`,
       "dispatch",
     );
+  }
+  const x = arr ? v[0] : v;
+  const y = arr ? v[1] ?? 1 : 1;
+  const z = arr ? v[2] ?? 1 : 1;
+  for (let i = 0; i < 3; i++) {
+    const d = i === 0 ? x : i === 1 ? y : z;
+    if (!isU32(d)) {
+      const field = arr ? `${what}[${i}]` : what;
+      throw new InvalidArgumentError(
+        `dispatch ${name}: ${field} must be an integer in 0..4294967295, got ${d}`,
+        "dispatch",
+      );
+    }
   }
   dv.setUint32(at, x, true);
   dv.setUint32(at + 4, y, true);
@@ -284,6 +388,14 @@ function readInfo(dev: DeviceState, handle: number, name: string): KernelInfo {
   };
 }
 
+// Set in Library's static block: the only way to construct one, kept out of the public type.
+let constructLibrary: (dev: DeviceState, owner: object, handle: number, owned: boolean) => Library;
+
+/** @internal Used by Device.compile() / Device.builtin(); `owned` = false for the built-in library. */
+export function createLibrary(dev: DeviceState, owner: object, handle: number, owned: boolean): Library {
+  return constructLibrary(dev, owner, handle, owned);
+}
+
 /** A set of kernels: built-in (`dev.builtin()`) or compiled (`dev.compile(source)`). */
 export class Library implements Disposable {
   /** Names of the kernels in this library. */
@@ -296,8 +408,12 @@ export class Library implements Disposable {
   #unregister: () => void;
   readonly #owner: object; // the Device: reachable as long as this library is
 
-  /** @internal `owned` = false for the built-in library, which the device frees itself. */
-  constructor(dev: DeviceState, owner: object, handle: number, owned: boolean) {
+  static {
+    constructLibrary = (dev, owner, handle, owned) => new Library(dev, owner, handle, owned);
+  }
+
+  // `owned` = false for the built-in library, which the device frees itself.
+  private constructor(dev: DeviceState, owner: object, handle: number, owned: boolean) {
     this.#owner = owner;
     this.#dev = dev;
     this.#handle = handle;
@@ -317,19 +433,18 @@ export class Library implements Disposable {
 
   /** The kernel called `name`; UnknownKernelError lists the available names. */
   kernel(name: string): Kernel {
-    if (this.disposed) throw new DisposedError(`kernel ${name}: the library was disposed`, 0, "kernel");
+    if (this.disposed) throw new DisposedError(`kernel ${name}: the library was disposed`, "kernel");
     const hit = this.#cache.get(name);
     if (hit) return hit;
     if (!this.kernels.includes(name)) {
       throw new UnknownKernelError(
         `kernel: no kernel "${name}" in this library; available: ${this.kernels.join(", ") || "(none)"}`,
-        -4,
         "kernel",
       );
     }
     const { native } = this.#dev;
     check(native, native.fns.mm_kernel_get(this.#handle, cstr(name), outHandle), `kernel ${name}`);
-    const k = new Kernel(this, this.#dev, outHandle[0], name);
+    const k = createKernel(this, this.#dev, outHandle[0], name);
     this.#cache.set(name, k);
     return k;
   }
@@ -343,6 +458,7 @@ export class Library implements Disposable {
     if (this.#owned && !this.#dev.closed) this.#dev.native.fns.mm_library_free(this.#handle);
   }
 
+  /** Same as dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }

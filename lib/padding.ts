@@ -94,7 +94,8 @@ export function checkGroupSize(op: string, groupSize: number): void {
   }
 }
 
-type Plain =
+/** Typed arrays padMatrix() and sliceMatrix() accept (row-major matrices). */
+export type PlainArray =
   | Uint32Array
   | Uint8Array
   | Uint16Array
@@ -107,7 +108,7 @@ type Plain =
  * Copies `batch` row-major [rows, cols] matrices into zero-filled [rowsP, colsP] ones (same element
  * type). rowsP >= rows and colsP >= cols. Returns src itself when nothing grows.
  */
-export function padMatrix<T extends Plain>(
+export function padMatrix<T extends PlainArray>(
   src: T,
   batch: number,
   rows: number,
@@ -143,7 +144,7 @@ export function padMatrix<T extends Plain>(
  * Slices `batch` row-major [rowsP, colsP] matrices back to [rows, cols] (e.g. a GEMM output computed on
  * padded M and N). Returns src itself when nothing shrinks.
  */
-export function sliceMatrix<T extends Plain>(
+export function sliceMatrix<T extends PlainArray>(
   src: T,
   batch: number,
   rowsP: number,

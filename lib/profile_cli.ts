@@ -6,6 +6,7 @@ import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { Device } from "./device.ts";
 import { type DType, isDType } from "./dtype.ts";
+import { InvalidArgumentError } from "./errors.ts";
 import { isQuantFormat, type QuantFormat } from "./quant/formats.ts";
 import type { QuantizedMatrix } from "./quant/types.ts";
 import type { TraceReport } from "./trace.ts";
@@ -111,7 +112,7 @@ function profileKernel(
     const tensor = /^(\w+):(\d+)$/.exec(spec);
     const dtype = (inline ?? tensor)?.[1] ?? "";
     if (!(dtype in ARRAYS) || (!inline && !tensor)) {
-      throw new Error(`profile: bad --arg "${spec}" (see --help)`);
+      throw new InvalidArgumentError(`profile: bad --arg "${spec}" (see --help)`, "profile");
     }
     if (inline) {
       const vals = inline[2].split(",").map(Number);
@@ -122,7 +123,9 @@ function profileKernel(
     const n = Number(tensor![2]);
     const arr = new ARRAYS[dtype](n);
     for (let i = 0; i < n; i++) arr[i] = i % 251;
-    if (!isDType(dtype as DType)) throw new Error(`profile: unknown dtype ${dtype}`);
+    if (!isDType(dtype as DType)) {
+      throw new InvalidArgumentError(`profile: unknown dtype ${dtype}`, "profile");
+    }
     return dev.tensor(arr as never);
   });
   return dev.trace(() => k.dispatch({ grid, threadgroupSize: tg, args }));

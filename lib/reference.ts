@@ -5,8 +5,6 @@ import { groupTable } from "./quant/dequantize.ts";
 import { checkQuantized } from "./quant/validate.ts";
 import type { QuantizedMatrix } from "./quant/types.ts";
 
-type Numeric = ArrayLike<number>;
-
 /**
  * Dequantizes q in float64 to the math layout [batch?, K, N] (original, unpadded k and n), whatever layout
  * q was quantized from. Values are value(code) * scale exactly (no float32 rounding).
@@ -37,8 +35,8 @@ export function dequantizeF64(q: QuantizedMatrix): Float64Array {
  * With `batch` set, B may also be shared ([K, N] once) by passing bBatched: false.
  */
 export function matmulF64(
-  a: Numeric,
-  b: Numeric,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
   m: number,
   k: number,
   n: number,
@@ -81,7 +79,7 @@ export function matmulF64(
  * batched q, A must be batched alike; for a single q and opts.batch, every A batch uses the same weight.
  */
 export function referenceGemm(
-  a: Numeric,
+  a: ArrayLike<number>,
   m: number,
   q: QuantizedMatrix,
   opts: { batch?: number } = {},
@@ -99,8 +97,8 @@ export function referenceGemm(
 
 /** Worst absolute and relative difference of `actual` against `expected` (same length). */
 export function compareF64(
-  actual: Numeric,
-  expected: Numeric,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
 ): { maxAbs: number; maxRel: number; worstIndex: number } {
   if (actual.length !== expected.length) {
     throw shapeError(

@@ -1,7 +1,7 @@
 // Tensor: a device buffer with a shape and dtype, exposed zero-copy as a typed array over the buffer's
 // host-visible memory. The view is detached on dispose, so stale views read as empty instead of freed memory.
 import { type DType, dtypeBytes, type TensorArray, viewOf } from "./dtype.ts";
-import { DisposedError, ShapeError } from "./errors.ts";
+import { DisposedError, LimitError, OutOfMemoryError, ShapeError } from "./errors.ts";
 import {
   attachTensor,
   check,
@@ -25,27 +25,78 @@ const finalizer = new FinalizationRegistry<Held>((h) => {
 // View's ArrayBuffer -> tensor: a reachable view keeps its tensor (and so its memory) alive.
 const owners = new WeakMap<ArrayBuffer, Tensor>();
 
-/** Validates a shape and returns its element count. */
+/**
+ * Validates a shape (an array of non-negative integers; a 0 dimension makes an empty tensor) and returns
+ * its element count, which must be a safe integer.
+ */
 export function shapeSize(shape: readonly number[], op: string): number {
-  if (!Array.isArray(shape)) throw new ShapeError(`${op}: shape must be an array of integers`, -13, op);
+  if (!Array.isArray(shape)) throw new ShapeError(`${op}: shape must be an array of integers`, op);
   let n = 1;
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      throw new ShapeError(`${op}: shape [${shape.join(", ")}] has an invalid dimension ${d}`, -13, op);
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new ShapeError(`${op}: shape [${shape.join(", ")}] has an invalid dimension ${d}`, op);
     }
     n *= d;
+  }
+  // Checked after the loop: a later 0 dimension makes any product empty, not too large.
+  if (!Number.isSafeInteger(n)) {
+    throw new LimitError(
+      `${op}: shape [${shape.join(", ")}] has ${n} elements, more than 2^53 - 1 (Number.MAX_SAFE_INTEGER)`,
+      op,
+    );
   }
   return n;
 }
 
+/** Byte size of `length` elements of `dtype`, checked against the device and runtime limits. */
+function checkedByteLength(
+  device: DeviceState,
+  shape: readonly number[],
+  length: number,
+  dtype: DType,
+): number {
+  const bytes = length * dtypeBytes(dtype);
+  const what = `shape [${shape.join(", ")}] of ${dtype} needs ${bytes} bytes`;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new LimitError(`tensor: ${what}, more than 2^53 - 1`, "tensor");
+  }
+  if (bytes > device.maxBufferLength) {
+    throw new OutOfMemoryError(
+      `tensor: ${what} but the device's max_buffer_length is ${device.maxBufferLength} bytes`,
+      "tensor",
+    );
+  }
+  if (bytes > device.native.maxViewBytes) {
+    throw new LimitError(
+      `tensor: ${what} but this runtime's largest zero-copy view is ${device.native.maxViewBytes} bytes`,
+      "tensor",
+    );
+  }
+  return bytes;
+}
+
+// Set in Tensor's static block: the only way to construct one, kept out of the public type.
+let construct: (device: DeviceState, owner: object, shape: readonly number[], dtype: DType) => Tensor;
+
+/** @internal Used by Device.tensor() / Device.empty(). Allocates a zero-filled device buffer. */
+export function createTensor(
+  device: DeviceState,
+  owner: object,
+  shape: readonly number[],
+  dtype: DType,
+): Tensor {
+  return construct(device, owner, shape, dtype);
+}
+
 /** A typed n-dimensional array in device memory. Create with `dev.tensor()` or `dev.empty()`. */
 export class Tensor implements Disposable {
-  /** Dimensions, outermost first. */
+  /** Dimensions, outermost first (elements per dimension). */
   readonly shape: readonly number[];
+  /** Element type; `data` is the matching typed array (f16 -> Float16Array, ...). */
   readonly dtype: DType;
-  /** Number of elements. */
+  /** Number of elements (the product of `shape`; 1 for shape []). */
   readonly length: number;
-  /** Size in bytes. */
+  /** Size in bytes (`length` times the dtype's element size). */
   readonly byteLength: number;
   #state: TensorState;
   #view: TensorArray;
@@ -53,22 +104,39 @@ export class Tensor implements Disposable {
   // Keeps the Device object reachable while the tensor is, so the device's finalizer cannot run first.
   readonly #owner: object;
 
-  /** @internal Use dev.tensor() / dev.empty(). Allocates a zero-filled device buffer. */
-  constructor(device: DeviceState, owner: object, shape: readonly number[], dtype: DType) {
+  static {
+    construct = (device, owner, shape, dtype) => new Tensor(device, owner, shape, dtype);
+  }
+
+  private constructor(device: DeviceState, owner: object, shape: readonly number[], dtype: DType) {
     const length = shapeSize(shape, "tensor");
-    const byteLength = length * dtypeBytes(dtype);
+    const byteLength = checkedByteLength(device, shape, length, dtype);
     const { native } = device;
     // The C API needs length >= 1; an empty tensor still owns a 1-byte buffer.
     check(native, native.fns.mm_buffer_alloc(device.handle, Math.max(1, byteLength), outHandle), "tensor");
     const buffer = outHandle[0];
-    const ab = byteLength === 0
-      ? new ArrayBuffer(0)
-      : native.arrayBuffer(native.fns.mm_buffer_contents(buffer), byteLength);
+    let ab: ArrayBuffer;
+    let view: TensorArray;
+    try {
+      ab = byteLength === 0
+        ? new ArrayBuffer(0)
+        : native.arrayBuffer(native.fns.mm_buffer_contents(buffer), byteLength);
+      view = viewOf(dtype, ab, 0, length);
+    } catch (e) {
+      // Nothing references the buffer yet: free it here or it leaks until the device closes.
+      native.fns.mm_buffer_free(buffer);
+      throw new LimitError(
+        `tensor: could not create a ${byteLength}-byte view of the device buffer (this runtime's view limit is ${native.maxViewBytes} bytes): ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+        "tensor",
+      );
+    }
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.length = length;
     this.byteLength = byteLength;
-    this.#view = viewOf(dtype, ab, 0, length);
+    this.#view = view;
     this.#state = { device, buffer, dtype, byteLength, disposed: false };
     attachTensor(this, this.#state);
     owners.set(ab, this);
@@ -112,13 +180,14 @@ export class Tensor implements Disposable {
     if (!s.device.closed) s.device.native.fns.mm_buffer_free(s.buffer);
   }
 
+  /** Same as dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }
 
   #live(op: string): TensorState {
     const s = this.#state;
-    if (s.disposed || s.device.closed) throw new DisposedError(`${op}: the tensor was disposed`, 0, op);
+    if (s.disposed || s.device.closed) throw new DisposedError(`${op}: the tensor was disposed`, op);
     return s;
   }
 }

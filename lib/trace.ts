@@ -12,7 +12,9 @@ import type { Native } from "./ffi/native.ts";
 export interface TraceLine {
   /** .metal file as named in #line (relative to the package root when inside it). */
   file: string;
+  /** 1-based .metal line. */
   line: number;
+  /** Access kind: device-memory load, store or atomic. */
   kind: "load" | "store" | "atomic";
   /** Simdgroup executions of the access (all 32 lanes' accesses at one site and occurrence = 1). */
   requests: number;
@@ -30,21 +32,29 @@ export interface TraceLine {
 
 /** Device-memory profile of one dispatch. Byte counts are bytes. */
 export interface TraceDispatch {
+  /** Kernel name. */
   kernel: string;
+  /** Threadgroups per grid, [x, y, z]. */
   grid: number[];
+  /** Threads per threadgroup, [x, y, z]. */
   threadgroup: number[];
   /** False when the dispatch failed part-way (the figures cover what ran). */
   ok: boolean;
   /** Bytes requested by loads (+ atomics), each request's distinct bytes counted once. */
   deviceBytesRead: number;
+  /** Bytes requested by stores (+ atomics), each request's distinct bytes counted once. */
   deviceBytesWritten: number;
   /** Distinct bytes of the bound buffers read / written by the whole dispatch (the minimum to move). */
   minimalBytesRead: number;
+  /** Distinct bytes of the bound buffers written by the whole dispatch. */
   minimalBytesWritten: number;
   /** 32 x sectors of all requests: what the memory system moves. */
   bytesMoved: number;
+  /** Bytes read from threadgroup memory. */
   threadgroupBytesRead: number;
+  /** Bytes written to threadgroup memory. */
   threadgroupBytesWritten: number;
+  /** Per .metal line and access kind, in source order. */
   lines: TraceLine[];
 }
 
@@ -72,7 +82,9 @@ interface RawDispatch {
 
 /** Dispatches traced by `Device.trace(fn)`, in dispatch order. */
 export class TraceReport {
+  /** Every traced dispatch, in dispatch order. */
   readonly dispatches: TraceDispatch[];
+  /** Wraps already-built dispatch profiles (Device.trace() builds them). */
   constructor(dispatches: TraceDispatch[]) {
     this.dispatches = dispatches;
   }
@@ -87,6 +99,7 @@ export class TraceReport {
     return this.dispatches.map(formatDispatch).join("\n\n");
   }
 
+  /** JSON form: `{ dispatches }`. */
   toJSON(): { dispatches: TraceDispatch[] } {
     return { dispatches: this.dispatches };
   }
@@ -193,7 +206,6 @@ function symbolize(sites: RawSite[]): Map<string, { file: string; line: number }
     } catch (e) {
       throw new InvalidArgumentError(
         `trace: addr2line (binutils) failed on ${mod}: ${e instanceof Error ? e.message : String(e)}`,
-        -1,
         "trace",
       );
     }
@@ -262,13 +274,21 @@ const AGREES: Record<TraceVerdict, readonly string[]> = {
 
 /** One static finding next to the traced line it describes. */
 export interface AuditComparison {
+  /** Kernel name. */
   kernel: string;
+  /** "file:line" of the access. */
   line: string;
+  /** Access kind. */
   kind: "load" | "store";
+  /** The static audit's classification (coalesced, strided, ...). */
   classification: string;
+  /** What the trace measured for the line. */
   verdict: TraceVerdict;
+  /** True when the classification matches the verdict. */
   agrees: boolean;
+  /** Measured mean 32-byte sectors per request. */
   sectorsPerRequest: number;
+  /** Fewest sectors per request that could hold the bytes accessed. */
   ideal: number;
 }
 

@@ -20,7 +20,7 @@ import { findFunctions, type FuncDecl } from "./memory_decls.ts";
 import { type Classification, KernelAnalyzer, type Program, type RawAccess } from "./memory_flow.ts";
 import { lex } from "./memory_lexer.ts";
 
-export type { Classification } from "./memory_flow.ts";
+export type { Classification, RawAccess } from "./memory_flow.ts";
 
 /** How bad an access is for bandwidth: high (strided/scattered in a loop), medium, info (broadcast), none. */
 export type Severity = "high" | "medium" | "info" | "none";
@@ -29,36 +29,53 @@ export type Category = "scale-buffer strided access" | "general strided" | "scat
 
 /** One classified access of one kernel, at a .metal/.h line. */
 export interface AuditAccess extends RawAccess {
+  /** Kernel (host name) the access belongs to. */
   kernel: string;
+  /** Finding category, null for coalesced and broadcast accesses. */
   category: Category;
+  /** How much the access costs bandwidth. */
   severity: Severity;
 }
 
 /** One kernel (one host name for template instantiations). */
 export interface AuditKernel {
+  /** Host name of the kernel. */
   name: string;
+  /** C++/MSL function implementing it (the template for instantiations). */
   function: string;
+  /** File defining the function. */
   file: string;
+  /** 1-based line of the function in `file`. */
   line: number;
+  /** The `[[buffer(i)]]` parameters: index, name, address space and element type. */
   buffers: { index: number; name: string; space: string; elementType: string }[];
+  /** Every classified buffer access, in source order. */
   accesses: AuditAccess[];
+  /** Accesses per classification. */
   counts: Record<Classification, number>;
+  /** Worst severity among the accesses. */
   worst: Severity;
+  /** Priority score: 100 per high and 10 per medium finding. */
   score: number;
 }
 
 /** The audit result; JSON.stringify(report) gives the full machine-readable report. */
 export interface AuditReport {
+  /** Files audited (names relative to the shader directory, or as given). */
   files: string[];
+  /** Every kernel found, with its classified accesses. */
   kernels: AuditKernel[];
   /** Kernels with findings, worst first (by score: 100 per high, 10 per medium finding). */
   priority: { kernel: string; worst: Severity; score: number; high: number; medium: number }[];
+  /** Plain-text summary: the priority list and the worst findings. */
   summary(): string;
 }
 
 /** Inputs: explicit sources, or a directory of .metal/.h files (default: the package's shaders/). */
 export interface AuditOptions {
+  /** Sources to audit by name; wins over `dir`. */
   sources?: { name: string; source: string }[];
+  /** Directory of .metal/.h files to audit (default: the package's shaders/). */
   dir?: string;
 }
 

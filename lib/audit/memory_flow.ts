@@ -11,18 +11,31 @@ export type { Classification } from "./memory_classify.ts";
 
 /** One buffer access site as seen from one kernel. */
 export interface RawAccess {
+  /** File of the access. */
   file: string;
+  /** 1-based line of the access. */
   line: number;
+  /** 1-based column of the access. */
   column: number;
+  /** Name of the buffer parameter accessed. */
   buffer: string;
+  /** Its `[[buffer(i)]]` index. */
   bufferIndex: number;
+  /** Element type of the buffer as written in the source. */
   elementType: string;
+  /** Bytes one lane moves per access, null when unknown. */
   accessBytes: number | null;
+  /** Whether the access reads, writes or both (compound assignment). */
   kind: "load" | "store" | "load+store";
+  /** The index expression as written. */
   expr: string;
+  /** How neighbouring lanes' addresses relate. */
   classification: Classification;
+  /** True when the access sits inside a loop. */
   inLoop: boolean;
+  /** Byte distance between adjacent lanes' addresses ("symbolic" when it depends on run-time values, null when unknown). */
   laneStrideBytes: number | "symbolic" | null;
+  /** Why the classifier chose the classification. */
   reason: string;
 }
 

@@ -16,17 +16,25 @@ export interface MoeConfig {
 
 /** The dimensions the audit needs. */
 export interface ModelConfig {
+  /** Model name, e.g. "qwen2" (the key in BUILTIN_MODELS for built-in configs). */
   name: string;
   /** Where the numbers come from, e.g. "seed table" or a file path. */
   source: string;
+  /** Hidden size (elements per token embedding). */
   hidden: number;
   /** Intermediate size of the dense MLP, or 0 when every layer is MoE (no dense MLP). */
   intermediate: number;
+  /** Vocabulary size (rows of the LM head). */
   vocab: number;
+  /** Attention query heads. */
   heads: number;
+  /** Key/value heads (grouped-query attention; equal to heads for MHA). */
   kvHeads: number;
+  /** Elements per attention head. */
   headDim: number;
+  /** Transformer layers, when known (informational). */
   layers?: number;
+  /** Mixture-of-experts dimensions; absent for dense models. */
   moe?: MoeConfig;
 }
 

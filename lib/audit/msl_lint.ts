@@ -5,8 +5,11 @@ import { lex, type Token } from "./memory_lexer.ts";
 
 /** One lint finding; `line` is 1-based in `file`. */
 export interface LintFinding {
+  /** File name as given to lintMsl(). */
   file: string;
+  /** 1-based line of the finding in `file`. */
   line: number;
+  /** Which MSL restriction the code breaks. */
   rule:
     | "std-namespace"
     | "recursion"
@@ -16,6 +19,7 @@ export interface LintFinding {
     | "pointer-address-space"
     | "vec3-in-buffer"
     | "include";
+  /** What is wrong, naming the construct. */
   message: string;
 }
 

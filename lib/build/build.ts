@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import process from "node:process";
+import { RewriteError, rewriteMetal } from "../cpu/rewrite.ts";
 import { CompileError } from "../errors.ts";
 import { buildDir, libraryHash, libraryInputs, libraryPath, ROOT, writeAtomic } from "./stamp.ts";
 import { type BuildMode, findToolchain, moduleExt, type Toolchain } from "./toolchain.ts";
@@ -16,32 +17,6 @@ export interface BuildOptions {
   force?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
-}
-
-// The rewriter (lib/cpu/rewrite.ts) is owned by another module; only the names below are used.
-interface RewriterApi {
-  rewriteMetal(source: string, opts: {
-    fileName: string;
-    moduleSymbol?: string;
-    resolveInclude?: (name: string, fromFile: string) => string | undefined;
-  }): { cpp: string; headers: Map<string, string> };
-  RewriteError: new (...a: never[]) => Error & { file: string; line: number; column: number };
-}
-// Loaded at import (not a native load); a missing rewriter only fails the calls that need it.
-const rewriterSpec = "../cpu/rewrite.ts";
-const rewriterOrError: RewriterApi | Error = await import(rewriterSpec).then(
-  (m) => m as RewriterApi,
-  (e) => (e instanceof Error ? e : new Error(String(e))),
-);
-function getRewriter(): RewriterApi {
-  if (rewriterOrError instanceof Error) {
-    throw new CompileError(
-      `compile: the shader rewriter lib/cpu/rewrite.ts failed to load: ${rewriterOrError.message}`,
-      -8,
-      "compile",
-    );
-  }
-  return rewriterOrError;
 }
 
 function listFiles(dir: string, exts: string[]): string[] {
@@ -79,7 +54,7 @@ export function compileErrorFrom(stderr: string, what: string): CompileError {
   let first = lines.findIndex((l) => re.test(l));
   if (first < 0) first = 0;
   const excerpt = lines.slice(first, first + 6).join("\n").trim();
-  const err = new CompileError(`compile: ${what} failed\n${excerpt}`, -8, "compile");
+  const err = new CompileError(`compile: ${what} failed\n${excerpt}`, "compile");
   const m = re.exec(lines[first] ?? "");
   if (m) {
     err.file = m[1];
@@ -96,13 +71,12 @@ function rewriteInto(
   dir: string,
   stem: string,
 ): string {
-  const rewriter = getRewriter();
   let out: { cpp: string; headers: Map<string, string> };
   try {
-    out = rewriter.rewriteMetal(source, { fileName, moduleSymbol, resolveInclude });
+    out = rewriteMetal(source, { fileName, moduleSymbol, resolveInclude });
   } catch (e) {
-    if (e instanceof rewriter.RewriteError) {
-      const err = new CompileError(`compile: ${e.message}`, -8, "compile");
+    if (e instanceof RewriteError) {
+      const err = new CompileError(`compile: ${e.message}`, "compile");
       err.file = e.file;
       err.line = e.line;
       throw err;

@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileS
 import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { InvalidArgumentError } from "../errors.ts";
 import { type BuildMode, libraryFileName, type Toolchain } from "./toolchain.ts";
 
 /** Package root (the folder holding csrc/, shaders/, lib/). */
@@ -25,10 +26,23 @@ export function hasSources(): boolean {
   return existsSync(join(ROOT, "csrc", "include", "metal_marlin.h"));
 }
 
-/** Build mode the loader uses: MM_BUILD=asan selects the sanitizer build, MM_BUILD=coverage the coverage one. */
+/** MM_BUILD values envMode() accepts; "instrument" is chosen per device (Device.open({ instrument })). */
+export const ENV_BUILD_MODES: readonly BuildMode[] = ["fast", "asan", "coverage"];
+
+/**
+ * Build mode the loader uses: MM_BUILD=asan selects the sanitizer build, MM_BUILD=coverage the coverage
+ * one, unset or empty the fast one. Any other value throws InvalidArgumentError instead of silently
+ * testing the wrong library.
+ */
 export function envMode(): BuildMode {
   const m = process.env.MM_BUILD;
-  return m === "asan" || m === "coverage" ? m : "fast";
+  if (m === undefined || m === "") return "fast";
+  if ((ENV_BUILD_MODES as readonly string[]).includes(m)) return m as BuildMode;
+  const hint = m === "instrument" ? ' ("instrument" is chosen per device: Device.open({ instrument }))' : "";
+  throw new InvalidArgumentError(
+    `MM_BUILD: unknown build mode "${m}"; accepted: ${ENV_BUILD_MODES.join(", ")} (unset = fast)${hint}`,
+    "MM_BUILD",
+  );
 }
 
 function walk(dir: string, exts: string[], out: string[]): void {

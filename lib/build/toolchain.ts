@@ -138,6 +138,7 @@ export function findToolchain(mode: BuildMode): Toolchain {
     : "install g++ (>= 12) or clang >= 15: apt-get install g++ (or clang-16)";
   throw new LibraryLoadError(
     `toolchain: no usable C++ compiler for ${mode} mode; tried ${rejected.join(", ")}. ${hint}`,
+    "toolchain",
   );
 }
 

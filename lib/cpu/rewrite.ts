@@ -238,7 +238,10 @@ function functionConstant(s: Scan, i: number, src: string, ctx: Ctx, edits: Edit
     const idx = item.args?.length === 1 ? /^(\d+)[uU]?$/.exec(item.args[0].text) : null;
     if (!idx) throw s.error(item.tok, "function_constant(...) needs an integer literal index");
     if (Number(idx[1]) >= 16) {
-      throw s.error(item.tok, `function_constant(${idx[1]}): indices go from 0 to 15 (MM_MAX_FUNCTION_CONSTANTS)`);
+      throw s.error(
+        item.tok,
+        `function_constant(${idx[1]}): indices go from 0 to 15 (MM_MAX_FUNCTION_CONSTANTS)`,
+      );
     }
     if (eq >= 0) throw s.error(s.t[eq], "a function constant cannot have an initializer");
     const nameTok = s.t[attrAt - 1];

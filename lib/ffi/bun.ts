@@ -30,6 +30,7 @@ export function openBun(path: string): Native {
   return {
     path,
     fns: lib.symbols as unknown as NativeFns,
+    maxViewBytes: 2 ** 32, // toArrayBuffer throws "RangeError: Out of memory" past 4 GiB (Bun 1.4)
     arrayBuffer(p: NativePointer, byteLength: number): ArrayBuffer {
       return toArrayBuffer(asNumber(p) as never, 0, byteLength);
     },

@@ -40,6 +40,7 @@ export function openDeno(path: string): Native {
   return {
     path,
     fns: lib.symbols as unknown as NativeFns,
+    maxViewBytes: Number.MAX_SAFE_INTEGER, // V8's ArrayBuffer limit on 64-bit hosts
     arrayBuffer(p: NativePointer, byteLength: number): ArrayBuffer {
       return D.UnsafePointerView.getArrayBuffer(p as unknown as object, byteLength);
     },

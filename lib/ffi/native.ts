@@ -25,12 +25,20 @@ export interface LoadOptions {
 }
 
 const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined;
-// bun.ts imports "bun:ffi", so only Bun may load it (through a specifier Deno's graph cannot see);
-// deno.ts only touches Deno's globals when called. Importing either loads no native code.
+// bun.ts imports "bun:ffi", so only Bun may load it; Bun's require() loads it synchronously on first
+// use, through a specifier Deno's module graph cannot see. deno.ts only touches Deno's globals when called.
 const bunAdapter = "./bun.ts";
-const openLibrary: (path: string) => Native = isBun
-  ? (await import(bunAdapter) as { openBun: (path: string) => Native }).openBun
-  : openDeno;
+let openLibrary: ((path: string) => Native) | undefined;
+
+/** The runtime's dlopen adapter, resolved on first use so importing this module loads nothing native. */
+function opener(): (path: string) => Native {
+  if (openLibrary === undefined) {
+    openLibrary = isBun
+      ? (createRequire(import.meta.url)(bunAdapter) as { openBun: (path: string) => Native }).openBun
+      : openDeno;
+  }
+  return openLibrary;
+}
 
 const byPath = new Map<string, Native>();
 const defaultNatives = new Map<BuildMode, Native>(); // one per build mode: several may be open at once
@@ -39,13 +47,12 @@ function openChecked(path: string): Native {
   const abs = resolve(path);
   const hit = byPath.get(abs);
   if (hit) return hit;
-  let native = openLibrary(abs);
+  let native = opener()(abs);
   const version = native.fns.mm_abi_version();
   if (version !== EXPECTED_ABI_VERSION) {
     native.close();
     throw new LibraryLoadError(
       `load: ${abs} has ABI version ${version} but this metal-marlin expects ${EXPECTED_ABI_VERSION}; rebuild it (bun scripts/build.ts --force)`,
-      -9,
       "load",
     );
   }
@@ -72,7 +79,7 @@ function runBuild(mode: string, reason: string, out: string): void {
     });
   } catch (e) {
     const stderr = (e as { stderr?: string }).stderr ?? String(e);
-    throw new LibraryLoadError(`load: building ${out} failed:\n${stderr.trim()}`, -9, "load");
+    throw new LibraryLoadError(`load: building ${out} failed:\n${stderr.trim()}`, "load");
   }
 }
 
@@ -115,7 +122,6 @@ function tryLocalBuild(tried: Attempt[], mode: BuildMode): Native | undefined {
       if (!existsSync(out) || stamp === undefined || stamp.hash === before) {
         throw new LibraryLoadError(
           `load: ${out} is still missing or stale after building (${reason})`,
-          -9,
           "load",
         );
       }
@@ -145,6 +151,7 @@ export function loadNative(opts: LoadOptions = {}): Native {
   const mode = opts.mode ?? envMode();
   const cached = defaultNatives.get(mode);
   if (opts.libraryPath === undefined && cached) return cached;
+  opener(); // a broken adapter throws here, not as one "path tried" among others
   const tried: Attempt[] = [];
   // An explicit path (option or MM_LIBRARY_PATH) is authoritative: if it fails we do not fall back.
   // MM_LIBRARY_PATH names one library; an explicitly requested other mode builds locally instead.
@@ -157,7 +164,6 @@ export function loadNative(opts: LoadOptions = {}): Native {
     const list = tried.map((t) => `  ${t.path} (${t.why})`).join("\n");
     throw new LibraryLoadError(
       `load: could not load the metal-marlin native library; tried:\n${list}`,
-      -9,
       "load",
     );
   }

@@ -142,6 +142,8 @@ export interface Native {
   /** Absolute path of the loaded library. */
   readonly path: string;
   readonly fns: NativeFns;
+  /** Largest view arrayBuffer() can create in this runtime, bytes (Bun: 2^32; Deno: 2^53 - 1). */
+  readonly maxViewBytes: number;
   /** An ArrayBuffer over `byteLength` bytes of native memory at `ptr` (no copy). */
   arrayBuffer(ptr: NativePointer, byteLength: number): ArrayBuffer;
   /** Address of the first byte of a view. */

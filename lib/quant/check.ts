@@ -1,16 +1,16 @@
 // Typed-error construction and option validation shared by quantize, dequantize, padding and the audit.
-// Host-side errors carry code 0 (lib/errors.ts convention) and the operation name.
+// Errors carry their class's MM_E_* code (lib/errors.ts) and the operation name.
 import { InvalidArgumentError, ShapeError } from "../errors.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "./formats.ts";
 
 /** A ShapeError for operation `op`; `message` starts with the op and gives the numbers. */
 export function shapeError(op: string, message: string): ShapeError {
-  return new ShapeError(message, 0, op);
+  return new ShapeError(message, op);
 }
 
 /** An InvalidArgumentError for operation `op`. */
 export function argError(op: string, message: string): InvalidArgumentError {
-  return new InvalidArgumentError(message, 0, op);
+  return new InvalidArgumentError(message, op);
 }
 
 /** Throws InvalidArgumentError unless `format` is a known format name. */

@@ -33,13 +33,17 @@ export interface QuantizeOptions {
 
 /** A quantized weight matrix (or a batch of them) in the layout of formats.ts. */
 export interface QuantizedMatrix {
+  /** Element format: "fp4" (E2M1) or "int4" (with zero points). */
   readonly format: QuantFormat;
   /** Original (unpadded) K and N. */
   readonly k: number;
+  /** Original (unpadded) N, elements. */
   readonly n: number;
   /** Padded K (multiple of groupSize) and N (multiple of 8). */
   readonly kp: number;
+  /** Padded N (multiple of 8), elements. */
   readonly np: number;
+  /** Elements of K sharing one scale (and zero point). */
   readonly groupSize: number;
   /** Leading batch dimension, or undefined for a single matrix (then arrays are 2-D). */
   readonly batch: number | undefined;
