@@ -2,46 +2,102 @@
 // tensors) plus the dims GEMM needs. Owned by its device; dispose() frees the three buffers.
 import { DisposedError, InvalidArgumentError } from "./errors.ts";
 import { deviceState, registerChild } from "./internal.ts";
-import { FORMAT_IDS, type QuantFormat } from "./quant/formats.ts";
+import { CODE_MAX, FORMAT_IDS, type QuantFormat } from "./quant/formats.ts";
 import type { QuantizedMatrix } from "./quant/types.ts";
 import { checkQuantized } from "./quant/validate.ts";
 import type { Tensor } from "./tensor.ts";
+
+export type { QuantFormat, QuantizedMatrix, Tensor };
 
 /** The part of Device that uploading needs (avoids an import cycle with device.ts). */
 interface TensorFactory {
   tensor(data: Uint32Array | Float16Array | Uint8Array, shape?: readonly number[]): Tensor;
 }
 
-/** A device-resident quantized weight. Create with `dev.upload(q)`. */
+// Why the TS side checks what C cannot see: zero points are data (a 16 or 255 silently computes garbage),
+// and a typed-array mix-up should name the type it got, not only a length.
+function typeName(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  return (x as { constructor?: { name?: string } }).constructor?.name ?? typeof x;
+}
+
+function checkUpload(op: string, q: QuantizedMatrix): void {
+  const hasZeros = q.zeros !== undefined && q.zeros !== null;
+  const arrays: [string, unknown, { name: string; prototype: unknown }][] = [
+    ["packed", q.packed, Uint32Array],
+    ["scales", q.scales, Float16Array],
+  ];
+  if (hasZeros) arrays.push(["zeros", q.zeros, Uint8Array]);
+  for (const [name, got, want] of arrays) {
+    if (!(got instanceof (want as unknown as new () => object))) {
+      throw new InvalidArgumentError(`${op}: ${name} must be a ${want.name}, got ${typeName(got)}`, -1, op);
+    }
+  }
+  if (hasZeros && q.format !== "int4") {
+    throw new InvalidArgumentError(
+      `${op}: zeros are only used by format "int4", but format is "${q.format}" (drop zeros or use "int4")`,
+      -1,
+      op,
+    );
+  }
+}
+
+function checkZeroPoints(op: string, zeros: Uint8Array): void {
+  for (let i = 0; i < zeros.length; i++) {
+    if (zeros[i] > CODE_MAX) {
+      throw new InvalidArgumentError(
+        `${op}: int4 zero point ${zeros[i]} at index ${i} is outside 0..${CODE_MAX}`,
+        -1,
+        op,
+      );
+    }
+  }
+}
+
+/**
+ * A quantized weight resident on a device: W is k x n (the GEMM is [M, k] x [k, n]), stored padded to
+ * kp x np in 4-bit codes with one scale (and for "int4" one zero point) per group of `groupSize` K
+ * values and column. Create with `dev.upload(q)`; owned by its device, freed by dispose().
+ */
 export class QuantizedWeight implements Disposable {
+  /** Quantization format: "fp4" (e2m1 x scale), "int4" (code - zero) x scale, "int4-sym" (code - 8) x scale. */
   readonly format: QuantFormat;
-  /** MM_FORMAT_* id (lib/quant/formats.ts FORMAT_IDS). */
+  /** MM_FORMAT_* id of `format` (0 fp4, 1 int4, 2 int4-sym; lib/quant/formats.ts FORMAT_IDS). */
   readonly formatId: number;
-  /** Logical K and N (the GEMM is [M, k] x [k, n]). */
+  /** Logical K in elements: the reduction length (rows of W, columns of A). */
   readonly k: number;
+  /** Logical N in elements: output columns. */
   readonly n: number;
-  /** Stored (padded) K and N: kp a multiple of groupSize, np a multiple of 8. */
+  /** Stored K in elements: >= k and a multiple of groupSize (padding rows are zero codes). */
   readonly kp: number;
+  /** Stored N in elements: >= n and a multiple of 8 (one packed word holds 8 codes along K). */
   readonly np: number;
+  /** K values sharing one scale (and zero point): 32, 64, 128 or 256 have kernels. */
   readonly groupSize: number;
   /** Number of matrices (1 for an unbatched weight). */
   readonly batch: number;
   /** true when the source had a batch dimension (batched GEMM then pairs batch i with weight i). */
   readonly batched: boolean;
-  /** [batch, kp/8, np] uint32 codes. */
+  /** Packed codes: u32 tensor [batch, kp/8, np], 8 4-bit codes per word along K. */
   readonly packed: Tensor;
-  /** [batch, kp/groupSize, np] float16 scales. */
+  /** Scales: f16 tensor [batch, kp/groupSize, np]. */
   readonly scales: Tensor;
-  /** [batch, kp/groupSize, np] uint8 zero points ("int4" only). */
+  /** Zero points 0..15: u8 tensor [batch, kp/groupSize, np] for "int4"; undefined for the other formats. */
   readonly zeros: Tensor | undefined;
   #disposed = false;
   #unregister: () => void;
 
-  /** @internal Use dev.upload(q). Copies q's arrays into device buffers. */
+  /**
+   * @internal Use dev.upload(q). Copies q's arrays into device buffers. Throws InvalidArgumentError for
+   * wrong array types, zeros with a format other than "int4", or a zero point outside 0..15 (naming the
+   * first bad index), ShapeError for array lengths that do not match the dims.
+   */
   constructor(dev: TensorFactory & object, q: QuantizedMatrix) {
     const op = "upload";
     deviceState(dev, op);
+    if (q !== null && typeof q === "object") checkUpload(op, q);
     checkQuantized(op, q);
+    if (q.zeros) checkZeroPoints(op, q.zeros);
     if (q.kp % 8 !== 0) throw new InvalidArgumentError(`${op}: kp = ${q.kp} is not a multiple of 8`, -1, op);
     this.format = q.format;
     this.formatId = FORMAT_IDS[q.format];
@@ -86,6 +142,7 @@ export class QuantizedWeight implements Disposable {
     this.zeros?.dispose();
   }
 
+  /** Same as dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }

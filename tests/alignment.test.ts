@@ -7,10 +7,15 @@ import {
   formatAlignmentReport,
   GEMV_N_MULTIPLE,
   projections,
+  ROUTING,
+  SMALL_BATCH_MAX_M,
 } from "../lib/audit/alignment.ts";
 import { BUILTIN_MODELS, builtinModel, parseHfConfig } from "../lib/audit/models.ts";
 import { main } from "../cli.ts";
 import { InvalidArgumentError } from "../lib/errors.ts";
+import { gemmRoute } from "../lib/gemm.ts";
+import { FORMAT_IDS, QUANT_FORMATS } from "../lib/quant/formats.ts";
+import { openCpu } from "./gemm_helpers.ts";
 
 const fixture = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`./fixtures/hf/${name}`, import.meta.url), "utf8"));
@@ -71,20 +76,21 @@ test("glm-4.7: exactly the seed's K and N, including router and 160 experts of 1
   });
 });
 
-test("report flags M = 1 (GEMV path) and odd M (bounds-checked, never padded) for every built-in model", () => {
+test("report flags M = 1 and odd M (bounds-checked, never padded) for every built-in model", () => {
   for (const name of Object.keys(BUILTIN_MODELS)) {
     const r = auditAlignment(builtinModel(name), [1, 7, 64]);
     for (const row of r.rows.filter((x) => !x.projection.startsWith("expert."))) {
       if (row.m === 1) {
-        assert.strictEqual(row.path, "gemv");
+        assert.ok(row.path === "gemv" || row.path === "split-k", `${name} ${row.projection} ${row.path}`);
         assert.strictEqual(row.mp, 1);
-        assert.ok(row.flags.includes("M=1 (GEMV path)"), `${name} ${row.projection}`);
+        const flag = row.path === "gemv" ? "M=1 (GEMV path)" : "M=1 (split-k path)";
+        assert.ok(row.flags.includes(flag), `${name} ${row.projection}`);
       } else if (row.m === 7) {
         assert.strictEqual(row.mp, 7);
         assert.ok(row.flags.includes("odd M (rows bounds-checked, not padded)"));
         assert.strictEqual(row.paddingBytes, 0, `${name} ${row.projection}`);
       } else {
-        assert.deepStrictEqual(row.flags, row.n % 64 === 0 ? [] : row.flags);
+        assert.strictEqual(row.path, "prefill");
         assert.strictEqual(row.paddingBytes, 0);
       }
     }
@@ -92,6 +98,68 @@ test("report flags M = 1 (GEMV path) and odd M (bounds-checked, never padded) fo
     assert.ok(text.includes("M=1 (GEMV path)") && text.includes("odd M (rows bounds-checked, not padded)"));
     assert.strictEqual(text.split("\n").length, 2 + r.rows.length);
   }
+});
+
+// The audit's path column used to be computed from M alone and disagreed with the real routing in 31
+// of 175 rows (glm-4.7 k_proj at M = 1 said gemv but runs gemm_splitk_fp4_gs128).
+test("audit path, kernel and splits equal the C routing (gemmRoute) for every built-in model, M, gs, format", () => {
+  const dev = openCpu();
+  try {
+    let compared = 0;
+    for (const name of Object.keys(BUILTIN_MODELS)) {
+      for (const groupSize of [32, 64, 128, 256]) {
+        for (const format of QUANT_FORMATS) {
+          const r = auditAlignment(builtinModel(name), [1, 2, 7, 16, 17, 64, 128], { groupSize, format });
+          for (const row of r.rows) {
+            const c = gemmRoute(dev, { m: row.m, n: row.n, k: row.k, format: FORMAT_IDS[format], groupSize });
+            const path = { gemv: "gemv", small: "small-batch", splitk: "split-k", tiled: "prefill" }[c.kind];
+            const label =
+              `${name} ${row.projection} M=${row.m} N=${row.n} K=${row.k} gs=${groupSize} ${format}`;
+            assert.deepStrictEqual([row.path, row.kernel, row.splits], [path, c.kernel, c.splits], label);
+            compared++;
+          }
+        }
+      }
+    }
+    assert.ok(compared > 1000, `${compared} rows`);
+    const k = auditAlignment(builtinModel("glm-4.7"), [1]).rows.find((x) => x.projection === "k_proj")!;
+    assert.deepStrictEqual([k.path, k.kernel], ["split-k", "gemm_splitk_fp4_gs128"]);
+    assert.ok(k.flags.some((f) => f.startsWith("split-K 2 parts")), k.flags.join("; "));
+  } finally {
+    dev.dispose();
+  }
+});
+
+// The mirror's thresholds are the C routing's: read them from the sources so the two cannot drift.
+test("audit routing thresholds equal the named constants of gemm_routing.cpp and gemm_params.h", () => {
+  const read = (path: string): string => readFileSync(new URL(`../${path}`, import.meta.url), "utf8");
+  const cpp = read("csrc/core/gemm_routing.cpp"), hdr = read("shaders/gemm_params.h");
+  const define = (name: string): number => Number(new RegExp(`#define ${name} (\\d+)u?`).exec(hdr)![1]);
+  const konst = (name: string): string => new RegExp(`const uint32_t ${name} = ([^;]+);`).exec(cpp)![1];
+  const value = (expr: string): number =>
+    Number(
+      expr.replace(/GEMM_[A-Z_]+/g, (d) => String(define(d))).split("*").reduce((x, y) =>
+        String(Number(x) * Number(y))
+      ),
+    );
+  assert.strictEqual(value(konst("kGemvMaxM")), ROUTING.gemvMaxM);
+  assert.strictEqual(value(konst("kSmallMaxM")), ROUTING.smallMaxM);
+  assert.strictEqual(ROUTING.smallMaxM, SMALL_BATCH_MAX_M);
+  assert.strictEqual(value(konst("kSplitTargetThreadgroups")), ROUTING.splitTargetThreadgroups);
+  assert.strictEqual(value(konst("kSplitMinChunk")), ROUTING.splitMinChunk);
+  assert.strictEqual(value(konst("kSplitMaxParts")), ROUTING.splitMaxParts);
+  assert.strictEqual(define("GEMM_VEC_COLS"), ROUTING.vecCols);
+  assert.strictEqual(define("GEMM_VEC_KBLOCK"), ROUTING.vecKBlock);
+});
+
+test("a group size without kernels (48) is flagged, with no path or kernel", () => {
+  const r = auditAlignment(builtinModel("llama"), [1, 64], { groupSize: 48 });
+  const msg = "no kernel for group size 48: supported 32, 64, 128, 256";
+  for (const row of r.rows) {
+    assert.deepStrictEqual([row.path, row.kernel, row.splits], ["none", "", 0]);
+    assert.ok(row.flags.includes(msg), row.flags.join("; "));
+  }
+  assert.ok(formatAlignmentReport(r).split("\n")[1] === `warning: ${msg}`);
 });
 
 test("padding cost: a K and N off the grid are padded and costed", () => {

@@ -9,9 +9,11 @@ import {
   BoundsError,
   DisposedError,
   InvalidArgumentError,
+  LimitError,
   ShapeError,
   UnsupportedError,
 } from "../lib/errors.ts";
+import { gemmRoute } from "../lib/gemm.ts";
 import type { Device } from "../lib/device.ts";
 import { nativeOf, tensorState } from "../lib/internal.ts";
 
@@ -209,3 +211,93 @@ test("gemm: a weight uploaded to another device is a BadHandleError, not a crash
     two.dispose();
   }
 });
+
+// Every count, pitch and stride lands in a uint32 field: before validation 2^32+1 rows computed 1 row,
+// lda 2^32+64 acted as 64, 1.5 truncated, NaN and "2" were coerced, and -1 rows surfaced as a
+// 137 GB allocation failure. Each is now an InvalidArgumentError naming the op, the option and the value.
+test(
+  "gemm/batchedGemm: numeric options outside uint32 integers are InvalidArgumentErrors with the numbers",
+  withDev((dev) => {
+    const w = dev.upload(randomWeight(64, 16, "fp4", 32, 1));
+    const a = dev.tensor(randF16(2 * 64, 2), [2, 64]);
+    const res = dev.tensor(randF16(2 * 16, 3), [2, 16]);
+    const range = (min: number) => `must be an integer in ${min}..4294967295, got`;
+    const cases: [Record<string, unknown>, string][] = [
+      [{ m: -1 }, `gemm: m ${range(1)} -1`],
+      [{ m: 2 ** 32 + 1 }, `gemm: m ${range(1)} 4294967297`],
+      [{ m: 1.5 }, `gemm: m ${range(1)} 1.5`],
+      [{ m: 0 }, `gemm: m ${range(1)} 0`],
+      [{ lda: 2 ** 32 + 64 }, `gemm: lda ${range(1)} 4294967360`],
+      [{ lda: -64 }, `gemm: lda ${range(1)} -64`],
+      [{ ldc: 16.5 }, `gemm: ldc ${range(1)} 16.5`],
+      [{ residual: res, ldr: NaN }, `gemm: ldr ${range(1)} NaN`],
+      [{ splitK: NaN }, `gemm: splitK ${range(0)} NaN`],
+      [{ splitK: "2" }, `gemm: splitK ${range(0)} "2"`],
+      [{ scale: "2" }, `gemm: scale must be a finite number, got "2"`],
+      [{ scale: Infinity }, `gemm: scale must be a finite number, got Infinity`],
+    ];
+    for (const [opts, message] of cases) {
+      assert.throws(
+        () => dev.gemm(a, w, opts as never),
+        (e: unknown) => e instanceof InvalidArgumentError && e.op === "gemm" && e.message === message,
+        JSON.stringify(opts),
+      );
+    }
+    const a3 = dev.tensor(randF16(2 * 2 * 64, 4), [2, 2, 64]);
+    const batched: [Record<string, unknown>, string][] = [
+      [{ batch: 0 }, `batchedGemm: batch ${range(1)} 0`],
+      [{ batch: 2.5 }, `batchedGemm: batch ${range(1)} 2.5`],
+      [{ strideA: -1 }, `batchedGemm: strideA ${range(0)} -1`],
+      [{ strideC: 2 ** 32 }, `batchedGemm: strideC ${range(0)} 4294967296`],
+      [{ strideR: 0.5 }, `batchedGemm: strideR ${range(0)} 0.5`],
+      [
+        { m: 2 ** 26, out: dev.empty([2, 2, 16], "f16") },
+        `batchedGemm: m * lda (the default strideA) ${range(0)} 4294967296`,
+      ],
+    ];
+    for (const [opts, message] of batched) {
+      assert.throws(
+        () => dev.batchedGemm(a3, w, opts as never),
+        (e: unknown) => e instanceof InvalidArgumentError && e.message === message,
+        JSON.stringify(opts),
+      );
+    }
+    // The default output is allocated under the caller's op (it said "tensor: mm_buffer_alloc: ...").
+    assert.throws(
+      () => dev.gemm(a, w, { m: 2 ** 28 }),
+      (e: unknown) =>
+        e instanceof LimitError && e.op === "gemm" &&
+        e.message === "gemm: the output [268435456, 16] has 4294967296 elements; kernels index with 32 bits",
+    );
+    assert.deepStrictEqual(dev.gemm(a, w, { scale: 1, splitK: 0 }).shape, [2, 16]);
+  }),
+);
+
+// C messages start with their entry point; the TS op replaces it instead of stacking both.
+test(
+  "gemm: errors from C read 'gemm: ldc = 8 is below n = 16', without the C entry point's name",
+  withDev((dev) => {
+    const w = dev.upload(randomWeight(64, 16, "fp4", 32, 1));
+    const a = dev.tensor(randF16(2 * 64, 2), [2, 64]);
+    const out = dev.empty([2, 16], "f16");
+    assert.throws(
+      () => dev.gemm(a, w, { out, ldc: 8 }),
+      (e: unknown) => e instanceof ShapeError && e.message === "gemm: ldc = 8 is below n = 16",
+    );
+    assert.throws(
+      () => dev.gemm(dev.tensor(randF16(64, 2), [1, 64]), w, { out: dev.empty([15], "f16"), ldc: 16 }),
+      (e: unknown) => e instanceof BoundsError && /^gemm: c needs 32 bytes/.test(e.message),
+    );
+    const a3 = dev.tensor(randF16(2 * 2 * 64, 4), [2, 2, 64]);
+    assert.throws(
+      () => dev.batchedGemm(a3, w, { lda: 32 }),
+      (e: unknown) => e instanceof ShapeError && e.message === "batchedGemm: lda = 32 is below k = 64",
+    );
+    assert.throws(
+      () => gemmRoute(dev, { m: 1, n: 8, k: 64, format: 0, groupSize: 48 }),
+      (e: unknown) =>
+        e instanceof UnsupportedError &&
+        e.message === "gemmRoute: group size 48 has no kernels (supported: 32, 64, 128, 256)",
+    );
+  }),
+);

@@ -3,7 +3,10 @@
 // need not (different summation order), but must be deterministic.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
+import { type Case, label, openCpu, randF16, randomWeight, runCase } from "./gemm_helpers.ts";
+import { gemmRoute } from "../lib/gemm.ts";
+import { InvalidArgumentError } from "../lib/errors.ts";
+import { nativeOf, tensorState } from "../lib/internal.ts";
 
 const CASES: Case[] = [
   { m: 1, n: 40, k: 2100, format: "fp4", gs: 32 },
@@ -53,6 +56,71 @@ test("splitk reuses and grows the device's workspace across shapes", () => {
       swiglu: "separate",
     });
     runCase(dev, { m: 2, n: 8, k: 600, format: "int4-sym", gs: 128, splitK: 2, kind: "splitk" });
+  } finally {
+    dev.dispose();
+  }
+});
+
+// A splitK of 0xFFFFFFFF (what -1 wrapped to before TS validated it) overflowed ceil_div in the C
+// routing, made the split chunk 0 and trapped on the next division (SIGFPE killed the process).
+test("splitk: splitK = 2^32-1 through gemm is the finest split (one part per 256 K), no crash", () => {
+  const dev = openCpu();
+  try {
+    const w = dev.upload(randomWeight(1100, 16, "fp4", 32, 3));
+    const a = dev.tensor(randF16(2 * 1100, 4), [2, 1100]);
+    const finest = Math.ceil(1104 / 256); // K walked = 1104
+    const huge = dev.gemm(a, w, { splitK: 4294967295 });
+    const exact = dev.gemm(a, w, { splitK: finest });
+    assert.deepStrictEqual(new Uint16Array(huge.toArray().buffer), new Uint16Array(exact.toArray().buffer));
+    const r = gemmRoute(dev, { m: 2, n: 16, k: 1100, format: 0, groupSize: 32, splitK: 4294967295 });
+    assert.deepStrictEqual([r.kind, r.splits], ["splitk", finest]);
+    for (const bad of [-1, 2.5, NaN, 2 ** 32]) {
+      assert.throws(
+        () => dev.gemm(a, w, { splitK: bad }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.message === `gemm: splitK must be an integer in 0..4294967295, got ${bad}`,
+      );
+    }
+  } finally {
+    dev.dispose();
+  }
+});
+
+// The C entry points must survive any uint32 split_k on their own (callers other than lib/gemm.ts).
+test("splitk (raw ABI): split_k = 0xFFFFFFFF in mm_gemm_route and mm_gemm succeeds", () => {
+  const dev = openCpu();
+  try {
+    const { native, handle } = nativeOf(dev);
+    const w = dev.upload(randomWeight(1024, 8, "fp4", 32, 5));
+    const a = dev.tensor(randF16(1024, 6), [1, 1024]);
+    const out = dev.empty([1, 8], "f16");
+    const p = new Uint32Array(56);
+    p[0] = 224;
+    [p[1], p[2], p[3], p[4], p[5], p[6], p[7]] = [0, 32, 1, 8, 1024, w.kp, w.np]; // fmt gs m n k kp np
+    p[20] = 0xffffffff; // split_k
+    [p[22], p[23], p[25], p[26]] = [w.packed, w.scales, a, out].map((t) => tensorState(t).buffer);
+    const info = new Uint8Array(144);
+    new DataView(info.buffer).setUint32(0, 144, true);
+    const route = native.fns.mm_gemm_route as (d: number, p: Uint8Array, o: Uint8Array) => number;
+    assert.strictEqual(route(handle, new Uint8Array(p.buffer), info), 0);
+    assert.strictEqual(new DataView(info.buffer).getUint32(32, true), 4, "1024 K -> 4 parts of 256");
+    const gemm = native.fns.mm_gemm as (d: number, p: Uint8Array) => number;
+    assert.strictEqual(gemm(handle, new Uint8Array(p.buffer)), 0, native.cstring(native.fns.mm_last_error()));
+    const ref = dev.gemm(a, w, { splitK: 4 });
+    assert.deepStrictEqual(new Uint16Array(out.toArray().buffer), new Uint16Array(ref.toArray().buffer));
+  } finally {
+    dev.dispose();
+  }
+});
+
+// n = 2^31 columns in 64 batches is 2^26 * 64 = 2^32 threadgroups: a 32-bit product wrapped to 0, the
+// automatic split then divided 64 by it.
+test("splitk (routing): a threadgroup count of 2^32 does not wrap to 0", () => {
+  const dev = openCpu();
+  try {
+    const r = gemmRoute(dev, { m: 1, n: 2 ** 31, k: 4096, format: 0, groupSize: 128, batch: 64 });
+    assert.deepStrictEqual([r.kind, r.splits, r.grid], ["gemv", 1, [2 ** 26, 1, 64]]);
   } finally {
     dev.dispose();
   }

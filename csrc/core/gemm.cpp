@@ -22,8 +22,6 @@ static_assert(MM_EPILOGUE_BIAS == GEMM_EPI_BIAS && MM_EPILOGUE_RELU == GEMM_EPI_
 constexpr uint32_t kEpilogueAll = 127u;
 typedef unsigned long long ull;
 
-uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
-
 // Dims after defaults (pitch 0 = dense, ldw 0 = np), shared by route and dispatch.
 struct Resolved {
   mm_gemm_params p;

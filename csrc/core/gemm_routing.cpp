@@ -39,7 +39,9 @@ const char* format_name(uint32_t f) {
   }
 }
 
-uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+// a * b, or UINT64_MAX when that does not fit (workspace sizes of absurd raw-ABI dims must not wrap
+// to a small number).
+uint64_t mul_sat(uint64_t a, uint64_t b) { return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b; }
 
 }  // namespace
 
@@ -55,9 +57,13 @@ int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
   if (s.m == 0 || s.n == 0 || s.k == 0 || s.batch == 0) {
     return fail(MM_E_INVALID_ARG, "%s: m=%u n=%u k=%u batch=%u must all be >= 1", op, s.m, s.n, s.k, s.batch);
   }
+  if (s.k > UINT32_MAX - GEMM_VEC_KBLOCK) {  // k_span below and one K block past it stay in 32 bits
+    return fail(MM_E_LIMIT, "%s: k = %u is above %u", op, s.k, UINT32_MAX - GEMM_VEC_KBLOCK);
+  }
   const uint32_t k_words = ceil_div(s.k, 8);
   const uint32_t k_span = k_words * 8;  // K values the kernels walk
-  const uint32_t vec_groups = ceil_div(s.n, GEMM_VEC_COLS) * s.batch;
+  // 64-bit: n near 2^32 times a large batch wrapped to 0 threadgroups (then a division by zero).
+  const uint64_t vec_groups = uint64_t(ceil_div(s.n, GEMM_VEC_COLS)) * s.batch;
 
   uint32_t kind;
   uint32_t splits = 1;
@@ -66,9 +72,12 @@ int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
     const uint32_t max_parts = k_span / kSplitMinChunk < kSplitMaxParts ? k_span / kSplitMinChunk : kSplitMaxParts;
     uint32_t want = 1;
     if (s.split_k > 1) {
-      want = s.split_k;  // explicit request: honoured up to one part per 256-K block
+      // Explicit request: honoured up to one part per 256-K block. Clamped before dividing, so any
+      // uint32 (0xFFFFFFFF from a -1 that wrapped) gives the finest split instead of a zero chunk.
+      const uint32_t blocks = ceil_div(k_span, GEMM_VEC_KBLOCK);
+      want = s.split_k < blocks ? s.split_k : blocks;
     } else if (s.split_k == 0 && vec_groups < kSplitTargetThreadgroups && max_parts >= 2) {
-      want = ceil_div(kSplitTargetThreadgroups, vec_groups);
+      want = ceil_div(kSplitTargetThreadgroups, uint32_t(vec_groups));
       if (want > max_parts) want = max_parts;
     }
     if (want > 1) {
@@ -106,7 +115,8 @@ int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
   if (kind == MM_GEMM_KIND_SPLITK) {
     std::snprintf(out->reduce_kernel, sizeof out->reduce_kernel, "gemm_splitk_reduce");
     const uint64_t planes = s.swiglu ? 2 : 1;
-    out->workspace_bytes = uint64_t(s.batch) * splits * planes * s.m * s.n * sizeof(float);
+    out->workspace_bytes =
+        mul_sat(mul_sat(mul_sat(uint64_t(s.batch) * splits, planes * s.m), s.n), sizeof(float));
   }
   return MM_OK;
 }

@@ -25,6 +25,10 @@ extern const uint32_t kSplitTargetThreadgroups;
 extern const uint32_t kSplitMinChunk;
 extern const uint32_t kSplitMaxParts;
 
+// ceil(a / b) for b > 0 without the overflow of (a + b - 1) / b near 2^32 (which made a split chunk 0
+// and the next division trap).
+inline uint32_t ceil_div(uint32_t a, uint32_t b) { return a / b + (a % b != 0); }
+
 // Fills `out` (kind, kernel names, grid, threadgroup, splits, k_chunk, workspace bytes). Returns
 // MM_E_UNSUPPORTED for a format or group size without kernels, MM_E_INVALID_ARG for zero dims.
 int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out);

@@ -2,7 +2,7 @@
 // divides the kernels' tiles and group size, the padding that will be applied, and what it costs.
 import { checkDim, checkGroupSize, padTo } from "../padding.ts";
 import { argError } from "../quant/check.ts";
-import { DEFAULT_GROUP_SIZE, type QuantFormat } from "../quant/formats.ts";
+import { DEFAULT_GROUP_SIZE, FORMAT_IDS, type QuantFormat } from "../quant/formats.ts";
 import type { ModelConfig } from "./models.ts";
 
 /** Prefill GEMM tile (DESIGN.md "Kernel design notes"): 64x64 outputs, K-step 32. The GEMM kernels own
@@ -15,8 +15,96 @@ export const GEMV_N_MULTIPLE = 8;
 /** Largest M sent to the small-batch kernel (each weight word read once for all rows). */
 export const SMALL_BATCH_MAX_M = 16;
 
-/** Kernel path a GEMM of M rows takes. */
-export type GemmPath = "gemv" | "small-batch" | "prefill";
+/**
+ * The C routing's named thresholds (csrc/core/gemm_routing.cpp, shaders/gemm_params.h), mirrored so the
+ * audit runs without a device. tests/alignment.test.ts reads the C sources to check every value and
+ * compares routeGemm() with the real routing (gemmRoute) for every built-in model, M, group size and format.
+ */
+export const ROUTING = {
+  /** kGemvMaxM: rows served by the GEMV kernel (decode). */
+  gemvMaxM: 1,
+  /** kSmallMaxM = GEMM_SMALL_MAX_M: rows served by the small-batch and split-K kernels. */
+  smallMaxM: SMALL_BATCH_MAX_M,
+  /** kSplitTargetThreadgroups: auto split-K when the vector kernels launch fewer threadgroups. */
+  splitTargetThreadgroups: 64,
+  /** kSplitMinChunk = 4 * GEMM_VEC_KBLOCK: smallest K per automatic split part. */
+  splitMinChunk: 1024,
+  /** kSplitMaxParts: most automatic split parts. */
+  splitMaxParts: 32,
+  /** GEMM_VEC_COLS: output columns per threadgroup of the vector kernels. */
+  vecCols: 32,
+  /** GEMM_VEC_KBLOCK: K values per step of the vector kernels; split chunks are multiples of it. */
+  vecKBlock: 256,
+  /** Group sizes with kernels (gemm_route answers MM_E_UNSUPPORTED for the others). */
+  groupSizes: [32, 64, 128, 256] as readonly number[],
+} as const;
+
+/**
+ * Kernel path a GEMM takes: "split-k" splits K over threadgroups and reduces the partials; "none" when
+ * the group size has no kernels (gemm() throws UnsupportedError).
+ */
+export type GemmPath = "gemv" | "small-batch" | "split-k" | "prefill" | "none";
+
+/** What routeGemm() answers: the path, the C kernel name and the split-K parts. */
+export interface RouteAnswer {
+  /** Path of the report; "none" when the group size has no kernels. */
+  path: GemmPath;
+  /** Kernel name as the C routing builds it (e.g. "gemm_splitk_fp4_gs128"); "" for "none". */
+  kernel: string;
+  /** Split-K parts; 1 when K is not split, 0 for "none". */
+  splits: number;
+}
+
+const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/**
+ * The C routing function (gemm_route) in TypeScript, same thresholds and order: GEMV for M = 1, small
+ * batch up to 16 rows, split-K when those would launch fewer than 64 threadgroups on a K with room for
+ * two 1024-wide parts (or when splitK asks for parts), tiled ("prefill") above 16 rows.
+ */
+export function routeGemm(
+  s: {
+    m: number;
+    n: number;
+    k: number;
+    format: QuantFormat;
+    groupSize: number;
+    batch?: number;
+    splitK?: number;
+  },
+): RouteAnswer {
+  const R = ROUTING;
+  if (!R.groupSizes.includes(s.groupSize)) return { path: "none", kernel: "", splits: 0 };
+  const fmt = s.format === "int4-sym" ? "int4sym" : s.format;
+  const splitK = s.splitK ?? 0;
+  let splits = 1;
+  let family = "gemm_tiled";
+  if (s.m <= R.smallMaxM) {
+    const kSpan = ceilDiv(s.k, 8) * 8;
+    const vecGroups = ceilDiv(s.n, R.vecCols) * (s.batch ?? 1);
+    const maxParts = Math.min(Math.floor(kSpan / R.splitMinChunk), R.splitMaxParts);
+    let want = 1;
+    if (splitK > 1) want = Math.min(splitK, ceilDiv(kSpan, R.vecKBlock));
+    else if (splitK === 0 && vecGroups < R.splitTargetThreadgroups && maxParts >= 2) {
+      want = Math.min(ceilDiv(R.splitTargetThreadgroups, vecGroups), maxParts);
+    }
+    if (want > 1) splits = ceilDiv(kSpan, ceilDiv(ceilDiv(kSpan, want), R.vecKBlock) * R.vecKBlock);
+    family = splits > 1 ? "gemm_splitk" : s.m <= R.gemvMaxM ? "gemv" : "gemm_small";
+  }
+  const path: GemmPath = family === "gemv"
+    ? "gemv"
+    : family === "gemm_small"
+    ? "small-batch"
+    : family === "gemm_splitk"
+    ? "split-k"
+    : "prefill";
+  return { path, kernel: `${family}_${fmt}_gs${s.groupSize}`, splits };
+}
+
+/** Message flagged on every row when the group size has no kernels. */
+export function noKernelMessage(groupSize: number): string {
+  return `no kernel for group size ${groupSize}: supported ${ROUTING.groupSizes.join(", ")}`;
+}
 
 /** One projection of one layer type, as a GEMM C[M, N] = A[M, K] · W[K, N]. */
 export interface Projection {
@@ -34,7 +122,12 @@ export interface AlignmentRow {
   m: number;
   k: number;
   n: number;
+  /** Path the C routing takes for this shape (same answer as gemmRoute). */
   path: GemmPath;
+  /** Kernel the C routing picks, e.g. "gemm_splitk_fp4_gs128"; "" when the group size has none. */
+  kernel: string;
+  /** Split-K parts (1 = K not split; 0 when there is no kernel). */
+  splits: number;
   kDiv8: boolean;
   nDiv8: boolean;
   kDivGroup: boolean;
@@ -90,11 +183,6 @@ export function projections(cfg: ModelConfig): Projection[] {
   return out;
 }
 
-/** Path the kernels take for M rows. */
-export function gemmPath(m: number): GemmPath {
-  return m === 1 ? "gemv" : m <= SMALL_BATCH_MAX_M ? "small-batch" : "prefill";
-}
-
 /** Bytes of a quantized [K, N] weight: 4-bit codes + fp16 scales (+ uint8 zero points for int4). */
 function weightBytes(k: number, n: number, gs: number, format: QuantFormat): number {
   return k * n / 2 + (k / gs) * n * (2 + (format === "int4" ? 1 : 0));
@@ -123,20 +211,29 @@ export function auditAlignment(
   if (ms.length === 0) throw argError("auditAlignment", "auditAlignment: give at least one token count M");
   for (const m of ms) checkDim("auditAlignment", "M", m);
   const format = opts.format ?? "fp4";
+  if (!Object.hasOwn(FORMAT_IDS, format)) {
+    throw argError("auditAlignment", `auditAlignment: unknown format "${format}"`);
+  }
   const rows: AlignmentRow[] = [];
   for (const proj of projections(cfg)) {
     for (const m0 of ms) {
       const m = proj.expert && cfg.moe ? Math.max(1, Math.ceil((m0 * cfg.moe.topK) / cfg.moe.experts)) : m0;
       const { k, n } = proj;
-      const path = gemmPath(m);
+      const { path, kernel, splits } = routeGemm({ m, n, k, format, groupSize: gs });
       const mp = m, kp = padTo(k, lcm(gs, PREFILL_TILE_K)), np = padTo(n, GEMV_N_MULTIPLE);
       // Activations [M, K] and outputs [M, N] keep their shapes (kernels bounds-check K, N and M):
       // only the packed weight and its scales are padded.
       const base = weightBytes(k, n, gs, format) + 2 * m * k + 2 * m * n;
       const padded = weightBytes(kp, np, gs, format) + 2 * m * k + 2 * m * n;
       const flags: string[] = [];
-      if (m === 1) flags.push("M=1 (GEMV path)");
+      if (path === "none") flags.push(noKernelMessage(gs));
+      if (m === 1 && path === "gemv") flags.push("M=1 (GEMV path)");
+      else if (m === 1) flags.push(`M=1 (${path} path)`);
       else if (m % 2 === 1) flags.push("odd M (rows bounds-checked, not padded)");
+      if (path === "split-k") {
+        const groups = Math.ceil(n / ROUTING.vecCols);
+        flags.push(`split-K ${splits} parts (${groups} threadgroups < ${ROUTING.splitTargetThreadgroups})`);
+      }
       if (path === "prefill" && m % PREFILL_TILE_M !== 0) {
         flags.push(`M % ${PREFILL_TILE_M} != 0 (last row tile ${m % PREFILL_TILE_M}/${PREFILL_TILE_M} busy)`);
       }
@@ -153,6 +250,8 @@ export function auditAlignment(
         k,
         n,
         path,
+        kernel,
+        splits,
         kDiv8: k % 8 === 0,
         nDiv8: n % 8 === 0,
         kDivGroup: k % gs === 0,
@@ -193,6 +292,7 @@ export function formatAlignmentReport(r: AlignmentReport): string {
     "N",
     "K",
     "path",
+    "kernel",
     "K%8",
     "N%8",
     `K%${r.groupSize}`,
@@ -211,6 +311,7 @@ export function formatAlignmentReport(r: AlignmentReport): string {
     String(x.n),
     String(x.k),
     x.path,
+    x.kernel,
     yn(x.kDiv8),
     yn(x.nDiv8),
     yn(x.kDivGroup),
@@ -230,5 +331,8 @@ export function formatAlignmentReport(r: AlignmentReport): string {
     ).trimEnd();
   const title = `alignment: ${r.model} (${r.source}), ${r.format}, group size ${r.groupSize}, ` +
     `prefill tile ${r.tiles.m}x${r.tiles.n} K-step ${r.tiles.k}, GEMV N multiple ${r.tiles.gemvN}`;
-  return [title, line(head), ...body.map(line)].join("\n");
+  const unsupported = ROUTING.groupSizes.includes(r.groupSize)
+    ? []
+    : [`warning: ${noKernelMessage(r.groupSize)}`];
+  return [title, ...unsupported, line(head), ...body.map(line)].join("\n");
 }
