@@ -111,6 +111,7 @@ export {
   LibraryLoadError,
   LimitError,
   MarlinError,
+  NonUniformError,
   OutOfMemoryError,
   RaceError,
   ShapeError,

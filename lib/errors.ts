@@ -67,6 +67,11 @@ export class UninitializedReadError extends MarlinError {}
 export class DisposedError extends MarlinError {}
 /** A bug inside metal-marlin (MM_E_INTERNAL): please report it. */
 export class InternalError extends MarlinError {}
+/**
+ * A simdgroup-uniform operation saw lane-dependent values, e.g. simdgroup_matrix inputs that differ
+ * between the lanes of a simdgroup: undefined on a GPU, so every CPU mode rejects it (MM_E_NONUNIFORM).
+ */
+export class NonUniformError extends MarlinError {}
 
 type ErrorClass = new (message: string, op?: string) => MarlinError;
 
@@ -90,6 +95,7 @@ export const ErrorCode = {
   MM_E_RACE: -15,
   MM_E_UNINIT: -16,
   MM_E_INTERNAL: -17,
+  MM_E_NONUNIFORM: -18,
 } as const;
 
 /** Status code -> error class thrown for it (lib/internal.ts `check()`). */
@@ -111,6 +117,7 @@ export const errorClassByCode: ReadonlyMap<number, ErrorClass> = new Map<number,
   [ErrorCode.MM_E_RACE, RaceError],
   [ErrorCode.MM_E_UNINIT, UninitializedReadError],
   [ErrorCode.MM_E_INTERNAL, InternalError],
+  [ErrorCode.MM_E_NONUNIFORM, NonUniformError],
 ]);
 
 /** Builds the error for a negative status code; `detail` is mm_last_error() or another message. */

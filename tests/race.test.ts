@@ -184,3 +184,42 @@ test("race: the shipped GEMM kernels (every family, format, two group sizes) are
     }
   }
 });
+
+test("race: a barrier orders only the address spaces its mem_flags name", () => {
+  using dev = raceDevice();
+  using a = dev.tensor(new Float32Array(128));
+  using b = dev.empty([128], "f32");
+  using scratch = dev.empty([128], "f32");
+  const path = "tests/fixtures/race/barrier_flags.metal";
+  const lib = load(dev, path);
+  const at = (marker: string): string => `barrier_flags.metal:${lineOf(path, marker)}`;
+  // Every lane writes before the barrier, so lane 0's read of lane 1's slot is the first finding.
+  for (const [kernel, tag] of [["tg_exchange_mem_none", "NONE"], ["tg_exchange_mem_device", "DEVICE_ONLY"]]) {
+    assert.throws(
+      () => lib.kernel(kernel).dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] }),
+      (e: unknown) =>
+        names(e, RaceError, [
+          "threadgroup memory race: lane 0 reads at",
+          at(`${tag}: read`),
+          `lane 1 wrote at ${at(`${tag}: write`)}`,
+          "mem_flags::mem_threadgroup",
+        ]),
+      kernel,
+    );
+  }
+  lib.kernel("tg_exchange_ok").dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] });
+  assert.throws(
+    () => lib.kernel("dev_exchange_mem_threadgroup").dispatch({ grid: 2, threadgroupSize: 64, args: [a, b, scratch] }),
+    (e: unknown) =>
+      names(e, RaceError, [
+        "device memory race: thread 0",
+        `reads at ${at("TG_ONLY: read")}`,
+        `thread 1 (threadgroup #0, lane 1) wrote at ${at("TG_ONLY: write")}`,
+        "mem_flags::mem_device",
+      ]),
+  );
+  using x = dev.tensor(Float32Array.from({ length: 128 }, (_, i) => i));
+  lib.kernel("dev_exchange_ok").dispatch({ grid: 2, threadgroupSize: 64, args: [x, b, scratch] });
+  assert.equal((b.data as Float32Array)[0], 2, "lane 0 reads lane 1's 2 * 1");
+  assert.equal((b.data as Float32Array)[127], 128, "lane 63 of threadgroup 1 reads lane 0's 2 * 64");
+});

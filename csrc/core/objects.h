@@ -30,6 +30,10 @@ struct Device : Object {
   std::shared_ptr<BackendLibrary> builtin;  // loaded on first use
   uint32_t builtin_handle = 0;              // handle given out by mm_library_builtin (may be stale)
   std::unordered_map<std::string, uint32_t> builtin_index;  // dispatch_builtin lookup cache
+  // Trace text mm_trace_take took but could not deliver (the caller's buffer was too small). Kept
+  // here, not in a table keyed by handle, so it dies with the device and never reaches a later one.
+  // Empty when none (a trace is at least "[]").
+  std::string trace_pending;
 };
 
 struct Buffer : Object {

@@ -86,8 +86,10 @@ void Instrument::begin_dispatch(const char* kernel, const uint32_t grid[3], cons
 void Instrument::begin_threadgroup(uint64_t id, uint32_t nlanes) {
   tg_id_ = id;
   nlanes_ = nlanes;
-  epoch_ = 0;
-  std::fill(std::begin(sg_epoch_), std::end(sg_epoch_), 0u);
+  for (int sp = 0; sp < 2; ++sp) {
+    epoch_[sp] = 0;
+    std::fill(std::begin(sg_epoch_[sp]), std::end(sg_epoch_[sp]), 0u);
+  }
   ranges_.resize(n_device_ranges_);
   last_ = nullptr;
   tg_shadow_.clear();
@@ -103,15 +105,24 @@ void Instrument::add_threadgroup_memory(const void* p, uint64_t bytes) {
   last_ = nullptr;  // ranges_ may have moved
 }
 
-int Instrument::threadgroup_barrier() {
-  ++epoch_;
+// A barrier is a rendezvous whatever its flags, but it orders only the address spaces they name:
+// without mem_threadgroup (or mem_device) accesses to that space on either side stay unordered.
+int Instrument::threadgroup_barrier(uint32_t flags) {
+  if (flags & MM_RT_MEM_DEVICE) ++epoch_[kDev];
+  if (!(flags & MM_RT_MEM_THREADGROUP)) return 0;
+  ++epoch_[kTg];
+  return report_uninit();
+}
+void Instrument::simd_release(uint32_t sg, uint32_t flags) {
+  if (sg >= 32) return;
+  if (flags & MM_RT_MEM_DEVICE) ++sg_epoch_[kDev][sg];
+  if (flags & MM_RT_MEM_THREADGROUP) ++sg_epoch_[kTg][sg];
+}
+int Instrument::report_uninit() {
   if (uninit_.empty()) return 0;
   message_ = std::move(uninit_);
   uninit_.clear();
   return MM_E_UNINIT;
-}
-void Instrument::simd_release(uint32_t sg) {
-  if (sg < 32) ++sg_epoch_[sg];
 }
 
 const Instrument::Range* Instrument::find(uintptr_t a, uint32_t bytes) {
@@ -216,7 +227,7 @@ void Instrument::push_rec(uint32_t lane, const void* pc, uintptr_t a, uint32_t b
 // Groups the threadgroup's device accesses into requests: same site, same simdgroup, same per-lane
 // occurrence. A request's cost is the distinct 32-byte sectors / 128-byte lines its bytes touch.
 int Instrument::end_threadgroup() {
-  if (mode_ == InstrumentMode::Race) return threadgroup_barrier();
+  if (mode_ == InstrumentMode::Race) return report_uninit();
   if (mode_ != InstrumentMode::Trace) return 0;
   for (uint32_t l = 0; l < pending_.size(); ++l) flush_pending(l);
   std::sort(recs_.begin(), recs_.end(), [](const Rec& x, const Rec& y) {
@@ -287,11 +298,13 @@ void Instrument::end_dispatch(bool ok) {
     first = false;
   }
   o += "]}";
+  std::lock_guard<std::mutex> lock(trace_mu_);
   if (!trace_.empty()) trace_ += ",";
   trace_ += o;
 }
 
 std::string Instrument::take_trace() {
+  std::lock_guard<std::mutex> lock(trace_mu_);
   std::string out = "[" + trace_ + "]";
   trace_.clear();
   return out;
@@ -327,10 +340,11 @@ bool Instrument::ordered(const ShadowAcc& prev, uint32_t who, bool tg_memory, ui
     plane = prev.who % nlanes_;
     clane = who % nlanes_;
   }
-  if (prev.epoch != epoch_) return true;  // a threadgroup_barrier lies between them
+  const int sp = tg_memory ? kTg : kDev;
+  if (prev.epoch != epoch_[sp]) return true;  // a threadgroup_barrier ordering this space lies between them
   const uint32_t sg = clane / MM_RT_SIMD_WIDTH;
   if (plane / MM_RT_SIMD_WIDTH == sg) {
-    if (sg < 32 && prev.sg_epoch != sg_epoch_[sg]) return true;  // simdgroup_barrier or simd collective
+    if (sg < 32 && prev.sg_epoch != sg_epoch_[sp][sg]) return true;  // simdgroup_barrier or simd collective
     if ((prev.site & kBlockBit) && (cur_bits & kBlockBit)) return true;  // one simdgroup_matrix operation
   }
   return false;
@@ -344,7 +358,8 @@ int Instrument::race_access(uint32_t lane, const Range& r, uintptr_t a, uint32_t
                         ((flags & MM_RT_ACCESS_BLOCK) ? kBlockBit : 0);
   const uint32_t sg = lane / MM_RT_SIMD_WIDTH;
   ShadowMap& map = tgm ? tg_shadow_ : dev_shadow_;
-  const ShadowAcc cur{who, epoch_, sg < 32 ? sg_epoch_[sg] : 0, bits};
+  const int sp = tgm ? kTg : kDev;
+  const ShadowAcc cur{who, epoch_[sp], sg < 32 ? sg_epoch_[sp][sg] : 0, bits};
   const bool load = (flags & MM_RT_ACCESS_LOAD) != 0, store = (flags & MM_RT_ACCESS_STORE) != 0;
   const char* verb = store ? (load ? "updates" : "writes") : "reads";
   for (uint32_t i = 0; i < bytes; ++i) {
@@ -355,8 +370,10 @@ int Instrument::race_access(uint32_t lane, const Range& r, uintptr_t a, uint32_t
                  : "device memory (buffer(" + std::to_string(r.buffer) + ") byte " + std::to_string(a + i - r.lo) + ")";
     };
     auto order = [&](uint32_t prev) -> const char* {
-      return tgm || prev / nlanes_ == who / nlanes_ ? "with no threadgroup_barrier in between;"
-                                                   : "in another threadgroup (threadgroups are never ordered);";
+      if (tgm) return "with no barrier ordering threadgroup memory in between (mem_flags::mem_threadgroup);";
+      return prev / nlanes_ == who / nlanes_
+                 ? "with no barrier ordering device memory in between (mem_flags::mem_device);"
+                 : "in another threadgroup (threadgroups are never ordered);";
     };
     if (load && tgm && s.w.who == kNone && uninit_.empty()) {
       uninit_ = "uninitialized threadgroup read: " + who_str(who, tgm) + " reads at " + pc_marker(pc) + " " + where() +
@@ -379,7 +396,7 @@ int Instrument::race_access(uint32_t lane, const Range& r, uintptr_t a, uint32_t
       }
       s.w = cur;
       s.r[0].who = s.r[1].who = kNone;
-    } else if (s.r[0].who == who || s.r[0].who == kNone || (s.r[1].who != who && s.r[0].epoch != epoch_)) {
+    } else if (s.r[0].who == who || s.r[0].who == kNone || (s.r[1].who != who && s.r[0].epoch != epoch_[sp])) {
       s.r[0] = cur;  // two distinct readers are enough: any later writer differs from one of them
     } else {
       s.r[1] = cur;

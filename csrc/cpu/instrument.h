@@ -1,11 +1,13 @@
 // instrument.h — trace and race mode of the CPU runtime. Instrumented shader modules report every
 // load/store of a lane (rt_abi.h instr_access/instr_block); one Instrument per CPU backend turns them
 // into a per-site memory-traffic profile (trace) or race / uninitialized-read findings (race).
-// Instrumented dispatches run one threadgroup at a time on the caller's thread, so nothing here locks.
+// Instrumented dispatches run one threadgroup at a time on the caller's thread (under the scheduler's
+// run lock), so only the finished trace text, which mm_trace_take reads from any thread, has a lock.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,7 +19,8 @@ namespace mm::cpu {
 enum class InstrumentMode : uint32_t { Off = 0, Trace = 1, Race = 2 };
 
 // Per-byte shadow of one access: who (lane or global thread), when (threadgroup barrier epoch and the
-// simdgroup's rendezvous epoch), where (site index) and how (atomic, simdgroup block).
+// simdgroup's rendezvous epoch, both counted for the accessed address space alone: a barrier orders
+// only the spaces its mem_flags name), where (site index) and how (atomic, simdgroup block).
 struct ShadowAcc {
   uint32_t who = UINT32_MAX;  // UINT32_MAX = none
   uint32_t epoch = 0;
@@ -51,10 +54,12 @@ class Instrument {
   // Threadgroup boundaries and memory, rendezvous releases (called by ThreadgroupRunner).
   void begin_threadgroup(uint64_t id, uint32_t nlanes);
   void add_threadgroup_memory(const void* p, uint64_t bytes);
-  // Both return 0 or MM_E_UNINIT (message()): a read of unwritten threadgroup memory is reported once
-  // the epoch ends without another lane writing it (that write would be a race, reported first).
-  int threadgroup_barrier();
-  void simd_release(uint32_t simdgroup);
+  // `flags` (MM_RT_MEM_*) name the address spaces the rendezvous orders. Both ints return 0 or
+  // MM_E_UNINIT (message()): a read of unwritten threadgroup memory is reported once a barrier orders
+  // threadgroup memory (or the threadgroup ends) without another lane writing it (that write would be
+  // a race, reported first).
+  int threadgroup_barrier(uint32_t flags);
+  void simd_release(uint32_t simdgroup, uint32_t flags);
   int end_threadgroup();
 
   // One access by `lane` (index in threadgroup). Returns 0, or MM_E_RACE / MM_E_UNINIT with message().
@@ -97,6 +102,7 @@ class Instrument {
   uint32_t site_index(const void* pc);
   std::string who_str(uint32_t who, bool tg_memory) const;
   std::string site_str(uint32_t site) const;
+  int report_uninit();
 
   InstrumentMode mode_;
   std::string kernel_;
@@ -106,8 +112,10 @@ class Instrument {
   const Range* last_ = nullptr;
   uint64_t tg_id_ = 0;
   uint32_t nlanes_ = 0;
-  uint32_t epoch_ = 0;
-  uint32_t sg_epoch_[32] = {};
+  // Rendezvous epochs per address space ([kDev] device, [kTg] threadgroup memory).
+  static constexpr int kDev = 0, kTg = 1;
+  uint32_t epoch_[2] = {};
+  uint32_t sg_epoch_[2][32] = {};
   std::string message_;
   std::string uninit_;  // first read of unwritten threadgroup memory in this epoch, if any
 
@@ -118,7 +126,8 @@ class Instrument {
   std::unordered_map<uint64_t, SiteStats> stats_;  // (pc, kind) of this dispatch
   std::vector<std::vector<uint8_t>> unique_r_, unique_w_;  // per buffer: one bit per byte touched
   uint64_t tg_read_ = 0, tg_written_ = 0;
-  std::string trace_;  // finished dispatches, comma-separated JSON objects
+  std::mutex trace_mu_;  // guards trace_: appended under the scheduler's run lock, taken by mm_trace_take
+  std::string trace_;    // finished dispatches, comma-separated JSON objects
 
   // race state
   ShadowMap tg_shadow_, dev_shadow_;

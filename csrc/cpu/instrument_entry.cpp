@@ -1,5 +1,6 @@
 // instrument_entry.cpp — the C entry point of trace mode (mm_trace_take, appended section of
-// metal_marlin.h). The data stays in the backend until it fits the caller's buffer.
+// metal_marlin.h). Text the caller's buffer was too small for waits in the Device (objects.h) for
+// the next call.
 #include <cstring>
 #include <string>
 
@@ -8,12 +9,6 @@
 
 using namespace mm::core;
 
-namespace {
-// Taken but not yet delivered (the caller's buffer was too small): kept per device handle.
-std::mutex g_mu;
-std::unordered_map<uint32_t, std::string> g_pending;
-}  // namespace
-
 extern "C" MM_API int mm_trace_take(mm_device h, char* out, uint64_t capacity, uint64_t* length) {
   static const char* op = "mm_trace_take";
   return guarded(op, [&] {
@@ -21,19 +16,18 @@ extern "C" MM_API int mm_trace_take(mm_device h, char* out, uint64_t capacity, u
     *length = 0;
     auto dev = get_as<Device>(h, Tag::Device, op);
     if (!dev) return MM_E_BAD_HANDLE;
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto it = g_pending.find(h);
+    // dev->mu serializes takers of one device; the backend's Instrument locks its own trace text.
+    std::lock_guard<std::mutex> lock(dev->mu);
     std::string text;
-    if (it != g_pending.end()) {
-      text = std::move(it->second);
-      g_pending.erase(it);
+    if (!dev->trace_pending.empty()) {
+      text.swap(dev->trace_pending);
     } else if (int rc = dev->backend->trace_take(op, &text)) {
       return rc;
     }
     *length = text.size() + 1;
     if (!out || capacity < text.size() + 1) {
       const uint64_t need = text.size() + 1;
-      g_pending[h] = std::move(text);
+      dev->trace_pending = std::move(text);
       return fail(MM_E_INVALID_ARG, "%s: buffer of %llu bytes, the trace needs %llu", op,
                   static_cast<unsigned long long>(capacity), static_cast<unsigned long long>(need));
     }

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_RT_ABI_VERSION 1u
+/* 2: barriers carry their mem_flags, matrix_memo its call site. Modules and runtime are built from
+ * this header together; the loader rejects a module of another version (rebuild it). */
+#define MM_RT_ABI_VERSION 2u
 #define MM_RT_SIMD_WIDTH 32u
 #define MM_RT_SIMD_SLOT_BYTES 64u /* one lane's payload for a simd collective (up to a 4 x double vector) */
 
@@ -71,20 +73,24 @@ typedef void (*mm_rt_simd_op)(mm_rt_lane* const* lanes, uint32_t count);
 typedef struct mm_rt_api {
   uint32_t version; /* MM_RT_ABI_VERSION */
   /* threadgroup_barrier / simdgroup_barrier. Returns when every lane of the threadgroup (or simdgroup)
-   * has arrived at this site. Deadlock or a partial barrier aborts the dispatch (never returns). */
-  void (*threadgroup_barrier)(mm_rt_lane* lane, const mm_rt_site* site);
-  void (*simdgroup_barrier)(mm_rt_lane* lane, const mm_rt_site* site);
+   * has arrived at this site. Deadlock or a partial barrier aborts the dispatch (never returns).
+   * `flags` (MM_RT_MEM_*, MSL's mem_flags bits) name the address spaces the barrier orders: execution
+   * is the same for any flags, but race mode orders only the named spaces across it. */
+  void (*threadgroup_barrier)(mm_rt_lane* lane, const mm_rt_site* site, uint32_t flags);
+  void (*simdgroup_barrier)(mm_rt_lane* lane, const mm_rt_site* site, uint32_t flags);
   /* simd collective: simd_in is filled; returns with simd_out filled. */
   void (*simd_collective)(mm_rt_lane* lane, const mm_rt_site* site, mm_rt_simd_op op);
   /* A `threadgroup T x[...]` declared in a kernel body (slot = declaration number in the kernel).
    * The first lane to get here allocates `bytes` (separate heap block, filled with 0xFF = NaN for
    * half/float); every other lane of the threadgroup gets the same address. Fresh per threadgroup. */
   void* (*threadgroup_alloc)(mm_rt_lane* lane, uint32_t slot, uint32_t bytes, uint32_t align);
-  /* Memo for simdgroup_matrix multiplies: the lane's matrix_seq-th multiply. Returns a block of
-   * `out_bytes` holding the result and sets *fresh = 1 when this lane must compute it (first lane),
-   * 0 when another lane of the simdgroup already did with byte-identical inputs (`in`, `in_bytes`).
-   * The caller must call matrix_memo_done after copying the result. */
-  void* (*matrix_memo)(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh);
+  /* Memo for simdgroup_matrix multiplies: the lane's matrix_seq-th multiply, called at `site`. Returns
+   * a block of `out_bytes` holding the result and sets *fresh = 1 when this lane must compute it (first
+   * lane), 0 when another lane of the simdgroup already did with byte-identical inputs (`in`,
+   * `in_bytes`). Inputs that differ between lanes (undefined on a GPU) abort the dispatch with
+   * MM_E_NONUNIFORM naming the site. The caller must call matrix_memo_done after copying the result. */
+  void* (*matrix_memo)(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh,
+                       const mm_rt_site* site);
   void (*matrix_memo_done)(mm_rt_lane* lane, void* block);
   /* Abort the dispatch with a message (used by the shim for impossible states). Never returns. */
   void (*fail)(mm_rt_lane* lane, int code, const char* message, const mm_rt_site* site);
@@ -97,6 +103,12 @@ typedef struct mm_rt_api {
   void (*instr_block)(mm_rt_lane* lane, const void* base, uint32_t rows, uint32_t row_bytes, uint64_t stride,
                       uint32_t flags, const void* pc);
 } mm_rt_api;
+
+/* Barrier flags: the bit values of MSL's mem_flags (metal::mem_flags in the shim). */
+#define MM_RT_MEM_NONE 0u
+#define MM_RT_MEM_DEVICE 1u
+#define MM_RT_MEM_THREADGROUP 2u
+#define MM_RT_MEM_TEXTURE 4u
 
 #define MM_RT_ACCESS_LOAD 1u
 #define MM_RT_ACCESS_STORE 2u

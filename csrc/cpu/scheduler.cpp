@@ -196,24 +196,27 @@ namespace {
 
 ThreadgroupRunner* runner(mm_rt_lane* lane) { return static_cast<ThreadgroupRunner*>(lane->runtime); }
 
-void api_tg_barrier(mm_rt_lane* lane, const mm_rt_site* site) {
-  runner(lane)->block(lane, LaneState::WaitTgBarrier, site, nullptr);
+void api_tg_barrier(mm_rt_lane* lane, const mm_rt_site* site, uint32_t flags) {
+  runner(lane)->block(lane, LaneState::WaitTgBarrier, site, nullptr, flags);
 }
 
-void api_simd_barrier(mm_rt_lane* lane, const mm_rt_site* site) {
-  runner(lane)->block(lane, LaneState::WaitSimdBarrier, site, nullptr);
+void api_simd_barrier(mm_rt_lane* lane, const mm_rt_site* site, uint32_t flags) {
+  runner(lane)->block(lane, LaneState::WaitSimdBarrier, site, nullptr, flags);
 }
 
+// A collective exchanges values between the lanes; race mode counts it as ordering both address
+// spaces within the simdgroup.
 void api_simd_collective(mm_rt_lane* lane, const mm_rt_site* site, mm_rt_simd_op op) {
-  runner(lane)->block(lane, LaneState::WaitCollective, site, op);
+  runner(lane)->block(lane, LaneState::WaitCollective, site, op, MM_RT_MEM_DEVICE | MM_RT_MEM_THREADGROUP);
 }
 
 void* api_tg_alloc(mm_rt_lane* lane, uint32_t slot, uint32_t bytes, uint32_t align) {
   return runner(lane)->threadgroup_alloc(lane, slot, bytes, align);
 }
 
-void* api_matrix_memo(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh) {
-  return runner(lane)->matrix_memo(lane, in, in_bytes, out_bytes, fresh);
+void* api_matrix_memo(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh,
+                      const mm_rt_site* site) {
+  return runner(lane)->matrix_memo(lane, in, in_bytes, out_bytes, fresh, site);
 }
 
 void api_matrix_memo_done(mm_rt_lane* lane, void* block) { runner(lane)->matrix_memo_done(lane, block); }

@@ -231,12 +231,14 @@ void ThreadgroupRunner::exit_lane(uint32_t i) {
   std::abort();  // unreachable: finished and failed lanes are never resumed
 }
 
-void ThreadgroupRunner::block(mm_rt_lane* lane, LaneState why, const mm_rt_site* site, mm_rt_simd_op op) {
+void ThreadgroupRunner::block(mm_rt_lane* lane, LaneState why, const mm_rt_site* site, mm_rt_simd_op op,
+                              uint32_t mem_flags) {
   const uint32_t i = lane->thread_index_in_threadgroup;
   LaneCtl& c = ctl_[i];
   c.state = why;
   c.site = site ? *site : mm_rt_site{nullptr, 0, 0};
   c.op = op;
+  c.mem_flags = mem_flags;
   fiber_switch(c.ctx, &c.fake, sched_ctx_, sched_bottom_, sched_size_);
 }
 
@@ -262,14 +264,16 @@ bool ThreadgroupRunner::resolve_simd() {
       const uint32_t first = base + static_cast<uint32_t>(__builtin_ctz(pending));
       const LaneCtl& lead = ctl_[first];
       uint32_t n = 0;
+      uint32_t flags = ~0u;  // a space is ordered only if every participant's flags name it
       for (uint32_t i = first; i < end; ++i) {
         LaneCtl& c = ctl_[i];
         if (!(pending & (1u << (i - base))) || c.state != lead.state || !same_site(c.site, lead.site)) continue;
         pending &= ~(1u << (i - base));
         group[n++] = &lanes_[i];
+        flags &= c.mem_flags;
       }
       if (lead.state == LaneState::WaitCollective && lead.op) lead.op(group, n);
-      if (instr_) instr_->simd_release(base / MM_RT_SIMD_WIDTH);
+      if (instr_) instr_->simd_release(base / MM_RT_SIMD_WIDTH, flags);
       for (uint32_t k = 0; k < n; ++k) ctl_[group[k]->thread_index_in_threadgroup].state = LaneState::Runnable;
       released = true;
     }
@@ -280,12 +284,12 @@ bool ThreadgroupRunner::resolve_simd() {
 // (b): every live lane is at a threadgroup barrier. Same site and nobody returned: release.
 void ThreadgroupRunner::resolve_tg_barrier() {
   // Fast path (every barrier of a healthy kernel): all lanes at the first lane's site.
-  uint32_t same = 0;
+  uint32_t same = 0, flags = ~0u;  // flags: the spaces every lane's barrier names
   while (same < nlanes_ && ctl_[same].state == LaneState::WaitTgBarrier && same_site(ctl_[same].site, ctl_[0].site))
-    ++same;
+    flags &= ctl_[same++].mem_flags;
   if (same == nlanes_) {
     if (instr_)
-      if (int rc = instr_->threadgroup_barrier()) return set_error(rc, kname() + ": " + instr_->take_message());
+      if (int rc = instr_->threadgroup_barrier(flags)) return set_error(rc, kname() + ": " + instr_->take_message());
     for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
     return;
   }
@@ -302,6 +306,7 @@ void ThreadgroupRunner::resolve_tg_barrier() {
       set_error(MM_E_INTERNAL, kname() + ": scheduler: lane " + std::to_string(i) + " stuck outside a rendezvous");
       return;
     }
+    flags &= c.mem_flags;
     size_t k = 0;
     while (k < sites.size() && !same_site(sites[k], c.site)) ++k;
     if (k == sites.size()) {
@@ -324,7 +329,7 @@ void ThreadgroupRunner::resolve_tg_barrier() {
     return;
   }
   if (instr_)
-    if (int rc = instr_->threadgroup_barrier()) return set_error(rc, kname() + ": " + instr_->take_message());
+    if (int rc = instr_->threadgroup_barrier(flags)) return set_error(rc, kname() + ": " + instr_->take_message());
   for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
 }
 
@@ -370,13 +375,18 @@ void* ThreadgroupRunner::threadgroup_alloc(mm_rt_lane* lane, uint32_t slot, uint
 
 // ---- simdgroup_matrix memo ------------------------------------------------------------------
 // Entry k of a simdgroup's deque is multiply number base_seq + k. The first lane to reach a seq
-// creates it (lanes run in order until they block, so lane 0 may be many multiplies ahead).
+// creates it (lanes run in order until they block, so lane 0 may be many multiplies ahead). Every
+// other lane must bring byte-identical inputs: a simdgroup_matrix is one value shared by the
+// simdgroup, and lane-dependent inputs (or multiplies in lane-dependent branches) are undefined on a
+// GPU, so they fail the dispatch in every mode instead of computing a private result.
 
 void* ThreadgroupRunner::matrix_memo(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes,
-                                     int* fresh) {
+                                     int* fresh, const mm_rt_site* site) {
   const uint32_t i = lane->thread_index_in_threadgroup;
-  SimdMemo& m = memo_[i / MM_RT_SIMD_WIDTH];
+  const uint32_t sg = i / MM_RT_SIMD_WIDTH;
+  SimdMemo& m = memo_[sg];
   const uint32_t seq = lane->matrix_seq;
+  const mm_rt_site here = site ? *site : mm_rt_site{nullptr, 0, 0};
   try {
     if (m.entries.empty() && seq >= m.base_seq) m.base_seq = seq;
     if (seq >= m.base_seq && seq - m.base_seq == m.entries.size()) {
@@ -392,26 +402,36 @@ void* ThreadgroupRunner::matrix_memo(mm_rt_lane* lane, const void* in, uint32_t 
       e->in.assign(b, b + in_bytes);
       e->out.resize(out_bytes ? out_bytes : 1);
       e->consumed = 0;
+      e->lane = i % MM_RT_SIMD_WIDTH;
+      e->site = here;
       m.entries.push_back(e);
       *fresh = 1;
       return e->out.data();
     }
-    if (seq >= m.base_seq && seq - m.base_seq < m.entries.size()) {
-      MemoEntry* e = m.entries[seq - m.base_seq];
-      if (e->in.size() == in_bytes && e->out.size() == (out_bytes ? out_bytes : 1) &&
-          std::memcmp(e->in.data(), in, in_bytes) == 0) {
-        *fresh = 0;
-        return e->out.data();
-      }
-      // Non-uniform inputs: this lane computes privately and will never consume the shared entry.
-      e->consumed |= 1u << (i % MM_RT_SIMD_WIDTH);
+    MemoEntry* e = nullptr;  // this seq's entry, made by an earlier lane
+    if (seq >= m.base_seq && seq - m.base_seq < m.entries.size()) e = m.entries[seq - m.base_seq];
+    if (e && e->in.size() == in_bytes && e->out.size() == (out_bytes ? out_bytes : 1) &&
+        std::memcmp(e->in.data(), in, in_bytes) == 0) {
+      *fresh = 0;
+      return e->out.data();
     }
-    void* p = std::malloc(out_bytes ? out_bytes : 1);
-    if (!p) throw std::bad_alloc();
-    memo_private_.push_back(p);
-    sweep_memo(i / MM_RT_SIMD_WIDTH);
-    *fresh = 1;
-    return p;
+    {  // the message temporaries must be gone before abort_lane leaves the fiber
+      std::string msg = kname() + ": simdgroup matrix multiply at " + site_str(here) + ": ";
+      if (e) {
+        msg += "lanes " + std::to_string(e->lane) + " and " + std::to_string(i % MM_RT_SIMD_WIDTH) +
+               " of simdgroup " + std::to_string(sg) + " hold different matrices ";
+        msg += same_site(e->site, here)
+                   ? std::string("(simdgroup_load must get the same pointer in every lane)")
+                   : "(lane " + std::to_string(e->lane) + " multiplied at " + site_str(e->site) +
+                         ": keep simdgroup_matrix operations out of lane-dependent branches)";
+      } else {
+        msg += "lane " + std::to_string(i % MM_RT_SIMD_WIDTH) + " of simdgroup " + std::to_string(sg) +
+               " runs a different number of simdgroup_matrix multiplies than the other lanes (keep "
+               "simdgroup_matrix operations out of lane-dependent branches)";
+      }
+      set_error(MM_E_NONUNIFORM, std::move(msg));
+    }
+    abort_lane(lane);
   } catch (const std::bad_alloc&) {
     // Leave the handler before leaving the fiber: the C++ runtime's caught-exception stack is per thread.
   }
@@ -433,14 +453,6 @@ void ThreadgroupRunner::matrix_memo_done(mm_rt_lane* lane, void* block) {
     m.entries[k]->consumed |= 1u << (i % MM_RT_SIMD_WIDTH);
     if (k == 0) sweep_memo(sg);
     return;
-  }
-  for (k = 0; k < memo_private_.size(); ++k) {
-    if (memo_private_[k] == block) {
-      std::free(block);
-      memo_private_[k] = memo_private_.back();
-      memo_private_.pop_back();
-      return;
-    }
   }
   set_error(MM_E_INTERNAL, kname() + ": matrix_memo_done with a block the memo never handed out");
   abort_lane(lane);
@@ -468,8 +480,6 @@ void ThreadgroupRunner::release_memo() {
     m.entries.clear();
     m.base_seq = 0;
   }
-  for (void* p : memo_private_) std::free(p);
-  memo_private_.clear();
 }
 
 // ---- trace / race mode -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ struct LaneCtl {
   LaneState state = LaneState::Runnable;
   bool started = false;  // fiber ran at least once (so an abandoned stack needs unpoisoning)
   mm_rt_site site{};     // rendezvous site while waiting
+  uint32_t mem_flags = 0;  // MM_RT_MEM_* of the barrier (race mode orders only those spaces)
   mm_rt_simd_op op = nullptr;
   FiberContext ctx;
   FiberStack stack;
@@ -37,6 +38,8 @@ struct MemoEntry {
   std::vector<unsigned char> in;
   std::vector<unsigned char> out;
   uint32_t consumed = 0;  // bit per lane of the simdgroup that is done with this entry
+  uint32_t lane = 0;      // lane (in the simdgroup) that created it: named when another lane disagrees
+  mm_rt_site site{};      // where that lane multiplied
 };
 
 struct SimdMemo {
@@ -70,9 +73,10 @@ class ThreadgroupRunner {
   uint32_t run(const DispatchShared& shared, uint64_t id);
 
   // mm_rt_api entry points (lane->runtime == this).
-  void block(mm_rt_lane* lane, LaneState why, const mm_rt_site* site, mm_rt_simd_op op);
+  void block(mm_rt_lane* lane, LaneState why, const mm_rt_site* site, mm_rt_simd_op op, uint32_t mem_flags);
   void* threadgroup_alloc(mm_rt_lane* lane, uint32_t slot, uint32_t bytes, uint32_t align);
-  void* matrix_memo(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh);
+  void* matrix_memo(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh,
+                    const mm_rt_site* site);
   void matrix_memo_done(mm_rt_lane* lane, void* block);
   // Instrumented modules' accesses (instr_ != null): a finding aborts the lane like fail().
   void instr_access(mm_rt_lane* lane, const void* addr, uint32_t bytes, uint32_t flags, const void* pc);
@@ -124,7 +128,6 @@ class ThreadgroupRunner {
   SimdMemo memo_[kMaxSimdgroups];
   std::vector<MemoEntry*> memo_pool_;  // reused entries (vectors keep their capacity)
   size_t memo_total_ = 0;              // entries ever created
-  std::vector<void*> memo_private_;    // blocks handed to lanes with non-uniform inputs
 };
 
 }  // namespace mm::cpu

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "abi_test_util.h"
+#include "../../csrc/cpu/rt_abi.h"
 
 void run_dispatch_tests();
 
@@ -164,7 +165,12 @@ static void test_libraries() {
             "mm_library_compile: the CPU backend compiles in TypeScript (lib/cpu) and loads with mm_library_load");
   CHECK_ERR(mm_library_load(d, "/nonexistent/mod.so", &lib2), MM_E_LOAD, "mm_library_load: cannot load",
             "/nonexistent/mod.so");
-  CHECK_ERR(mm_library_load(d, module_path("bad_version.so").c_str(), &lib2), MM_E_LOAD, "runtime ABI 8");
+  {
+    const std::string want = "module built for runtime ABI " + std::to_string(MM_RT_ABI_VERSION - 1) +
+                             ", this library speaks " + std::to_string(MM_RT_ABI_VERSION) + " (rebuild the module)";
+    CHECK_ERR(mm_library_load(d, module_path("bad_version.so").c_str(), &lib2), MM_E_LOAD, "bad_version.so",
+              want.c_str());
+  }
   CHECK_ERR(mm_library_load(d, module_path("no_symbol.so").c_str(), &lib2), MM_E_LOAD, "does not export mm_rt_module_get");
 
   mm_library loaded = 0;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../../csrc/cpu/instrument.h"
 #include "../../csrc/cpu/scheduler.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -91,14 +92,14 @@ static uint32_t simd_shuffle(mm_rt_lane* l, uint32_t v, uint32_t src, uint32_t l
   return r;
 }
 
-static void barrier(mm_rt_lane* l, uint32_t line = __builtin_LINE()) {
+static void barrier(mm_rt_lane* l, uint32_t line = __builtin_LINE(), uint32_t flags = MM_RT_MEM_THREADGROUP) {
   const mm_rt_site site{__FILE__, line, 0};
-  api->threadgroup_barrier(l, &site);
+  api->threadgroup_barrier(l, &site, flags);
 }
 
-static void simd_barrier(mm_rt_lane* l, uint32_t line = __builtin_LINE()) {
+static void simd_barrier(mm_rt_lane* l, uint32_t line = __builtin_LINE(), uint32_t flags = MM_RT_MEM_THREADGROUP) {
   const mm_rt_site site{__FILE__, line, 0};
-  api->simdgroup_barrier(l, &site);
+  api->simdgroup_barrier(l, &site, flags);
 }
 
 template <class T>
@@ -391,17 +392,17 @@ static void test_tg_limit(Scheduler& s) {
         r.message.c_str());
 }
 
-// simdgroup_matrix memo: 3 uniform multiplies, a 4th where lane 5 differs. Output per lane:
-// fresh flags, whether it saw the right result, and block identity vs lane 0 (buffer 1).
+// simdgroup_matrix memo: 4 uniform multiplies (inputs differ between simdgroups, not lanes). Output
+// per lane: fresh flags, whether it saw the right result, and block identity vs lane 0 (buffer 1).
+static const mm_rt_site kMemoSite{"memo.metal", 12, 5};
 static void k_memo(mm_rt_lane* l) {
   const uint32_t i = l->thread_index_in_threadgroup;
   uint32_t* o = buf<uint32_t>(l, 0) + 8 * i;
   void** blocks = buf<void*>(l, 1) + 4 * i;
   for (uint32_t m = 0; m < 4; ++m) {
     uint32_t in[4] = {m, m + 1, m + 2, l->simdgroup_index_in_threadgroup};
-    if (m == 3 && i % 32 == 5) in[0] = 77;
     int fresh = -1;
-    auto* out = static_cast<uint32_t*>(api->matrix_memo(l, in, sizeof in, 8, &fresh));
+    auto* out = static_cast<uint32_t*>(api->matrix_memo(l, in, sizeof in, 8, &fresh, &kMemoSite));
     if (fresh) out[0] = in[0] + in[1] + in[2] + in[3], out[1] = i;
     o[m] = static_cast<uint32_t>(fresh);
     o[4 + m] = out[0] == in[0] + in[1] + in[2] + in[3];
@@ -425,16 +426,59 @@ static void test_matrix_memo(Scheduler& s) {
   for (uint32_t i = 0; i < 64; ++i) {
     const uint32_t lead = i / 32 * 32;
     for (uint32_t m = 0; m < 4; ++m) {
-      const bool first = i == lead, odd = m == 3 && i % 32 == 5;
-      fresh_bad += out[8 * i + m] != ((first || odd) ? 1u : 0u);
+      fresh_bad += out[8 * i + m] != (i == lead ? 1u : 0u);
       value_bad += out[8 * i + 4 + m] != 1;
-      share_bad += (blocks[4 * i + m] == blocks[4 * lead + m]) == odd;
+      share_bad += blocks[4 * i + m] != blocks[4 * lead + m];
     }
   }
   CHECK(fresh_bad == 0, "%d wrong fresh flags", fresh_bad);
   CHECK(value_bad == 0, "%d wrong memo results", value_bad);
   CHECK(share_bad == 0, "%d wrong block sharing", share_bad);
   CHECK(blocks[0] != blocks[4 * 32], "simdgroups 0 and 1 share a memo block");
+}
+
+// Lane-dependent memo inputs are undefined on a GPU: the dispatch fails naming the site and lanes.
+// Mode 0: lane 5 brings other bytes to the 2nd multiply. Mode 1: the same bytes but from another
+// site (a lane-dependent branch). Mode 2: lane 5 skips the 1st multiply (out of step).
+static uint32_t g_memo_mode = 0;
+static void k_memo_nonuniform(mm_rt_lane* l) {
+  const uint32_t i = l->thread_index_in_threadgroup;
+  static const mm_rt_site other{"memo.metal", 20, 5};
+  for (uint32_t m = 0; m < 3; ++m) {
+    if (g_memo_mode == 2 && m == 0 && i % 32 == 5) continue;
+    const bool odd = g_memo_mode != 2 && m == 1 && i % 32 == 5;
+    uint32_t in[4] = {odd ? 77 : m, 1, 2, 3};
+    const mm_rt_site* site = odd && g_memo_mode == 1 ? &other : &kMemoSite;
+    int fresh = -1;
+    l->matrix_seq++;
+    void* out = api->matrix_memo(l, in, sizeof in, 8, &fresh, site);
+    if (fresh) std::memset(out, 0, 8);
+    api->matrix_memo_done(l, out);
+  }
+  buf<uint32_t>(l, 0)[i] = 1;
+}
+
+static void test_matrix_memo_nonuniform(Scheduler& s) {
+  const mm_rt_kernel k = kernel("memo_nonuniform", k_memo_nonuniform);
+  std::vector<uint32_t> out(64, 0);
+  DispatchJob j = job(&k, 2, 1, 1, 64, 1, 1);
+  j.buffers[0] = out.data();
+  g_memo_mode = 0;
+  DispatchResult r = s.run(j);
+  CHECK(r.code == MM_E_NONUNIFORM &&
+            has(r.message, "kernel memo_nonuniform: simdgroup matrix multiply at memo.metal:12: lanes 0 and 5 of "
+                           "simdgroup 0 hold different matrices (simdgroup_load must get the same pointer in every "
+                           "lane) in threadgroup (0,0,0)"),
+        "code %d: %s", r.code, r.message.c_str());
+  g_memo_mode = 1;
+  r = s.run(j);
+  CHECK(r.code == MM_E_NONUNIFORM && has(r.message, "at memo.metal:20: lanes 0 and 5 of simdgroup 0") &&
+            has(r.message, "lane 0 multiplied at memo.metal:12: keep simdgroup_matrix operations out of lane-dependent"),
+        "code %d: %s", r.code, r.message.c_str());
+  g_memo_mode = 2;
+  r = s.run(j);
+  CHECK(r.code == MM_E_NONUNIFORM && has(r.message, "of simdgroup 0"), "code %d: %s", r.code, r.message.c_str());
+  g_memo_mode = 0;
 }
 
 // Simd sums, a barrier and threadgroup memory; the output must not depend on the worker count.
@@ -575,6 +619,58 @@ static void test_pingpong() {
   ++g_pass;  // reaching here means 2M switches returned to the caller
 }
 
+// Race mode orders only the address spaces a barrier's flags name. Each lane writes its slot, passes
+// a barrier (threadgroup or simdgroup) with g_race.flags and reads its neighbour's slot, in threadgroup
+// or device memory. The accesses are reported as an instrumented module would.
+static struct {
+  bool device, simd;
+  uint32_t flags;
+} g_race;
+static const char g_pc_write = 0, g_pc_read = 0;  // fake sites: only their addresses matter
+static void k_race_flags(mm_rt_lane* l) {
+  const uint32_t i = l->thread_index_in_threadgroup, n = l->threads_per_threadgroup[0];
+  uint32_t* mem = g_race.device ? buf<uint32_t>(l, 0) + l->threadgroup_position_in_grid[0] * n
+                                : static_cast<uint32_t*>(api->threadgroup_alloc(l, 0, 64 * 4, 4));
+  mem[i] = i;
+  api->instr_access(l, &mem[i], 4, MM_RT_ACCESS_STORE, &g_pc_write);
+  if (g_race.simd) simd_barrier(l, __LINE__, g_race.flags);
+  else barrier(l, __LINE__, g_race.flags);
+  const uint32_t j = i / 32 * 32 + (i + 1) % 32;  // neighbour within the simdgroup
+  buf<uint32_t>(l, 1)[l->thread_position_in_grid[0]] = mem[j];
+  api->instr_access(l, &mem[j], 4, MM_RT_ACCESS_LOAD, &g_pc_read);
+}
+
+static void test_race_barrier_flags(Scheduler& s) {
+  const mm_rt_kernel k = kernel("race_flags", k_race_flags);
+  std::vector<uint32_t> dev(128, 0), out(128, 0);
+  const uint32_t kDev = MM_RT_MEM_DEVICE, kTg = MM_RT_MEM_THREADGROUP;
+  struct Case {
+    bool device, simd;
+    uint32_t flags;
+    int want;
+  } cases[] = {
+      {false, false, MM_RT_MEM_NONE, MM_E_RACE}, {false, false, kDev, MM_E_RACE}, {false, false, kTg, 0},
+      {false, false, kTg | kDev, 0},             {true, false, kTg, MM_E_RACE},   {true, false, kDev, 0},
+      {false, true, kDev, MM_E_RACE},            {false, true, kTg, 0},           {true, true, kTg, MM_E_RACE},
+      {true, true, kDev, 0},                     {false, false, MM_RT_MEM_TEXTURE, MM_E_RACE},
+  };
+  for (const Case& c : cases) {
+    g_race = {c.device, c.simd, c.flags};
+    mm::cpu::Instrument inst(mm::cpu::InstrumentMode::Race);
+    DispatchJob j = job(&k, 2, 1, 1, 64, 1, 1);
+    j.buffers[0] = dev.data();
+    j.buffers[1] = out.data();
+    j.buffer_lengths[0] = dev.size() * 4;
+    j.buffer_lengths[1] = out.size() * 4;
+    j.instrument = &inst;
+    DispatchResult r = s.run(j);
+    const char* space = c.device ? "device memory race" : "threadgroup memory race";
+    CHECK(r.code == c.want && (c.want == 0 || has(r.message, space)),
+          "%s memory, %s barrier flags %u: code %d (want %d): %s", c.device ? "device" : "threadgroup",
+          c.simd ? "simdgroup" : "threadgroup", c.flags, r.code, c.want, r.message.c_str());
+  }
+}
+
 static void run_all_cases() {
   Scheduler s(2);
   CHECK(api->version == MM_RT_ABI_VERSION, "api version %u", api->version);
@@ -589,6 +685,8 @@ static void run_all_cases() {
   test_partial_barrier(s);
   test_tg_limit(s);
   test_matrix_memo(s);
+  test_matrix_memo_nonuniform(s);
+  test_race_barrier_flags(s);
   test_positions(s);  // after failed dispatches everything still works
   test_determinism();
   test_device_atomics();

@@ -25,14 +25,16 @@ static int g_passed = 0, g_failed = 0;
 // ---- fake runtime: one lane, records the last site it was called with ----
 namespace fake {
 mm_rt_lane lane_a, lane_b;  // lane_b plays "another fiber" that ran while lane_a waited
-mm_rt_site last_site;
+mm_rt_site last_site, memo_site;
+uint32_t last_flags = ~0u;
 int barrier_calls, memo_calls, memo_done_calls;
 int memo_fresh = 1;
 alignas(64) unsigned char memo_block[1024];
 void* tg_blocks[8];
 
-void record(mm_rt_lane*, const mm_rt_site* s) {
+void record(mm_rt_lane*, const mm_rt_site* s, uint32_t flags) {
   last_site = *s;
+  last_flags = flags;
   barrier_calls++;
   mm_shim::enter(&lane_b);  // a real scheduler switches fibers here; the shim must re-enter
 }
@@ -50,8 +52,9 @@ void* tg_alloc(mm_rt_lane*, uint32_t slot, uint32_t bytes, uint32_t align) {
   mm_shim::enter(&lane_b);
   return tg_blocks[slot];
 }
-void* memo(mm_rt_lane*, const void*, uint32_t in_bytes, uint32_t out_bytes, int* fresh) {
+void* memo(mm_rt_lane*, const void*, uint32_t in_bytes, uint32_t out_bytes, int* fresh, const mm_rt_site* s) {
   memo_calls++;
+  memo_site = *s;
   *fresh = memo_fresh;
   if (in_bytes > 3 * 256 || out_bytes > sizeof(memo_block)) std::abort();
   mm_shim::enter(&lane_b);
@@ -361,9 +364,19 @@ static void test_simd_public() {
   const int before = fake::barrier_calls;
   threadgroup_barrier(mem_flags::mem_threadgroup | mem_flags::mem_device); const unsigned bar_line = __LINE__;
   CHECK(fake::barrier_calls == before + 1 && fake::last_site.line == bar_line);
+  CHECK(fake::last_flags == (MM_RT_MEM_THREADGROUP | MM_RT_MEM_DEVICE));  // MSL bit values reach the runtime
   CHECK(mm_shim::cur_lane() == &fake::lane_a);
   simdgroup_barrier(mem_flags::mem_none);
   CHECK(fake::barrier_calls == before + 2 && mm_shim::cur_lane() == &fake::lane_a);
+  CHECK(fake::last_flags == MM_RT_MEM_NONE);
+  threadgroup_barrier(mem_flags::mem_device);
+  CHECK(fake::last_flags == MM_RT_MEM_DEVICE);
+  simdgroup_barrier(mem_flags::mem_threadgroup);
+  CHECK(fake::last_flags == MM_RT_MEM_THREADGROUP);
+  threadgroup_barrier(mem_flags::mem_texture);
+  CHECK(fake::last_flags == MM_RT_MEM_TEXTURE);
+  threadgroup_barrier();  // MSL's default: mem_none
+  CHECK(fake::last_flags == MM_RT_MEM_NONE && fake::barrier_calls == before + 6);
 }
 
 static void test_runtime_glue() {
@@ -427,8 +440,9 @@ static void test_matrix() {
   CHECK(diag.e[9] == 2.0f && diag.e[1] == 0.0f);
   const uint32_t seq0 = fake::lane_a.matrix_seq;
   simdgroup_float8x8 d;
-  simdgroup_multiply_accumulate(d, a, b, c);
+  simdgroup_multiply_accumulate(d, a, b, c); const unsigned mma_line = __LINE__;
   CHECK(fake::lane_a.matrix_seq == seq0 + 1 && fake::memo_done_calls == fake::memo_calls);
+  CHECK(fake::memo_site.line == mma_line && std::strstr(fake::memo_site.file, "shim_test.cpp"));  // caller's site
   CHECK(mm_shim::cur_lane() == &fake::lane_a);
   double ref[64];
   ref_mma(ref, a.e, b.e, c.e);
@@ -439,7 +453,8 @@ static void test_matrix() {
   simdgroup_multiply_accumulate(acc, a, b, acc);  // d aliases c
   CHECK(std::memcmp(acc.e, d.e, sizeof(d.e)) == 0);
   simdgroup_float8x8 prod;
-  simdgroup_multiply(prod, a, diag);
+  simdgroup_multiply(prod, a, diag); const unsigned mul_line = __LINE__;
+  CHECK(fake::memo_site.line == mul_line);
   CHECK(prod.e[10] == 2.0f * a.e[10] && prod.e[63] == 2.0f * a.e[63]);
   float out[8 * 10];
   for (float& o : out) o = -7.0f;

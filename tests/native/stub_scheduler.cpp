@@ -14,10 +14,10 @@ struct Abort {
   int code;
   std::string message;
 };
-void noop_barrier(mm_rt_lane*, const mm_rt_site*) {}
+void noop_barrier(mm_rt_lane*, const mm_rt_site*, uint32_t) {}
 void solo_collective(mm_rt_lane* lane, const mm_rt_site*, mm_rt_simd_op op) { op(&lane, 1); }
 void* no_alloc(mm_rt_lane*, uint32_t, uint32_t, uint32_t) { return nullptr; }
-void* no_memo(mm_rt_lane*, const void*, uint32_t, uint32_t, int* fresh) {
+void* no_memo(mm_rt_lane*, const void*, uint32_t, uint32_t, int* fresh, const mm_rt_site*) {
   *fresh = 1;
   return nullptr;
 }

@@ -59,7 +59,8 @@ const mm_rt_kernel kernels[] = {
 void init(const mm_rt_api* api) { g_api = api; }
 
 #ifdef MM_TEST_BAD_VERSION
-const mm_rt_module module = {MM_RT_ABI_VERSION + 7, "test_module.metal", 3, kernels, init};
+// A module built against the previous runtime ABI (before barriers carried mem_flags).
+const mm_rt_module module = {MM_RT_ABI_VERSION - 1, "test_module.metal", 3, kernels, init};
 #else
 const mm_rt_module module = {MM_RT_ABI_VERSION, "test_module.metal", 3, kernels, init};
 #endif

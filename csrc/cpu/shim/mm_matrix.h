@@ -82,9 +82,11 @@ inline void mma_8x8(D* out, const A* a, const B* b, const C* c) {
 }
 
 // The memo keys this lane's matrix_seq-th multiply by the input bytes; only a fresh lane computes.
+// Lanes holding different inputs fail the dispatch at `site` (the multiply's .metal line).
 template <class D, class A, class B, class C, bool Acc>
 inline void memo_multiply(metal::simdgroup_matrix<D, 8, 8>& d, const metal::simdgroup_matrix<A, 8, 8>& a,
-                          const metal::simdgroup_matrix<B, 8, 8>& b, const metal::simdgroup_matrix<C, 8, 8>& c) {
+                          const metal::simdgroup_matrix<B, 8, 8>& b, const metal::simdgroup_matrix<C, 8, 8>& c,
+                          const mm_rt_site& site) {
   constexpr uint32_t in_bytes = uint32_t(sizeof(a) + sizeof(b) + (Acc ? sizeof(c) : 0));
   alignas(64) unsigned char in[in_bytes];
   __builtin_memcpy(in, a.e, sizeof(a));
@@ -93,7 +95,7 @@ inline void memo_multiply(metal::simdgroup_matrix<D, 8, 8>& d, const metal::simd
   mm_rt_lane* me = cur_lane();
   me->matrix_seq++;
   int fresh = 0;
-  void* block = g_api->matrix_memo(me, in, in_bytes, uint32_t(sizeof(d)), &fresh);
+  void* block = g_api->matrix_memo(me, in, in_bytes, uint32_t(sizeof(d)), &fresh, &site);
   enter(me);
   if (fresh) {
     D result[64];
@@ -109,15 +111,17 @@ inline void memo_multiply(metal::simdgroup_matrix<D, 8, 8>& d, const metal::simd
 
 namespace metal {
 
+// The site defaults are evaluated at the caller: a non-uniform multiply is reported at its .metal line.
 template <class D, class A, class B, class C>
 inline void simdgroup_multiply_accumulate(simdgroup_matrix<D, 8, 8>& d, const simdgroup_matrix<A, 8, 8>& a,
-                                          const simdgroup_matrix<B, 8, 8>& b, const simdgroup_matrix<C, 8, 8>& c) {
-  ::mm_shim::memo_multiply<D, A, B, C, true>(d, a, b, c);
+                                          const simdgroup_matrix<B, 8, 8>& b, const simdgroup_matrix<C, 8, 8>& c,
+                                          MM_SITE_PARAMS) {
+  ::mm_shim::memo_multiply<D, A, B, C, true>(d, a, b, c, mm_rt_site{MM_SITE_ARGS});
 }
 template <class D, class A, class B>
 inline void simdgroup_multiply(simdgroup_matrix<D, 8, 8>& d, const simdgroup_matrix<A, 8, 8>& a,
-                               const simdgroup_matrix<B, 8, 8>& b) {
-  ::mm_shim::memo_multiply<D, A, B, D, false>(d, a, b, d);
+                               const simdgroup_matrix<B, 8, 8>& b, MM_SITE_PARAMS) {
+  ::mm_shim::memo_multiply<D, A, B, D, false>(d, a, b, d, mm_rt_site{MM_SITE_ARGS});
 }
 
 }  // namespace metal

@@ -91,21 +91,27 @@ template <class T> T attr(uint32_t v) { return T(v); }
 
 namespace metal {
 
-enum class mem_flags : unsigned { mem_none = 0, mem_device = 1, mem_threadgroup = 2, mem_texture = 4 };
+enum class mem_flags : unsigned {
+  mem_none = MM_RT_MEM_NONE,
+  mem_device = MM_RT_MEM_DEVICE,
+  mem_threadgroup = MM_RT_MEM_THREADGROUP,
+  mem_texture = MM_RT_MEM_TEXTURE
+};
 constexpr mem_flags operator|(mem_flags a, mem_flags b) { return mem_flags(unsigned(a) | unsigned(b)); }
 constexpr mem_flags operator&(mem_flags a, mem_flags b) { return mem_flags(unsigned(a) & unsigned(b)); }
 
-// The site defaults are evaluated at the caller, so the rendezvous is keyed by the .metal line.
-inline void threadgroup_barrier(mem_flags = mem_flags::mem_none, MM_SITE_PARAMS) {
+// The site defaults are evaluated at the caller, so the rendezvous is keyed by the .metal line. The
+// flags go to the runtime: race mode orders only the address spaces they name.
+inline void threadgroup_barrier(mem_flags flags = mem_flags::mem_none, MM_SITE_PARAMS) {
   mm_rt_lane* me = ::mm_shim::cur_lane();
   const mm_rt_site site{MM_SITE_ARGS};
-  ::mm_shim::g_api->threadgroup_barrier(me, &site);
+  ::mm_shim::g_api->threadgroup_barrier(me, &site, uint32_t(flags));
   ::mm_shim::enter(me);
 }
-inline void simdgroup_barrier(mem_flags = mem_flags::mem_none, MM_SITE_PARAMS) {
+inline void simdgroup_barrier(mem_flags flags = mem_flags::mem_none, MM_SITE_PARAMS) {
   mm_rt_lane* me = ::mm_shim::cur_lane();
   const mm_rt_site site{MM_SITE_ARGS};
-  ::mm_shim::g_api->simdgroup_barrier(me, &site);
+  ::mm_shim::g_api->simdgroup_barrier(me, &site, uint32_t(flags));
   ::mm_shim::enter(me);
 }
 
