@@ -209,7 +209,12 @@ test("race: a barrier orders only the address spaces its mem_flags name", () => 
   }
   lib.kernel("tg_exchange_ok").dispatch({ grid: 2, threadgroupSize: 64, args: [a, b] });
   assert.throws(
-    () => lib.kernel("dev_exchange_mem_threadgroup").dispatch({ grid: 2, threadgroupSize: 64, args: [a, b, scratch] }),
+    () =>
+      lib.kernel("dev_exchange_mem_threadgroup").dispatch({
+        grid: 2,
+        threadgroupSize: 64,
+        args: [a, b, scratch],
+      }),
     (e: unknown) =>
       names(e, RaceError, [
         "device memory race: thread 0",
