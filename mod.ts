@@ -29,6 +29,7 @@ export {
   type GemmOptions,
   type GemmRoute,
   gemmRoute,
+  type GemmRouteShape,
 } from "./lib/gemm.ts";
 
 // Formats, quantization and padding (host side).
@@ -65,10 +66,12 @@ export {
   type AlignmentRow,
   auditAlignment,
   formatAlignmentReport,
+  type GemmPath,
   GEMV_N_MULTIPLE,
   PREFILL_TILE_K,
   PREFILL_TILE_M,
   PREFILL_TILE_N,
+  type Projection,
   projections,
   SMALL_BATCH_MAX_M,
 } from "./lib/audit/alignment.ts";

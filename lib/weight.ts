@@ -30,13 +30,12 @@ function checkUpload(op: string, q: QuantizedMatrix): void {
   if (hasZeros) arrays.push(["zeros", q.zeros, Uint8Array]);
   for (const [name, got, want] of arrays) {
     if (!(got instanceof (want as unknown as new () => object))) {
-      throw new InvalidArgumentError(`${op}: ${name} must be a ${want.name}, got ${typeName(got)}`, -1, op);
+      throw new InvalidArgumentError(`${op}: ${name} must be a ${want.name}, got ${typeName(got)}`, op);
     }
   }
   if (hasZeros && q.format !== "int4") {
     throw new InvalidArgumentError(
       `${op}: zeros are only used by format "int4", but format is "${q.format}" (drop zeros or use "int4")`,
-      -1,
       op,
     );
   }
@@ -47,7 +46,6 @@ function checkZeroPoints(op: string, zeros: Uint8Array): void {
     if (zeros[i] > CODE_MAX) {
       throw new InvalidArgumentError(
         `${op}: int4 zero point ${zeros[i]} at index ${i} is outside 0..${CODE_MAX}`,
-        -1,
         op,
       );
     }
@@ -98,7 +96,7 @@ export class QuantizedWeight implements Disposable {
     if (q !== null && typeof q === "object") checkUpload(op, q);
     checkQuantized(op, q);
     if (q.zeros) checkZeroPoints(op, q.zeros);
-    if (q.kp % 8 !== 0) throw new InvalidArgumentError(`${op}: kp = ${q.kp} is not a multiple of 8`, -1, op);
+    if (q.kp % 8 !== 0) throw new InvalidArgumentError(`${op}: kp = ${q.kp} is not a multiple of 8`, op);
     this.format = q.format;
     this.formatId = FORMAT_IDS[q.format];
     this.k = q.k;
@@ -129,7 +127,7 @@ export class QuantizedWeight implements Disposable {
 
   /** Throws DisposedError when the weight (or its device) is gone. */
   assertLive(op: string): void {
-    if (this.disposed) throw new DisposedError(`${op}: the weight was disposed`, 0, op);
+    if (this.disposed) throw new DisposedError(`${op}: the weight was disposed`, op);
   }
 
   /** Frees the device buffers. Idempotent. */

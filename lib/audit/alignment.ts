@@ -8,7 +8,9 @@ import type { ModelConfig } from "./models.ts";
 /** Prefill GEMM tile (DESIGN.md "Kernel design notes"): 64x64 outputs, K-step 32. The GEMM kernels own
  * these numbers; update them here when the kernels change. */
 export const PREFILL_TILE_M = 64;
+/** Output columns of one prefill tile. */
 export const PREFILL_TILE_N = 64;
+/** K values one prefill tile step consumes. */
 export const PREFILL_TILE_K = 32;
 /** GEMV (M = 1) reads 8 output columns per step, so N must be a multiple of 8. */
 export const GEMV_N_MULTIPLE = 8;
@@ -110,7 +112,9 @@ export function noKernelMessage(groupSize: number): string {
 export interface Projection {
   /** e.g. "q_proj", "qkv_fused", "expert.down_proj". */
   name: string;
+  /** Reduction length K (elements). */
   k: number;
+  /** Output columns N (elements). */
   n: number;
   /** Routed experts: the audit uses the average rows per expert, ceil(M * topK / experts). */
   expert: boolean;
@@ -118,9 +122,13 @@ export interface Projection {
 
 /** One row of the report: one projection at one M. */
 export interface AlignmentRow {
+  /** Projection name, e.g. "q_proj" (see Projection.name). */
   projection: string;
+  /** Rows of A (tokens; per expert for routed experts). */
   m: number;
+  /** Reduction length K (elements). */
   k: number;
+  /** Output columns N (elements). */
   n: number;
   /** Path the C routing takes for this shape (same answer as gemmRoute). */
   path: GemmPath;
@@ -128,15 +136,23 @@ export interface AlignmentRow {
   kernel: string;
   /** Split-K parts (1 = K not split; 0 when there is no kernel). */
   splits: number;
+  /** K is a multiple of 8 (one packed word). */
   kDiv8: boolean;
+  /** N is a multiple of 8. */
   nDiv8: boolean;
+  /** K is a multiple of the group size. */
   kDivGroup: boolean;
+  /** K is a multiple of PREFILL_TILE_K. */
   kDivTileK: boolean;
+  /** N is a multiple of PREFILL_TILE_N. */
   nDivTileN: boolean;
+  /** M is a multiple of PREFILL_TILE_M. */
   mDivTileM: boolean;
-  /** Padded sizes that will be used. */
+  /** M as run: never padded (kernels bounds-check rows). */
   mp: number;
+  /** K of the padded weight (a multiple of the group size and of PREFILL_TILE_K). */
   kp: number;
+  /** N of the padded weight (a multiple of GEMV_N_MULTIPLE). */
   np: number;
   /** Extra bytes because of padding (weights + fp16 activations + fp16 outputs). */
   paddingBytes: number;
@@ -148,11 +164,17 @@ export interface AlignmentRow {
 
 /** The whole report. */
 export interface AlignmentReport {
+  /** Model name (built-in key or the config's model_type / file). */
   model: string;
+  /** Where the numbers come from ("seed table", a config path). */
   source: string;
+  /** Quantization group size audited. */
   groupSize: number;
+  /** Weight format audited. */
   format: QuantFormat;
+  /** Tile sizes the divisibility columns refer to. */
   tiles: { m: number; n: number; k: number; gemvN: number };
+  /** One row per projection and M. */
   rows: AlignmentRow[];
 }
 
