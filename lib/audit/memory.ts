@@ -13,6 +13,7 @@
 //
 // Assumptions: a thread-position vector's x follows the lane and y/z are simdgroup-uniform (threadgroup
 // x extent a multiple of 32); a run-time divisor is large (lane / N is uniform, lane % N follows the lane).
+import { InvalidArgumentError } from "../errors.ts";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -207,6 +208,12 @@ function collect(
 /** Statically audits the device-memory accesses of every kernel in `sources` (or `dir`, default the
  * package's shaders/ directory). Pure: reads files only when `sources` is not given. */
 export function auditShaders(opts: AuditOptions = {}): AuditReport {
+  if (opts.dir === undefined && opts.sources === undefined && !import.meta.url.startsWith("file:")) {
+    throw new InvalidArgumentError(
+      "auditShaders: the package's shaders/ are not on disk (imported from a URL); pass { dir } or { sources }",
+      "auditShaders",
+    );
+  }
   const dir = opts.dir ?? fileURLToPath(new URL("../../shaders/", import.meta.url));
   const sources = opts.sources ?? listSources(dir.replace(/\/$/, ""));
   const { prog, kernels } = collect(sources);

@@ -8,8 +8,13 @@ import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "../errors.ts";
 import { type BuildMode, libraryFileName, type Toolchain } from "./toolchain.ts";
 
-/** Package root (the folder holding csrc/, shaders/, lib/). */
-export const ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/**
+ * Package root (the folder holding csrc/, shaders/, lib/), or "" when the package was imported from a
+ * URL (e.g. jsr:), where no sources are on disk to build from: importing must still work there.
+ */
+export const ROOT: string = import.meta.url.startsWith("file:")
+  ? resolve(dirname(fileURLToPath(import.meta.url)), "..", "..")
+  : "";
 
 /** build/<mode>/ under the package root. */
 export function buildDir(mode: BuildMode): string {
@@ -23,7 +28,7 @@ export function libraryPath(mode: BuildMode): string {
 
 /** True when the C sources are present, i.e. a local build is possible (a source checkout or package). */
 export function hasSources(): boolean {
-  return existsSync(join(ROOT, "csrc", "include", "metal_marlin.h"));
+  return ROOT !== "" && existsSync(join(ROOT, "csrc", "include", "metal_marlin.h"));
 }
 
 /** MM_BUILD values envMode() accepts; "instrument" is chosen per device (Device.open({ instrument })). */
