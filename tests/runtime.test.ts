@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { BarrierError, DeadlockError, Device } from "../mod.ts";
-import { gemmF16Tolerance, matmulF64 } from "./util/reference_f16.ts";
+import { gemmF16Tolerance } from "./util/reference_f16.ts";
+import { matmulF64 } from "../lib/reference.ts";
 import { lineOf, load } from "./util/kernels.ts";
 import { Rng } from "./util/random.ts";
 
@@ -263,7 +264,7 @@ for (const [m, n, k] of [[1, 37, 19], [8, 64, 64], [33, 130, 71], [128, 512, 512
       });
       results.push(tc.toArray() as Float16Array);
     }
-    const want = matmulF64(a, b, m, n, k);
+    const want = matmulF64(a, b, m, k, n);
     const tol = gemmF16Tolerance(a, b, m, n, k);
     for (let i = 0; i < m * n; i++) {
       assert.ok(

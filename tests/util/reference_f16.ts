@@ -1,22 +1,5 @@
-// Float64 reference for fp16 GEMM tests and the tolerance that goes with it.
-
-/** c[M,N] = a[M,K] * b[K,N] in float64 (row-major). */
-export function matmulF64(
-  a: ArrayLike<number>,
-  b: ArrayLike<number>,
-  m: number,
-  n: number,
-  k: number,
-): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < k; p++) {
-      const av = a[i * k + p];
-      for (let j = 0; j < n; j++) c[i * n + j] += av * b[p * n + j];
-    }
-  }
-  return c;
-}
+// The error bound of an fp16 GEMM against the float64 reference (lib/reference.ts matmulF64).
+import { matmulF64 } from "../../lib/reference.ts";
 
 /**
  * Per-element bound for an fp16-output GEMM accumulated in float32:
@@ -35,9 +18,9 @@ export function gemmF16Tolerance(
     Float64Array.from(a as ArrayLike<number>, Math.abs),
     Float64Array.from(b as ArrayLike<number>, Math.abs),
     m,
-    n,
     k,
+    n,
   );
-  const exact = matmulF64(a, b, m, n, k);
+  const exact = matmulF64(a, b, m, k, n);
   return exact.map((c, i) => Math.abs(c) * 2 ** -11 + k * 2 ** -24 * absSum[i] + 2 ** -25);
 }
