@@ -4,7 +4,9 @@
 #ifndef MM_GEMM_PARAMS_H
 #define MM_GEMM_PARAMS_H
 
-#ifndef __METAL_VERSION__
+#ifdef __METAL_VERSION__
+#include <metal_stdlib>  // uint32_t and friends, whatever the including file included first
+#else
 #include <stdint.h>
 #endif
 

@@ -2,7 +2,7 @@
 // and the planted-bug kernels in tests/fixtures/kernels/ (compiled at run time with dev.compile).
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
-import { BarrierError, DeadlockError, Device } from "../mod.ts";
+import { BarrierError, DeadlockError, Device, InvalidArgumentError } from "../mod.ts";
 import { gemmF16Tolerance } from "./util/reference_f16.ts";
 import { matmulF64 } from "../lib/reference.ts";
 import { lineOf, load } from "./util/kernels.ts";
@@ -275,3 +275,22 @@ for (const [m, n, k] of [[1, 37, 19], [8, 64, 64], [33, 130, 71], [128, 512, 512
     assert.deepEqual(new Uint16Array(results[1].buffer), new Uint16Array(results[0].buffer));
   });
 }
+
+test("simdgroup_load with transpose and a nonzero origin fails loudly (semantics unverified without a GPU)", () => {
+  using dev = cpu(1);
+  const src = `#include <metal_stdlib>
+using namespace metal;
+kernel void transposed_origin(device const float* a [[buffer(0)]], device float* c [[buffer(1)]]) {
+  simdgroup_float8x8 m;
+  simdgroup_load(m, a, 16, ulong2(8, 0), true);
+  simdgroup_store(m, c, 8);
+}`;
+  using a = dev.tensor(new Float32Array(16 * 8), [8, 16]);
+  using c = dev.empty([64], "f32");
+  const kernel = dev.compile(src, { name: "transposed_origin.metal" }).kernel("transposed_origin");
+  assert.throws(() => kernel.dispatch({ grid: 1, threadgroupSize: 32, args: [a, c] }), (e: unknown) => {
+    assert.ok(e instanceof InvalidArgumentError, String(e));
+    assert.match(e.message, /transpose and a nonzero matrix_origin.*transposed_origin\.metal:5\b/s);
+    return true;
+  });
+});

@@ -2,7 +2,8 @@
 using namespace metal;
 
 // partial[g] = sum of x[g*T .. g*T + T) (zero past n): a tree reduction in threadgroup memory.
-// Grid: ceil(n / T) threadgroups of T threads, T a power of two <= 256.
+// Grid: ceil(n / T) threadgroups of T threads, T a power of two <= 256. Dispatched by threadgroup count
+// (dispatchThreadgroups), so every group is full: threads_per_threadgroup is T in each of them.
 // Threadgroup memory: 256 floats (1 KB) declared in the body. Every lane reaches every barrier.
 kernel void reduce_threadgroup(device const float* x [[buffer(0)]],
                                device float* partial [[buffer(1)]],

@@ -7,7 +7,7 @@ using namespace metal;
 // must match bit for bit; float sums may differ by rounding order).
 
 template <typename T>
-void simd_sum_reduce(device const T* x [[buffer(0)]],
+[[kernel]] void simd_sum_reduce(device const T* x [[buffer(0)]],
                      device T* out [[buffer(1)]],
                      uint gid [[thread_position_in_grid]],
                      uint lane [[thread_index_in_simdgroup]]) {
@@ -19,7 +19,7 @@ void simd_sum_reduce(device const T* x [[buffer(0)]],
 
 // Butterfly: after log2(32) xor-shuffles every lane holds the full sum.
 template <typename T>
-void shuffle_tree_reduce(device const T* x [[buffer(0)]],
+[[kernel]] void shuffle_tree_reduce(device const T* x [[buffer(0)]],
                          device T* out [[buffer(1)]],
                          uint gid [[thread_position_in_grid]],
                          uint lane [[thread_index_in_simdgroup]]) {

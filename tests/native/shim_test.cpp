@@ -432,7 +432,7 @@ static void test_matrix() {
   simdgroup_float8x8 a, b;
   simdgroup_load(a, src, 12, ulong2(2, 3));  // origin (column 2, row 3), 12 elements per row
   CHECK(a.e[0] == src[3 * 12 + 2] && a.e[1 * 8 + 5] == src[4 * 12 + 7]);
-  simdgroup_load(b, src, 12, ulong2(1, 0), true);  // transposed
+  simdgroup_load(b, src + 1, 12, ulong2(0, 0), true);  // transposed (origin via the pointer)
   CHECK(b.e[2 * 8 + 5] == src[5 * 12 + 1 + 2]);
   const simdgroup_float8x8 c = make_filled_simdgroup_matrix<float, 8, 8>(0.5f);
   CHECK(c.e[0] == 0.5f && c.e[63] == 0.5f);
@@ -458,7 +458,7 @@ static void test_matrix() {
   CHECK(prod.e[10] == 2.0f * a.e[10] && prod.e[63] == 2.0f * a.e[63]);
   float out[8 * 10];
   for (float& o : out) o = -7.0f;
-  simdgroup_store(d, out, 10, ulong2(1, 0), true);
+  simdgroup_store(d, out + 1, 10, ulong2(0, 0), true);  // origin via the pointer
   CHECK(out[3 * 10 + 1 + 2] == d.e[2 * 8 + 3] && out[0] == -7.0f && out[9] == -7.0f);
   // half matrices: computed in float, rounded once to half
   half hs[64];

@@ -30,10 +30,17 @@ constexpr simdgroup_matrix<T, Cols, Rows> make_filled_simdgroup_matrix(const T v
 }
 
 // Element (r, c) comes from src[(origin.y + r) * elements_per_row + origin.x + c]; with transpose
-// the stored 8x8 block at the origin is read transposed.
+// the stored 8x8 block at the origin is read transposed. Whether Metal reads the origin in source or
+// in transposed coordinates is not settled here (no Apple hardware), so that combination fails loudly
+// instead of silently computing one of the two.
 template <class T, class U>
 inline void simdgroup_load(simdgroup_matrix<T, 8, 8>& d, const U* src, ulong elements_per_row = 8,
-                           ::mm_shim::vec<ulong, 2> matrix_origin = 0, bool transpose = false) {
+                           ::mm_shim::vec<ulong, 2> matrix_origin = 0, bool transpose = false,
+                           MM_SITE_PARAMS) {
+  if (transpose && (matrix_origin.x != 0 || matrix_origin.y != 0)) {
+    ::mm_shim::fail("simdgroup_load with transpose and a nonzero matrix_origin is not supported by the CPU "
+                    "runtime (offset the pointer instead)", MM_SITE_ARGS);
+  }
   const U* base = src + matrix_origin.y * elements_per_row + matrix_origin.x;
   MM_INSTR_BLOCK(base, elements_per_row, U, MM_RT_ACCESS_LOAD);  // one block access, not 64 loads
   for (int r = 0; r < 8; r++)
@@ -43,7 +50,12 @@ inline void simdgroup_load(simdgroup_matrix<T, 8, 8>& d, const U* src, ulong ele
 
 template <class T, class U>
 inline void simdgroup_store(const simdgroup_matrix<T, 8, 8>& m, U* dst, ulong elements_per_row = 8,
-                            ::mm_shim::vec<ulong, 2> matrix_origin = 0, bool transpose = false) {
+                            ::mm_shim::vec<ulong, 2> matrix_origin = 0, bool transpose = false,
+                            MM_SITE_PARAMS) {
+  if (transpose && (matrix_origin.x != 0 || matrix_origin.y != 0)) {
+    ::mm_shim::fail("simdgroup_store with transpose and a nonzero matrix_origin is not supported by the CPU "
+                    "runtime (offset the pointer instead)", MM_SITE_ARGS);
+  }
   U* base = dst + matrix_origin.y * elements_per_row + matrix_origin.x;
   MM_INSTR_BLOCK(base, elements_per_row, U, MM_RT_ACCESS_STORE);
   for (int r = 0; r < 8; r++)
