@@ -1,6 +1,7 @@
 // threadgroup.h — per-worker executor of one threadgroup: lane fibers, the rendezvous resolver
 // (simd collectives, simdgroup and threadgroup barriers), threadgroup memory and the
-// simdgroup_matrix memo. One ThreadgroupRunner per worker thread; lane->runtime points at it.
+// simdgroup_matrix memo (matrix_memo.cpp). One ThreadgroupRunner per worker thread; lane->runtime
+// points at it.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,11 @@ struct DispatchShared {
 // True while `lane`'s fiber runs on this thread. Instrumented code outside any dispatch (module
 // getters, a module's stale current-lane pointer after its device closed) must not be trusted.
 bool lane_is_running(const mm_rt_lane* lane);
+
+// Call sites in messages ("file:line") and their comparison, shared by the rendezvous resolver
+// (threadgroup.cpp) and the simdgroup_matrix memo (matrix_memo.cpp).
+std::string site_str(const mm_rt_site& s);
+bool same_site(const mm_rt_site& a, const mm_rt_site& b);
 
 class ThreadgroupRunner {
  public:
