@@ -1,43 +1,15 @@
 // Abstract interpretation of one kernel for the memory audit: walks the body (inlining helper calls),
 // tracks how each local depends on the lane, loop counters and loaded data, and records every
-// device/constant buffer access with its lane stride in bytes.
+// device/constant buffer access with its lane stride in bytes (AccessRecorder, memory_access.ts).
 import { BodyParser, type Expr, type Stmt } from "./memory_ast.ts";
+import { AccessRecorder, type Frame, type RawAccess } from "./memory_access.ts";
 import type { FuncDecl } from "./memory_decls.ts";
-import { lex, lineText, splitArgs, tokensText } from "./memory_lexer.ts";
-import { blockVerdict, type Classification, classify, kernelParamValue } from "./memory_classify.ts";
+import { lex, splitArgs } from "./memory_lexer.ts";
+import { kernelParamValue } from "./memory_classify.ts";
 import * as V from "./memory_values.ts";
 
 export type { Classification } from "./memory_classify.ts";
-
-/** One buffer access site as seen from one kernel. */
-export interface RawAccess {
-  /** File of the access. */
-  file: string;
-  /** 1-based line of the access. */
-  line: number;
-  /** 1-based column of the access. */
-  column: number;
-  /** Name of the buffer parameter accessed. */
-  buffer: string;
-  /** Its `[[buffer(i)]]` index. */
-  bufferIndex: number;
-  /** Element type of the buffer as written in the source. */
-  elementType: string;
-  /** Bytes one lane moves per access, null when unknown. */
-  accessBytes: number | null;
-  /** Whether the access reads, writes or both (compound assignment). */
-  kind: "load" | "store" | "load+store";
-  /** The index expression as written. */
-  expr: string;
-  /** How neighbouring lanes' addresses relate. */
-  classification: Classification;
-  /** True when the access sits inside a loop. */
-  inLoop: boolean;
-  /** Byte distance between adjacent lanes' addresses ("symbolic" when it depends on run-time values, null when unknown). */
-  laneStrideBytes: number | "symbolic" | null;
-  /** Why the classifier chose the classification. */
-  reason: string;
-}
+export type { RawAccess } from "./memory_access.ts";
 
 /** Everything shared across kernels: helper functions, type names, object-like macros. */
 export interface Program {
@@ -51,29 +23,16 @@ const UNIFORM_FNS =
 const LINEAR_FNS =
   /^(min|max|clamp|select|as_type|int|uint|short|ushort|long|ulong|float|half|bfloat|char|uchar|size_t)$/;
 
-interface Entry {
-  v: V.Val;
-  depth: number;
-  branch: number;
-}
-interface Frame {
-  fn: FuncDecl;
-  env: Map<string, Entry>;
-  types: Map<string, string>;
-  consts: Map<string, number>;
-  rets: V.Val[];
-  chain: string;
-}
 const astCache = new WeakMap<FuncDecl, Stmt>();
 
-export class KernelAnalyzer {
-  readonly accesses = new Map<string, RawAccess>();
-  private loops: { id: string; step: V.Coef }[] = [];
+export class KernelAnalyzer extends AccessRecorder {
   private branch = 0;
   private stack: FuncDecl[] = [];
   private macroCache = new Map<string, V.Num>();
 
-  constructor(private prog: Program) {}
+  constructor(private prog: Program) {
+    super();
+  }
 
   /** Analyzes kernel `def`, with parameter types and template arguments from `inst` when given. */
   run(def: FuncDecl, inst: FuncDecl | null): void {
@@ -111,14 +70,6 @@ export class KernelAnalyzer {
       astCache.set(fn, s);
     }
     return s;
-  }
-
-  private subst(type: string, fr: Frame): string {
-    return fr.types.get(type) ?? type;
-  }
-
-  private bytes(elem: string, fr: Frame): number | null {
-    return V.sizeOf(this.subst(elem, fr));
   }
 
   private constText(text: string): V.Num {
@@ -418,43 +369,5 @@ export class KernelAnalyzer {
   private substConsts(t: string, fr: Frame): string {
     const c = fr.consts.get(t.trim());
     return c !== undefined ? String(c) : fr.types.get(t.trim()) ?? t;
-  }
-
-  private access(off: V.Num, p: V.Ptr, kind: RawAccess["kind"], e: Expr, fr: Frame): V.Val {
-    const tokens = fr.fn.lexed.tokens;
-    const tok = tokens[e.at] ?? tokens[0];
-    const accessBytes = this.bytes(p.elem, fr);
-    const line = tok?.line ?? 0;
-    const obj = e.k === "idx" && e.o.k === "id" ? e.o.name : p.buf.name;
-    const expr = e.k === "idx" ? `${obj}[${tokensText(tokens, e.at + 1, e.end)}]` : lineText(tokens, line);
-    const [classification, reason, stride] = classify(off, accessBytes ?? 1, this.loops);
-    const key = `${fr.chain}${fr.fn.file}@${e.at}`;
-    const prev = this.accesses.get(key);
-    this.accesses.set(key, {
-      file: fr.fn.file,
-      line,
-      column: tok?.col ?? 0,
-      buffer: p.buf.name,
-      bufferIndex: p.buf.index,
-      elementType: this.subst(p.elem, fr),
-      accessBytes,
-      kind: prev && prev.kind !== kind ? "load+store" : kind,
-      expr,
-      classification,
-      inLoop: this.loops.length > 0,
-      laneStrideBytes: stride,
-      reason,
-    });
-    return V.loaded(off);
-  }
-
-  // simdgroup_load/store: one cooperative 8x8 block per simdgroup, 8 rows of 8 elements `ld` apart.
-  private blockAccess(p: V.Ptr, kind: RawAccess["kind"], ld: V.Num, e: Expr, fr: Frame): void {
-    this.access(p.off, p, kind, e, fr);
-    const key = `${fr.chain}${fr.fn.file}@${e.at}`;
-    const a = this.accesses.get(key)!;
-    if (a.classification === "scattered") return;
-    const [cls, why] = blockVerdict(this.bytes(p.elem, fr) ?? 1, ld.c);
-    this.accesses.set(key, { ...a, classification: cls, reason: why, laneStrideBytes: null });
   }
 }
