@@ -2,10 +2,15 @@
 // right .metal lines (threadgroup race, shared staging across simdgroups, non-atomic device +=,
 // half-written threadgroup cache); the fixed kernels and the proof kernels produce no finding.
 import assert from "node:assert/strict";
-import { test } from "./harness.ts";
+import { test as harnessTest } from "./harness.ts";
+import { clangSkip } from "./util/clang.ts";
 import { Device, type Library, RaceError, UninitializedReadError } from "../mod.ts";
 import { syntheticWeight } from "../lib/profile_cli.ts";
 import { lineOf, load } from "./util/kernels.ts";
+
+// Every test here needs the clang-only instrumented build (see tests/util/clang.ts).
+const test = (name: string, fn: () => void | Promise<void>): void =>
+  harnessTest(name, fn, { skip: clangSkip });
 
 /** Asserts `e` is `cls` and its message names every file:line in `sites` (in that order). */
 function names(e: unknown, cls: typeof RaceError, sites: string[]): boolean {

@@ -2,12 +2,17 @@
 // request vs ideal), vector and simdgroup_matrix accesses counted as the kernel wrote them, byte
 // totals, and the trace() contract (only inside a trace-mode device, only the dispatches inside fn).
 import assert from "node:assert/strict";
-import { test } from "./harness.ts";
+import { test as harnessTest } from "./harness.ts";
+import { clangSkip } from "./util/clang.ts";
 import { Device, InvalidArgumentError } from "../mod.ts";
 import { compareWithAudit, type TraceDispatch, type TraceLine } from "../lib/trace.ts";
 import { summarizeDispatch, traceGemm } from "../lib/profile_cli.ts";
 import { auditShaders } from "../lib/audit/memory.ts";
 import { lineOf, load, source } from "./util/kernels.ts";
+
+// Every test here needs the clang-only instrumented build (see tests/util/clang.ts).
+const test = (name: string, fn: () => void | Promise<void>): void =>
+  harnessTest(name, fn, { skip: clangSkip });
 
 function lineRow(d: TraceDispatch, file: string, line: number, kind: TraceLine["kind"]): TraceLine {
   const row = d.lines.find((l) => l.file.endsWith(file) && l.line === line && l.kind === kind);
