@@ -18,9 +18,16 @@ bun_pass=$(strip "$logs/bun.log" | grep -Eo '^ *[0-9]+ pass' | grep -Eo '[0-9]+'
 bun_fail=$(strip "$logs/bun.log" | grep -Eo '^ *[0-9]+ fail' | grep -Eo '[0-9]+' | tail -1)
 deno_pass=$(strip "$logs/deno.log" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' | tail -1)
 deno_fail=$(strip "$logs/deno.log" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' | tail -1)
+bun_skip=$(strip "$logs/bun.log" | grep -Eo '^ *[0-9]+ skip' | grep -Eo '[0-9]+' | tail -1)
+deno_skip=$(strip "$logs/deno.log" | grep -Eo '[0-9]+ ignored' | grep -Eo '[0-9]+' | tail -1)
 passed=$(( ${bun_pass:-0} + ${deno_pass:-0} ))
 failed=$(( ${bun_fail:-0} + ${deno_fail:-0} ))
+skipped=$(( ${bun_skip:-0} + ${deno_skip:-0} ))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi # a runner crashed before counting
 echo "bun: ${bun_pass:-0} passed, ${bun_fail:-0} failed; deno: ${deno_pass:-0} passed, ${deno_fail:-0} failed"
-echo "${passed} passed, ${failed} failed"
+if [ "$skipped" -gt 0 ]; then
+  echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+else
+  echo "${passed} passed, ${failed} failed"
+fi
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
