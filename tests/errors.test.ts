@@ -18,25 +18,9 @@ import {
   UnknownKernelError,
 } from "../lib/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
+import { source } from "./util/kernels.ts";
 
-const SRC = `#include <metal_stdlib>
-using namespace metal;
-
-struct Params { uint n; float scale; };
-
-kernel void scale_copy(device const float* src [[buffer(0)]], device float* dst [[buffer(1)]],
-                       constant Params& p [[buffer(2)]], uint i [[thread_position_in_grid]]) {
-  if (i < p.n) dst[i] = src[i] * p.scale;
-}
-
-kernel void tg_copy(device const float* src [[buffer(0)]], device float* dst [[buffer(1)]],
-                    threadgroup float* scratch [[threadgroup(0)]],
-                    uint lid [[thread_position_in_threadgroup]]) {
-  scratch[lid] = src[lid];
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  dst[lid] = scratch[lid];
-}
-`;
+const SRC = source("tests/fixtures/kernels/binding_checks.metal");
 
 loadNative();
 try {

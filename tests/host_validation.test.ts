@@ -27,15 +27,9 @@ import {
 import { loadNative, type Native } from "../lib/ffi/native.ts";
 import { deviceState, nativeOf } from "../lib/internal.ts";
 import { quantize } from "../lib/quant/quantize.ts";
+import { source } from "./util/kernels.ts";
 
-const SRC = `#include <metal_stdlib>
-using namespace metal;
-struct Params { uint n; float scale; };
-kernel void scale_copy(device const float* src [[buffer(0)]], device float* dst [[buffer(1)]],
-                       constant Params& p [[buffer(2)]], uint i [[thread_position_in_grid]]) {
-  if (i < p.n) dst[i] = src[i] * p.scale;
-}
-`;
+const SRC = source("tests/fixtures/kernels/binding_checks.metal");
 
 loadNative();
 compileModule(SRC, { name: "host_validation.metal", mode: envMode() }); // warm the cache outside timeouts
