@@ -6,8 +6,8 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { auditAlignment, formatAlignmentReport } from "./lib/audit/alignment.ts";
 import { BUILTIN_MODELS, builtinModel, type ModelConfig, parseHfConfig } from "./lib/audit/models.ts";
-import { auditCommand } from "./lib/audit/audit_cli.ts";
-import { profileCommand } from "./lib/profile_cli.ts";
+import { auditCommand } from "./lib/cli/audit.ts";
+import { profileCommand } from "./lib/cli/profile.ts";
 import { isQuantFormat } from "./lib/quant/formats.ts";
 
 interface Command {

@@ -8,8 +8,8 @@
  */
 
 // Devices, tensors and user kernels.
-export { Device, type DeviceInfo, type DeviceOptions } from "./lib/device.ts";
-export { Tensor } from "./lib/tensor.ts";
+export { Device, type DeviceInfo, type DeviceOptions } from "./lib/runtime/device.ts";
+export { Tensor } from "./lib/runtime/tensor.ts";
 export {
   type BufferArgInfo,
   type ConstantValue,
@@ -18,11 +18,11 @@ export {
   type KernelArg,
   type KernelInfo,
   Library,
-} from "./lib/library.ts";
-export type { DType, TensorArray } from "./lib/dtype.ts";
+} from "./lib/runtime/library.ts";
+export type { DType, TensorArray } from "./lib/runtime/dtype.ts";
 
 // Quantized GEMM.
-export { QuantizedWeight } from "./lib/weight.ts";
+export { QuantizedWeight } from "./lib/ops/weight.ts";
 export {
   type Activation,
   type BatchedGemmOptions,
@@ -30,7 +30,7 @@ export {
   type GemmRoute,
   gemmRoute,
   type GemmRouteShape,
-} from "./lib/gemm.ts";
+} from "./lib/ops/gemm.ts";
 
 // Formats, quantization and padding (host side).
 export { DEFAULT_CLIP_RATIOS, quantize } from "./lib/quant/quantize.ts";
@@ -57,8 +57,8 @@ export {
   padTo,
   type PlainArray,
   sliceMatrix,
-} from "./lib/padding.ts";
-export { dequantizeF64, matmulF64, referenceGemm } from "./lib/reference.ts";
+} from "./lib/quant/padding.ts";
+export { dequantizeF64, matmulF64, referenceGemm } from "./lib/reference/gemm.ts";
 
 // Audits.
 export {
@@ -96,7 +96,7 @@ export {
   type TraceLine,
   TraceReport,
   type TraceVerdict,
-} from "./lib/trace.ts";
+} from "./lib/runtime/trace.ts";
 
 // Errors.
 export {
@@ -121,4 +121,4 @@ export {
   UninitializedReadError,
   UnknownKernelError,
   UnsupportedError,
-} from "./lib/errors.ts";
+} from "./lib/runtime/errors.ts";

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { bench, do_not_optimize, group } from "mitata";
 import { Device } from "../mod.ts";
-import { nativeOf } from "../lib/internal.ts";
+import { nativeOf } from "../lib/runtime/internal.ts";
 import { type BenchRow, report } from "./report.ts";
 
 const SWITCHES = 10_000;

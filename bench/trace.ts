@@ -4,15 +4,15 @@
 // Figures come from the CPU shader runtime's trace mode (exact access counts), not from a GPU.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { auditShaders } from "../lib/audit/memory.ts";
-import { Device } from "../lib/device.ts";
+import { Device } from "../lib/runtime/device.ts";
 import { QUANT_FORMATS } from "../lib/quant/formats.ts";
 import {
   type DispatchSummary,
   summarizeDispatch,
   TRACE_BENCH_SHAPES,
   traceGemm,
-} from "../lib/profile_cli.ts";
-import { compareWithAudit } from "../lib/trace.ts";
+} from "../lib/cli/profile.ts";
+import { compareWithAudit } from "../lib/runtime/trace.ts";
 import { stamp } from "./report.ts";
 
 const GROUP_SIZES = [32, 64, 128, 256];

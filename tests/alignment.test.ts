@@ -12,8 +12,8 @@ import {
 } from "../lib/audit/alignment.ts";
 import { BUILTIN_MODELS, builtinModel, parseHfConfig } from "../lib/audit/models.ts";
 import { main } from "../cli.ts";
-import { InvalidArgumentError } from "../lib/errors.ts";
-import { gemmRoute } from "../lib/gemm.ts";
+import { InvalidArgumentError } from "../lib/runtime/errors.ts";
+import { gemmRoute } from "../lib/ops/gemm.ts";
 import { FORMAT_IDS, QUANT_FORMATS } from "../lib/quant/formats.ts";
 import { openCpu } from "./gemm_helpers.ts";
 

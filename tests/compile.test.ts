@@ -4,10 +4,10 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/device.ts";
-import { CompileError, DisposedError } from "../lib/errors.ts";
+import { Device } from "../lib/runtime/device.ts";
+import { CompileError, DisposedError } from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
-import { nativeOf, tensorBinding } from "../lib/internal.ts";
+import { nativeOf, tensorBinding } from "../lib/runtime/internal.ts";
 
 const SRC = `#include <metal_stdlib>
 using namespace metal;

@@ -4,8 +4,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "./harness.ts";
 import { ROOT } from "../lib/build/stamp.ts";
-import { Device } from "../lib/device.ts";
-import { DisposedError, InvalidArgumentError } from "../lib/errors.ts";
+import { Device } from "../lib/runtime/device.ts";
+import { DisposedError, InvalidArgumentError } from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
 
 loadNative(); // builds the library if stale, outside any per-test timeout

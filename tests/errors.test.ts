@@ -4,7 +4,7 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/device.ts";
+import { Device } from "../lib/runtime/device.ts";
 import {
   BadHandleError,
   BindingError,
@@ -16,7 +16,7 @@ import {
   MarlinError,
   ShapeError,
   UnknownKernelError,
-} from "../lib/errors.ts";
+} from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
 import { source } from "./util/kernels.ts";
 

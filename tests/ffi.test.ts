@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "./harness.ts";
-import { errorClassByCode, ErrorCode, LibraryLoadError } from "../lib/errors.ts";
+import { errorClassByCode, ErrorCode, LibraryLoadError } from "../lib/runtime/errors.ts";
 import { EXPECTED_ABI_VERSION, loadNative } from "../lib/ffi/native.ts";
 import { symbols } from "../lib/ffi/symbols.ts";
 import { ROOT } from "../lib/build/stamp.ts";
@@ -28,7 +28,7 @@ test("ffi: the loaded library reports the ABI version of metal_marlin.h", () => 
   assert.strictEqual(loadNative().fns.mm_abi_version(), Number(m[1]));
 });
 
-test("ffi: every MM_E_* define in the header matches lib/errors.ts, and nothing extra", () => {
+test("ffi: every MM_E_* define in the header matches lib/runtime/errors.ts, and nothing extra", () => {
   const defines = [...header.matchAll(/#define (MM_(?:OK|E_[A-Z_]+)) (-?\d+)/g)];
   assert.ok(defines.length >= 17, `only ${defines.length} codes parsed`);
   const table = ErrorCode as Record<string, number>;

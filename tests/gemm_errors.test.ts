@@ -12,10 +12,10 @@ import {
   LimitError,
   ShapeError,
   UnsupportedError,
-} from "../lib/errors.ts";
-import { gemmRoute } from "../lib/gemm.ts";
-import type { Device } from "../lib/device.ts";
-import { nativeOf, tensorState } from "../lib/internal.ts";
+} from "../lib/runtime/errors.ts";
+import { gemmRoute } from "../lib/ops/gemm.ts";
+import type { Device } from "../lib/runtime/device.ts";
+import { nativeOf, tensorState } from "../lib/runtime/internal.ts";
 
 function withDev(fn: (dev: Device) => void): () => void {
   return () => {

@@ -4,7 +4,7 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
 import { quantize } from "../lib/quant/quantize.ts";
-import { dequantizeF64 } from "../lib/reference.ts";
+import { dequantizeF64 } from "../lib/reference/gemm.ts";
 import type { QuantFormat } from "../lib/quant/formats.ts";
 
 const FORMATS: QuantFormat[] = ["fp4", "int4", "int4-sym"];

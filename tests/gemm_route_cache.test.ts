@@ -4,7 +4,7 @@
 import assert from "node:assert";
 import { test } from "./harness.ts";
 import { openCpu, randF16, randomWeight } from "./gemm_helpers.ts";
-import { nativeOf } from "../lib/internal.ts";
+import { nativeOf } from "../lib/runtime/internal.ts";
 import type { NativeFns } from "../lib/ffi/symbols.ts";
 
 test("gemm: alternating weights and shapes makes no mm_gemm_route call after warm-up", () => {

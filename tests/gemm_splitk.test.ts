@@ -4,9 +4,9 @@
 import assert from "node:assert";
 import { test } from "./harness.ts";
 import { type Case, label, openCpu, randF16, randomWeight, runCase } from "./gemm_helpers.ts";
-import { gemmRoute } from "../lib/gemm.ts";
-import { InvalidArgumentError } from "../lib/errors.ts";
-import { nativeOf, tensorState } from "../lib/internal.ts";
+import { gemmRoute } from "../lib/ops/gemm.ts";
+import { InvalidArgumentError } from "../lib/runtime/errors.ts";
+import { nativeOf, tensorState } from "../lib/runtime/internal.ts";
 
 const CASES: Case[] = [
   { m: 1, n: 40, k: 2100, format: "fp4", gs: 32 },
@@ -87,7 +87,7 @@ test("splitk: splitK = 2^32-1 through gemm is the finest split (one part per 256
   }
 });
 
-// The C entry points must survive any uint32 split_k on their own (callers other than lib/gemm.ts).
+// The C entry points must survive any uint32 split_k on their own (callers other than lib/ops/gemm.ts).
 test("splitk (raw ABI): split_k = 0xFFFFFFFF in mm_gemm_route and mm_gemm succeeds", () => {
   const dev = openCpu();
   try {

@@ -4,7 +4,7 @@
 import assert from "node:assert";
 import { test } from "./harness.ts";
 import { openCpu, randomWeight } from "./gemm_helpers.ts";
-import { InvalidArgumentError } from "../lib/errors.ts";
+import { InvalidArgumentError } from "../lib/runtime/errors.ts";
 
 test("upload: an int4 zero point outside 0..15 is refused with its value and first index", () => {
   const dev = openCpu();

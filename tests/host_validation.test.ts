@@ -10,7 +10,7 @@ import process from "node:process";
 import { test } from "./harness.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/device.ts";
+import { Device } from "../lib/runtime/device.ts";
 import {
   BindingError,
   DisposedError,
@@ -23,9 +23,9 @@ import {
   MarlinError,
   OutOfMemoryError,
   ShapeError,
-} from "../lib/errors.ts";
+} from "../lib/runtime/errors.ts";
 import { loadNative, type Native } from "../lib/ffi/native.ts";
-import { deviceState, nativeOf } from "../lib/internal.ts";
+import { deviceState, nativeOf } from "../lib/runtime/internal.ts";
 import { quantize } from "../lib/quant/quantize.ts";
 import { source } from "./util/kernels.ts";
 

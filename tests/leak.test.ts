@@ -1,8 +1,8 @@
 // Leaks: many alloc/free cycles leave the device's native byte and buffer counts at their baseline.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { Device } from "../lib/device.ts";
-import type { DType } from "../lib/dtype.ts";
+import { Device } from "../lib/runtime/device.ts";
+import type { DType } from "../lib/runtime/dtype.ts";
 import { loadNative } from "../lib/ffi/native.ts";
 
 loadNative();

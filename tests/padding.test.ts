@@ -11,8 +11,8 @@ import {
   padN,
   padTo,
   sliceMatrix,
-} from "../lib/padding.ts";
-import { InvalidArgumentError, ShapeError } from "../lib/errors.ts";
+} from "../lib/quant/padding.ts";
+import { InvalidArgumentError, ShapeError } from "../lib/runtime/errors.ts";
 
 test("padTo rounds up to the multiple and leaves multiples alone", () => {
   assert.strictEqual(padTo(1, 8), 8);

@@ -6,7 +6,7 @@ import { quantize } from "../lib/quant/quantize.ts";
 import { dequantize, groupTable } from "../lib/quant/dequantize.ts";
 import { padQuantized } from "../lib/quant/pad.ts";
 import type { QuantizedMatrix } from "../lib/quant/types.ts";
-import { InvalidArgumentError, ShapeError } from "../lib/errors.ts";
+import { InvalidArgumentError, ShapeError } from "../lib/runtime/errors.ts";
 import { Rng } from "./util/random.ts";
 
 /** Decodes every stored position, padded ones included; asserts padded ones are exactly 0. */

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
 import { Device, type Library, RaceError, UninitializedReadError } from "../mod.ts";
-import { syntheticWeight } from "../lib/profile_cli.ts";
+import { syntheticWeight } from "../lib/cli/profile.ts";
 import { lineOf, load } from "./util/kernels.ts";
 
 // Every test here needs the clang-only instrumented build (see tests/util/clang.ts).

@@ -1,10 +1,10 @@
 // The float64 reference: hand-computed products, layouts, batching, and agreement with dequantize().
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { compareF64, dequantizeF64, matmulF64, referenceGemm } from "../lib/reference.ts";
+import { compareF64, dequantizeF64, matmulF64, referenceGemm } from "../lib/reference/gemm.ts";
 import { quantize } from "../lib/quant/quantize.ts";
 import { dequantize } from "../lib/quant/dequantize.ts";
-import { ShapeError } from "../lib/errors.ts";
+import { ShapeError } from "../lib/runtime/errors.ts";
 import { Rng } from "./util/random.ts";
 
 test("matmulF64: a hand-computed 2x3 by 3x2 product, B as kn and nk", () => {

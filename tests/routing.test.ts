@@ -4,8 +4,8 @@
 import assert from "node:assert";
 import { test } from "./harness.ts";
 import { openCpu } from "./gemm_helpers.ts";
-import { gemmRoute } from "../lib/gemm.ts";
-import { InvalidArgumentError, UnsupportedError } from "../lib/errors.ts";
+import { gemmRoute } from "../lib/ops/gemm.ts";
+import { InvalidArgumentError, UnsupportedError } from "../lib/runtime/errors.ts";
 
 const FP4 = 0, INT4 = 1, SYM = 2;
 

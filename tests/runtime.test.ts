@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { BarrierError, DeadlockError, Device, InvalidArgumentError } from "../mod.ts";
 import { gemmF16Tolerance } from "./util/reference_f16.ts";
-import { matmulF64 } from "../lib/reference.ts";
+import { matmulF64 } from "../lib/reference/gemm.ts";
 import { lineOf, load } from "./util/kernels.ts";
 import { Rng } from "./util/random.ts";
 

@@ -2,11 +2,11 @@
 // detach on dispose, idempotent dispose, `using`, shape validation.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { Device } from "../lib/device.ts";
-import type { DType, TensorArray } from "../lib/dtype.ts";
-import { DisposedError, ShapeError } from "../lib/errors.ts";
+import { Device } from "../lib/runtime/device.ts";
+import type { DType, TensorArray } from "../lib/runtime/dtype.ts";
+import { DisposedError, ShapeError } from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
-import { nativeOf, tensorBinding } from "../lib/internal.ts";
+import { nativeOf, tensorBinding } from "../lib/runtime/internal.ts";
 
 loadNative(); // builds the library if stale, outside any per-test timeout
 

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
 import { Device, InvalidArgumentError } from "../mod.ts";
-import { compareWithAudit, type TraceDispatch, type TraceLine } from "../lib/trace.ts";
-import { summarizeDispatch, traceGemm } from "../lib/profile_cli.ts";
+import { compareWithAudit, type TraceDispatch, type TraceLine } from "../lib/runtime/trace.ts";
+import { summarizeDispatch, traceGemm } from "../lib/cli/profile.ts";
 import { auditShaders } from "../lib/audit/memory.ts";
 import { lineOf, load, source } from "./util/kernels.ts";
 

@@ -27,7 +27,7 @@ extern "C" {
 /* Bumped on any incompatible change of this header; the TypeScript loader checks it. */
 #define MM_ABI_VERSION 1u
 
-/* Status codes. lib/errors.ts mirrors these; a test checks the two agree. */
+/* Status codes. lib/runtime/errors.ts mirrors these; a test checks the two agree. */
 #define MM_OK 0
 #define MM_E_INVALID_ARG -1     /* a value is out of range or malformed */
 #define MM_E_BAD_HANDLE -2      /* null, freed, or wrong-type handle */

@@ -1,6 +1,6 @@
 // Alignment audit: for a model and a list of token counts M, every projection's GEMM shape, whether it
 // divides the kernels' tiles and group size, the padding that will be applied, and what it costs.
-import { checkDim, checkGroupSize, padTo } from "../padding.ts";
+import { checkDim, checkGroupSize, padTo } from "../quant/padding.ts";
 import { argError } from "../quant/check.ts";
 import { DEFAULT_GROUP_SIZE, FORMAT_IDS, type QuantFormat } from "../quant/formats.ts";
 import type { ModelConfig } from "./models.ts";

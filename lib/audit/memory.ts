@@ -13,7 +13,7 @@
 //
 // Assumptions: a thread-position vector's x follows the lane and y/z are simdgroup-uniform (threadgroup
 // x extent a multiple of 32); a run-time divisor is large (lane / N is uniform, lane % N follows the lane).
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../runtime/errors.ts";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { basename, dirname, join, relative } from "node:path";
 import process from "node:process";
 import { RewriteError, rewriteMetal } from "../cpu/rewrite.ts";
-import { CompileError } from "../errors.ts";
+import { CompileError } from "../runtime/errors.ts";
 import { buildDir, libraryHash, libraryInputs, libraryPath, ROOT, writeAtomic } from "./stamp.ts";
 import { type BuildMode, findToolchain, moduleExt, type Toolchain } from "./toolchain.ts";
 

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileS
 import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../runtime/errors.ts";
 import { type BuildMode, libraryFileName, type Toolchain } from "./toolchain.ts";
 
 /**

@@ -2,12 +2,12 @@
 // needs _Float16 (g++ >= 12, clang >= 15) and, for asan mode, clang with its ASan runtime.
 import { execFileSync } from "node:child_process";
 import process from "node:process";
-import { LibraryLoadError } from "../errors.ts";
+import { LibraryLoadError } from "../runtime/errors.ts";
 
 /**
  * "fast": optimized; "asan": AddressSanitizer + UBSan, loaded under LD_PRELOAD of the ASan runtime;
  * "coverage": clang source-based coverage (scripts/coverage.sh), each object writes LLVM_PROFILE_FILE;
- * "instrument": shader code reports every load/store to the runtime (trace and race mode, lib/trace.ts).
+ * "instrument": shader code reports every load/store to the runtime (trace and race mode, lib/runtime/trace.ts).
  */
 export type BuildMode = "fast" | "asan" | "coverage" | "instrument";
 

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
-import { LibraryLoadError } from "../errors.ts";
+import { LibraryLoadError } from "../runtime/errors.ts";
 import { envMode, hasSources, libraryPath, readStamp, ROOT, staleReason } from "../build/stamp.ts";
 import { type BuildMode, findToolchain, libraryFileName } from "../build/toolchain.ts";
 import { openDeno } from "./deno.ts";

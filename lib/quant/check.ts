@@ -1,6 +1,6 @@
 // Typed-error construction and option validation shared by quantize, dequantize, padding and the audit.
-// Errors carry their class's MM_E_* code (lib/errors.ts) and the operation name.
-import { InvalidArgumentError, ShapeError } from "../errors.ts";
+// Errors carry their class's MM_E_* code (lib/runtime/errors.ts) and the operation name.
+import { InvalidArgumentError, ShapeError } from "../runtime/errors.ts";
 import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "./formats.ts";
 
 /** A ShapeError for operation `op`; `message` starts with the op and gives the numbers. */

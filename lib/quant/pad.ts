@@ -1,6 +1,6 @@
 // Padding of an existing QuantizedMatrix along K and N (e.g. to a kernel's tile multiple): zero codes,
 // zero scales and zero zero-points, so padded positions contribute exactly 0; k and n stay the originals.
-import { padMatrix, padTo } from "../padding.ts";
+import { padMatrix, padTo } from "./padding.ts";
 import { argError } from "./check.ts";
 import { checkQuantized } from "./validate.ts";
 import type { QuantizedMatrix } from "./types.ts";

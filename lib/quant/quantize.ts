@@ -1,6 +1,6 @@
 // quantize(): dense Float32/Float16 weights -> QuantizedMatrix (formats.ts layout), with padding,
 // round-to-nearest-even, and an optional per-group clipping search.
-import { checkDim, padK, padN } from "../padding.ts";
+import { checkDim, padK, padN } from "./padding.ts";
 import { argError, checkFormat, firstNonFinite, shapeError } from "./check.ts";
 import {
   DEFAULT_GROUP_SIZE,

@@ -1,6 +1,6 @@
 // Consistency check of a QuantizedMatrix built elsewhere (imports, hand-made, padded): every array
 // length must match the recorded dims, so kernels and dequantize never read past an array.
-import { checkDim, checkGroupSize } from "../padding.ts";
+import { checkDim, checkGroupSize } from "./padding.ts";
 import { argError, checkFormat, shapeError } from "./check.ts";
 import type { QuantizedMatrix } from "./types.ts";
 

@@ -1,5 +1,5 @@
-// The error bound of an fp16 GEMM against the float64 reference (lib/reference.ts matmulF64).
-import { matmulF64 } from "../../lib/reference.ts";
+// The error bound of an fp16 GEMM against the float64 reference (lib/reference/gemm.ts matmulF64).
+import { matmulF64 } from "../../lib/reference/gemm.ts";
 
 /**
  * Per-element bound for an fp16-output GEMM accumulated in float32:

@@ -4,12 +4,12 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
-import { Device } from "./device.ts";
-import { type DType, isDType } from "./dtype.ts";
-import { InvalidArgumentError } from "./errors.ts";
-import { isQuantFormat, type QuantFormat } from "./quant/formats.ts";
-import type { QuantizedMatrix } from "./quant/types.ts";
-import type { TraceReport } from "./trace.ts";
+import { Device } from "../runtime/device.ts";
+import { type DType, isDType } from "../runtime/dtype.ts";
+import { InvalidArgumentError } from "../runtime/errors.ts";
+import { isQuantFormat, type QuantFormat } from "../quant/formats.ts";
+import type { QuantizedMatrix } from "../quant/types.ts";
+import type { TraceReport } from "../runtime/trace.ts";
 
 /** One traced GEMM call's shape. */
 export interface GemmShape {

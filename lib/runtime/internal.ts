@@ -2,7 +2,7 @@
 // Private state lives in WeakMaps keyed by the public objects, so no handle ever shows on them.
 import { type DType, dtypeCode } from "./dtype.ts";
 import { DisposedError, errorFor, InvalidArgumentError } from "./errors.ts";
-import type { Native } from "./ffi/native.ts";
+import type { Native } from "../ffi/native.ts";
 
 /** Anything a device owns and must dispose when it closes. */
 export interface Child {

@@ -1,11 +1,11 @@
 // QuantizedWeight: a QuantizedMatrix resident on a device (packed codes, scales, zero points as device
 // tensors) plus the dims GEMM needs. Owned by its device; dispose() frees the three buffers.
-import { DisposedError, InvalidArgumentError } from "./errors.ts";
-import { deviceState, registerChild } from "./internal.ts";
-import { CODE_MAX, FORMAT_IDS, type QuantFormat } from "./quant/formats.ts";
-import type { QuantizedMatrix } from "./quant/types.ts";
-import { checkQuantized } from "./quant/validate.ts";
-import type { Tensor } from "./tensor.ts";
+import { DisposedError, InvalidArgumentError } from "../runtime/errors.ts";
+import { deviceState, registerChild } from "../runtime/internal.ts";
+import { CODE_MAX, FORMAT_IDS, type QuantFormat } from "../quant/formats.ts";
+import type { QuantizedMatrix } from "../quant/types.ts";
+import { checkQuantized } from "../quant/validate.ts";
+import type { Tensor } from "../runtime/tensor.ts";
 
 export type { QuantFormat, QuantizedMatrix, Tensor };
 

@@ -1,17 +1,17 @@
 // Device: one open backend (CPU shader runtime, or Metal on macOS later). Owns tensors and libraries:
 // dispose() closes them first, then the native device.
 import { createHash } from "node:crypto";
-import { compileModule } from "./build/build.ts";
-import { envMode } from "./build/stamp.ts";
+import { compileModule } from "../build/build.ts";
+import { envMode } from "../build/stamp.ts";
 import { type DType, dtypeOfArray, isDType, type TensorArray } from "./dtype.ts";
 import { DisposedError, InvalidArgumentError, ShapeError } from "./errors.ts";
-import { loadNative } from "./ffi/native.ts";
-import { batchedGemm, type BatchedGemmOptions, gemm, type GemmOptions, uploadWeight } from "./gemm.ts";
+import { loadNative } from "../ffi/native.ts";
+import { batchedGemm, type BatchedGemmOptions, gemm, type GemmOptions, uploadWeight } from "../ops/gemm.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
 import { createLibrary, type Library } from "./library.ts";
 import { createTensor, shapeSize, type Tensor } from "./tensor.ts";
-import type { QuantizedWeight } from "./weight.ts";
-import type { QuantizedMatrix } from "./quant/types.ts";
+import type { QuantizedWeight } from "../ops/weight.ts";
+import type { QuantizedMatrix } from "../quant/types.ts";
 import { buildReport, takeRawTrace, type TraceReport } from "./trace.ts";
 
 /** Options of Device.open(). */

@@ -1,7 +1,7 @@
 // The one padding helper every path uses (quantize, weight import, GEMM dispatch). Shapes are padded,
 // never rejected: zero codes and zero scales make padded positions contribute exactly 0, and the
 // original K and N travel with the weight so outputs are sliced back.
-import { argError, shapeError } from "./quant/check.ts";
+import { argError, shapeError } from "./check.ts";
 
 /** Largest dimension the C ABI carries (dims are uint32_t). */
 export const MAX_DIM = 0xffffffff;

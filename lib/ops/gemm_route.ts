@@ -1,7 +1,7 @@
 // Which kernel serves a GEMM: the C routing function's answer (csrc/core/gemm_routing.cpp), asked
 // through mm_gemm_route, for callers (gemmRoute) and cached per weight for gemm() itself.
-import type { Device } from "./device.ts";
-import { type DeviceState, deviceState, fixedString } from "./internal.ts";
+import type { Device } from "../runtime/device.ts";
+import { type DeviceState, deviceState, fixedString } from "../runtime/internal.ts";
 import {
   checkNative,
   checkU32,

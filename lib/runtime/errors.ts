@@ -98,7 +98,7 @@ export const ErrorCode = {
   MM_E_NONUNIFORM: -18,
 } as const;
 
-/** Status code -> error class thrown for it (lib/internal.ts `check()`). */
+/** Status code -> error class thrown for it (lib/runtime/internal.ts `check()`). */
 export const errorClassByCode: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
   [ErrorCode.MM_E_INVALID_ARG, InvalidArgumentError],
   [ErrorCode.MM_E_BAD_HANDLE, BadHandleError],

@@ -1,11 +1,11 @@
 // Quantized GEMM from TypeScript: shape and dtype checks, then one mm_gemm / mm_batched_gemm call with
 // a params block reused across calls (no allocation when `out` is given). Routing, extent and stride
 // validation against the real buffer lengths happen in C (csrc/core/gemm.cpp).
-import type { Device } from "./device.ts";
-import { InvalidArgumentError, LimitError, MarlinError, ShapeError } from "./errors.ts";
-import { type DeviceState, deviceState, tensorState } from "./internal.ts";
-import type { QuantizedMatrix } from "./quant/types.ts";
-import type { Tensor } from "./tensor.ts";
+import type { Device } from "../runtime/device.ts";
+import { InvalidArgumentError, LimitError, MarlinError, ShapeError } from "../runtime/errors.ts";
+import { type DeviceState, deviceState, tensorState } from "../runtime/internal.ts";
+import type { QuantizedMatrix } from "../quant/types.ts";
+import type { Tensor } from "../runtime/tensor.ts";
 import { QuantizedWeight } from "./weight.ts";
 import {
   ACT,

@@ -1,7 +1,7 @@
 // The mm_gemm_params block (csrc/include/metal_marlin.h) shared by every GEMM call: one reused buffer,
 // its field indices, and the checks that guard what goes into it. Internal to lib/ (not in mod.ts).
-import { errorFor, InvalidArgumentError } from "./errors.ts";
-import type { DeviceState } from "./internal.ts";
+import { errorFor, InvalidArgumentError } from "../runtime/errors.ts";
+import type { DeviceState } from "../runtime/internal.ts";
 
 // mm_gemm_params (csrc/include/metal_marlin.h): 34 uint32 fields, then 11 uint64 byte offsets.
 export const PARAMS_BYTES = 224;

@@ -3,10 +3,10 @@
 // maps sites to .metal lines (addr2line over the module's debug info) and renders the table.
 import { execFileSync } from "node:child_process";
 import { relative } from "node:path";
-import { ROOT } from "./build/stamp.ts";
+import { ROOT } from "../build/stamp.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import { check } from "./internal.ts";
-import type { Native } from "./ffi/native.ts";
+import type { Native } from "../ffi/native.ts";
 
 /** One .metal line's device-memory accesses of one kind in one dispatch. */
 export interface TraceLine {

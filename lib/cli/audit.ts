@@ -1,7 +1,7 @@
 // `metal-marlin audit`: the static memory-access audit from the command line.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { auditShaders, summarize } from "./memory.ts";
+import { auditShaders, summarize } from "../audit/memory.ts";
 
 const AUDIT_HELP = `usage: metal-marlin audit [<dir> | <file.metal|.h> ...] [--json] [--max 10]
   static memory-access audit (coalesced / strided / sequential-per-thread / scattered / broadcast)

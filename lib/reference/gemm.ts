@@ -1,9 +1,9 @@
 // Float64 reference for every GEMM test: dequantize in float64, then a plain triple-loop matmul.
 // Slow on purpose (no blocking, no reassociation tricks), so it is easy to trust.
-import { shapeError } from "./quant/check.ts";
-import { groupTable } from "./quant/dequantize.ts";
-import { checkQuantized } from "./quant/validate.ts";
-import type { QuantizedMatrix } from "./quant/types.ts";
+import { shapeError } from "../quant/check.ts";
+import { groupTable } from "../quant/dequantize.ts";
+import { checkQuantized } from "../quant/validate.ts";
+import type { QuantizedMatrix } from "../quant/types.ts";
 
 /**
  * Dequantizes q in float64 to the math layout [batch?, K, N] (original, unpadded k and n), whatever layout

@@ -2,7 +2,7 @@
 // The mm_dispatch_desc block a dispatch passes is built in dispatch_desc.ts.
 import { dtypeName } from "./dtype.ts";
 import { DisposedError, UnknownKernelError } from "./errors.ts";
-import type { NativeFns } from "./ffi/native.ts";
+import type { NativeFns } from "../ffi/native.ts";
 import { DispatchDesc, type DispatchOptions } from "./dispatch_desc.ts";
 import { check, cstr, type DeviceState, fixedString, outHandle, registerChild } from "./internal.ts";
 
