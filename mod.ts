@@ -8,7 +8,7 @@
  */
 
 // Devices, tensors and user kernels.
-export { Device, type DeviceInfo, type DeviceOptions } from "./lib/runtime/device.ts";
+export { Device, type DeviceInfo, type DeviceOptions } from "./lib/api/device.ts";
 export { Tensor } from "./lib/runtime/tensor.ts";
 export {
   type BufferArgInfo,
@@ -28,9 +28,9 @@ export {
   type BatchedGemmOptions,
   type GemmOptions,
   type GemmRoute,
-  gemmRoute,
   type GemmRouteShape,
 } from "./lib/ops/gemm.ts";
+export { gemmRoute } from "./lib/api/device.ts";
 
 // Formats, quantization and padding (host side).
 export { DEFAULT_CLIP_RATIOS, quantize } from "./lib/quant/quantize.ts";

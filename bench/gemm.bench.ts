@@ -4,7 +4,7 @@
 // Run: bun bench/gemm.bench.ts   |   deno run -A bench/gemm.bench.ts   (add --json for stdout)
 import { bench, do_not_optimize, group } from "mitata";
 import { Device } from "../mod.ts";
-import { gemmRoute } from "../lib/ops/gemm.ts";
+import { gemmRoute } from "../lib/api/device.ts";
 import { nativeOf, tensorState } from "../lib/runtime/internal.ts";
 import { quantize } from "../lib/quant/quantize.ts";
 import { FORMAT_IDS, type QuantFormat } from "../lib/quant/formats.ts";

@@ -4,7 +4,7 @@
 // Figures come from the CPU shader runtime's trace mode (exact access counts), not from a GPU.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { auditShaders } from "../lib/audit/memory.ts";
-import { Device } from "../lib/runtime/device.ts";
+import { Device } from "../lib/api/device.ts";
 import { QUANT_FORMATS } from "../lib/quant/formats.ts";
 import {
   type DispatchSummary,

@@ -13,7 +13,7 @@ import {
 import { BUILTIN_MODELS, builtinModel, parseHfConfig } from "../lib/audit/models.ts";
 import { main } from "../cli.ts";
 import { InvalidArgumentError } from "../lib/runtime/errors.ts";
-import { gemmRoute } from "../lib/ops/gemm.ts";
+import { gemmRoute } from "../lib/api/device.ts";
 import { FORMAT_IDS, QUANT_FORMATS } from "../lib/quant/formats.ts";
 import { openCpu } from "./gemm_helpers.ts";
 

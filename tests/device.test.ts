@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "./harness.ts";
 import { ROOT } from "../lib/build/stamp.ts";
-import { Device } from "../lib/runtime/device.ts";
+import { Device } from "../lib/api/device.ts";
 import { DisposedError, InvalidArgumentError } from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
 

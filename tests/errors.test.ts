@@ -4,7 +4,7 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/runtime/device.ts";
+import { Device } from "../lib/api/device.ts";
 import {
   BadHandleError,
   BindingError,

@@ -13,8 +13,7 @@ import {
   ShapeError,
   UnsupportedError,
 } from "../lib/runtime/errors.ts";
-import { gemmRoute } from "../lib/ops/gemm.ts";
-import type { Device } from "../lib/runtime/device.ts";
+import { type Device, gemmRoute } from "../lib/api/device.ts";
 import { nativeOf, tensorState } from "../lib/runtime/internal.ts";
 
 function withDev(fn: (dev: Device) => void): () => void {

@@ -4,7 +4,7 @@ import assert from "node:assert";
 import { readFileSync } from "node:fs";
 import { test } from "./harness.ts";
 import { openCpu } from "./gemm_helpers.ts";
-import { gemmRoute } from "../lib/ops/gemm.ts";
+import { gemmRoute } from "../lib/api/device.ts";
 
 const manifest = JSON.parse(readFileSync(new URL("../shaders/manifest.json", import.meta.url), "utf8")) as {
   builtin: string[];

@@ -4,7 +4,7 @@
 import assert from "node:assert";
 import { test } from "./harness.ts";
 import { type Case, label, openCpu, randF16, randomWeight, runCase } from "./gemm_helpers.ts";
-import { gemmRoute } from "../lib/ops/gemm.ts";
+import { gemmRoute } from "../lib/api/device.ts";
 import { InvalidArgumentError } from "../lib/runtime/errors.ts";
 import { nativeOf, tensorState } from "../lib/runtime/internal.ts";
 

@@ -10,7 +10,7 @@ import process from "node:process";
 import { test } from "./harness.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/runtime/device.ts";
+import { Device } from "../lib/api/device.ts";
 import {
   BindingError,
   DisposedError,

@@ -1,7 +1,7 @@
 // Leaks: many alloc/free cycles leave the device's native byte and buffer counts at their baseline.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { Device } from "../lib/runtime/device.ts";
+import { Device } from "../lib/api/device.ts";
 import type { DType } from "../lib/runtime/dtype.ts";
 import { loadNative } from "../lib/ffi/native.ts";
 

@@ -11,7 +11,7 @@ import { builtinModuleSymbol, RewriteError, rewriteMetal, type RewriteResult } f
 import { tokenize } from "../lib/cpu/msl_lexer.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/runtime/device.ts";
+import { Device } from "../lib/api/device.ts";
 import { loadNative } from "../lib/ffi/native.ts";
 
 const root = new URL("..", import.meta.url).pathname;

@@ -4,7 +4,7 @@
 import assert from "node:assert";
 import { test } from "./harness.ts";
 import { openCpu } from "./gemm_helpers.ts";
-import { gemmRoute } from "../lib/ops/gemm.ts";
+import { gemmRoute } from "../lib/api/device.ts";
 import { InvalidArgumentError, UnsupportedError } from "../lib/runtime/errors.ts";
 
 const FP4 = 0, INT4 = 1, SYM = 2;

@@ -2,7 +2,7 @@
 // detach on dispose, idempotent dispose, `using`, shape validation.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { Device } from "../lib/runtime/device.ts";
+import { Device } from "../lib/api/device.ts";
 import type { DType, TensorArray } from "../lib/runtime/dtype.ts";
 import { DisposedError, ShapeError } from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";

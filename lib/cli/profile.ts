@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
-import { Device } from "../runtime/device.ts";
+import { Device } from "../api/device.ts";
 import { type DType, isDType } from "../runtime/dtype.ts";
 import { InvalidArgumentError } from "../runtime/errors.ts";
 import { isQuantFormat, type QuantFormat } from "../quant/formats.ts";

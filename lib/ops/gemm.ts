@@ -1,7 +1,7 @@
 // Quantized GEMM from TypeScript: shape and dtype checks, then one mm_gemm / mm_batched_gemm call with
 // a params block reused across calls (no allocation when `out` is given). Routing, extent and stride
 // validation against the real buffer lengths happen in C (csrc/core/gemm.cpp).
-import type { Device } from "../runtime/device.ts";
+import type { DeviceRef } from "../runtime/device.ts";
 import { InvalidArgumentError, LimitError, MarlinError, ShapeError } from "../runtime/errors.ts";
 import { type DeviceState, deviceState, tensorState } from "../runtime/internal.ts";
 import type { QuantizedMatrix } from "../quant/types.ts";
@@ -23,8 +23,8 @@ import {
 import { routeBytes } from "./gemm_route.ts";
 
 export { QuantizedWeight };
-export type { Device, QuantizedMatrix, Tensor };
-export { type GemmRoute, gemmRoute, type GemmRouteShape } from "./gemm_route.ts";
+export type { QuantizedMatrix, Tensor };
+export type { GemmRoute, GemmRouteShape } from "./gemm_route.ts";
 
 /** Activation applied after the bias: "gelu" is the tanh approximation. */
 export type Activation = "relu" | "silu" | "gelu";
@@ -74,7 +74,7 @@ export interface BatchedGemmOptions extends GemmOptions {
 }
 
 /** Uploads q to the device as three buffers (packed codes, f16 scales, u8 zero points for int4); see QuantizedWeight. */
-export function uploadWeight(dev: Device, q: QuantizedMatrix): QuantizedWeight {
+export function uploadWeight(dev: DeviceRef, q: QuantizedMatrix): QuantizedWeight {
   return new QuantizedWeight(dev, q);
 }
 
@@ -185,7 +185,7 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
 }
 
 // The output tensor: opts.out (no allocation) or a new f16 [batch?, M, N]; sets c and ldc.
-function output(dev: Device, op: string, opts: GemmOptions, batch: number): Tensor {
+function output(dev: DeviceRef, op: string, opts: GemmOptions, batch: number): Tensor {
   const ldc = opts.ldc === undefined ? undefined : checkU32(op, "ldc", opts.ldc, 1);
   if (opts.out) {
     u32[F.c] = f16Buffer(opts.out, op, "out");
@@ -200,7 +200,7 @@ function output(dev: Device, op: string, opts: GemmOptions, batch: number): Tens
 }
 
 // Allocates under the caller's op, so the errors say "gemm: ...", not "tensor: ...".
-function alloc(dev: Device, op: string, shape: number[], dtype: "f16" | "f32", role: string): Tensor {
+function alloc(dev: DeviceRef, op: string, shape: number[], dtype: "f16" | "f32", role: string): Tensor {
   const elems = shape.reduce((x, y) => x * y, 1);
   if (elems > U32_MAX) {
     const msg = `${op}: the ${role} [${shape.join(", ")}] has ${elems} elements; kernels index with 32 bits`;
@@ -221,7 +221,7 @@ function alloc(dev: Device, op: string, shape: number[], dtype: "f16" | "f32", r
 // device run in submission order, so two GEMMs never use it at once. (Without a workspace the C side
 // allocates one per call and has to wait for the GEMM before freeing it.)
 const workspaces = new WeakMap<object, { tensor: Tensor | undefined }>();
-function bindWorkspace(dev: Device, s: DeviceState, op: string, w: QuantizedWeight): void {
+function bindWorkspace(dev: DeviceRef, s: DeviceState, op: string, w: QuantizedWeight): void {
   const bytes = routeBytes(s, op, w);
   // Past 32-bit indexing mm_gemm refuses the split with its own LimitError: allocate nothing for it.
   if (bytes === 0 || bytes / 4 > U32_MAX) return;
@@ -245,7 +245,7 @@ function bindWorkspace(dev: Device, s: DeviceState, op: string, w: QuantizedWeig
  * pitch below its row), DisposedError, BoundsError (a buffer too small for the dims and pitches),
  * UnsupportedError (a group size without kernels), LimitError (extents past 32-bit indexing).
  */
-export function gemm(dev: Device, a: Tensor, w: QuantizedWeight, opts: GemmOptions = {}): Tensor {
+export function gemm(dev: DeviceRef, a: Tensor, w: QuantizedWeight, opts: GemmOptions = {}): Tensor {
   const op = "gemm";
   const s = deviceState(dev, op);
   fill(op, a, w, opts, false);
@@ -261,7 +261,7 @@ export function gemm(dev: Device, a: Tensor, w: QuantizedWeight, opts: GemmOptio
  * of 0 broadcasts. Throws as gemm() does, plus ShapeError when a and w disagree on the batch count.
  */
 export function batchedGemm(
-  dev: Device,
+  dev: DeviceRef,
   a: Tensor,
   w: QuantizedWeight,
   opts: BatchedGemmOptions = {},

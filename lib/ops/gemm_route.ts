@@ -1,6 +1,5 @@
 // Which kernel serves a GEMM: the C routing function's answer (csrc/core/gemm_routing.cpp), asked
-// through mm_gemm_route, for callers (gemmRoute) and cached per weight for gemm() itself.
-import type { Device } from "../runtime/device.ts";
+// through mm_gemm_route, for callers (gemmRoute, lib/api/device.ts) and cached per weight for gemm() itself.
 import { type DeviceState, deviceState, fixedString } from "../runtime/internal.ts";
 import {
   checkNative,
@@ -95,11 +94,10 @@ export interface GemmRouteShape {
 const KINDS = ["", "gemv", "small", "splitk", "tiled"] as const;
 
 /**
- * Asks the C routing function which kernel serves an [m, k] x [k, n] GEMM of this format and group size
- * (for tests, benchmarks and the alignment audit). Throws UnsupportedError for a group size without
- * kernels, InvalidArgumentError for an unknown format or a dim outside 1..2^32-1.
+ * The body of the public gemmRoute(dev, shape) (lib/api/device.ts): asks the C routing function which
+ * kernel serves an [m, k] x [k, n] GEMM. `dev` is any object attached as a device (the public Device).
  */
-export function gemmRoute(dev: Device, shape: GemmRouteShape): GemmRoute {
+export function routeOf(dev: object, shape: GemmRouteShape): GemmRoute {
   const op = "gemmRoute";
   const s = deviceState(dev, op);
   const m = checkU32(op, "m", shape.m, 1),

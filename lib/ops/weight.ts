@@ -9,7 +9,7 @@ import type { Tensor } from "../runtime/tensor.ts";
 
 export type { QuantFormat, QuantizedMatrix, Tensor };
 
-/** The part of Device that uploading needs (avoids an import cycle with device.ts). */
+/** The part of Device that uploading needs (lib/ops sees devices only through such shapes, never Device). */
 interface TensorFactory {
   tensor(data: Uint32Array | Float16Array | Uint8Array, shape?: readonly number[]): Tensor;
 }

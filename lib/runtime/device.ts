@@ -1,17 +1,17 @@
-// Device: one open backend (CPU shader runtime, or Metal on macOS later). Owns tensors and libraries:
-// dispose() closes them first, then the native device.
+// The runtime half of a device: opening the native device, its limits, tensors, compiled libraries,
+// trace, synchronize and close, all on one DeviceState. The public Device class (lib/api/device.ts)
+// wraps one DeviceCore and adds the op methods (gemm, upload, ...) from lib/ops, so the runtime never
+// imports an op: ops stand on the runtime, not the other way round. A DeviceCore disposes the tensors
+// and libraries of its device first, then the native device.
 import { createHash } from "node:crypto";
 import { compileModule } from "../build/build.ts";
 import { envMode } from "../build/stamp.ts";
 import { type DType, dtypeOfArray, isDType, type TensorArray } from "./dtype.ts";
 import { DisposedError, InvalidArgumentError, ShapeError } from "./errors.ts";
 import { loadNative } from "../ffi/native.ts";
-import { batchedGemm, type BatchedGemmOptions, gemm, type GemmOptions, uploadWeight } from "../ops/gemm.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
 import { createLibrary, type Library } from "./library.ts";
 import { createTensor, shapeSize, type Tensor } from "./tensor.ts";
-import type { QuantizedWeight } from "../ops/weight.ts";
-import type { QuantizedMatrix } from "../quant/types.ts";
 import { buildReport, takeRawTrace, type TraceReport } from "./trace.ts";
 
 /** Options of Device.open(). */
@@ -53,6 +53,17 @@ export interface DeviceInfo {
   live_buffers: number;
 }
 
+/**
+ * What an op needs of a device: the public Device (lib/api/device.ts) has these and more. Ops take this
+ * type instead of Device so that lib/ops imports nothing above lib/runtime.
+ */
+export interface DeviceRef {
+  /** A tensor holding a copy of `data` (Device.tensor). */
+  tensor(data: TensorArray, shape?: readonly number[]): Tensor;
+  /** A zero-filled tensor (Device.empty). */
+  empty(shape: readonly number[], dtype: DType): Tensor;
+}
+
 const INFO_SIZE = 128; // sizeof(mm_device_info)
 
 // Backstop for devices never disposed. Tensors and libraries keep their Device reachable, so this
@@ -64,9 +75,43 @@ const finalizer = new FinalizationRegistry<DeviceState>((s) => {
   }
 });
 
-/** An open compute device. Create with `Device.open()`, release with `dispose()` or `using`. */
-export class Device implements Disposable {
-  #s: DeviceState;
+function validateOptions(opts: DeviceOptions): void {
+  const backend = opts.backend ?? "auto";
+  if (backend !== "auto" && backend !== "cpu" && backend !== "metal") {
+    throw new InvalidArgumentError(
+      `device: backend must be "auto", "cpu" or "metal", got "${backend}"`,
+      "device",
+    );
+  }
+  const threads = opts.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) {
+    throw new InvalidArgumentError(
+      `device: threads must be a non-negative integer, got ${threads}`,
+      "device",
+    );
+  }
+  const instrument = opts.instrument;
+  if (instrument !== undefined && instrument !== "trace" && instrument !== "race") {
+    throw new InvalidArgumentError(
+      `device: instrument must be "trace" or "race", got "${instrument}"`,
+      "device",
+    );
+  }
+  if (instrument !== undefined && backend === "metal") {
+    throw new InvalidArgumentError(
+      `device: instrument "${instrument}" needs the CPU backend, not metal`,
+      "device",
+    );
+  }
+}
+
+/**
+ * @internal The runtime state and behaviour behind one public Device (`owner`): tensors and libraries
+ * it makes are owned by `owner`, which they keep reachable, and the finalizer watches `owner`.
+ */
+export class DeviceCore {
+  readonly #s: DeviceState;
+  readonly #owner: object;
   #libraries = new Map<string, Library>();
   #builtin: Library | undefined;
   /** Backend actually in use. */
@@ -74,55 +119,28 @@ export class Device implements Disposable {
   /** Instrument mode the device was opened with, if any. */
   readonly instrument: "trace" | "race" | undefined;
 
-  private constructor(s: DeviceState, instrument?: "trace" | "race") {
-    this.#s = s;
-    attachDevice(this, s);
-    const info = this.info;
-    this.backend = info.backend;
-    s.maxBufferLength = info.max_buffer_length;
-    this.instrument = instrument;
-    finalizer.register(this, s, this);
-  }
-
-  /** Opens a device; loads (and if needed builds) the native library on first use. */
-  static open(opts: DeviceOptions = {}): Device {
-    const backend = opts.backend ?? "auto";
-    if (backend !== "auto" && backend !== "cpu" && backend !== "metal") {
-      throw new InvalidArgumentError(
-        `device: backend must be "auto", "cpu" or "metal", got "${backend}"`,
-        "device",
-      );
-    }
-    const threads = opts.threads ?? 0;
-    if (!Number.isInteger(threads) || threads < 0) {
-      throw new InvalidArgumentError(
-        `device: threads must be a non-negative integer, got ${threads}`,
-        "device",
-      );
-    }
+  /** Opens the native device for `owner`; loads (and if needed builds) the native library on first use. */
+  constructor(owner: object, opts: DeviceOptions) {
+    validateOptions(opts);
     const instrument = opts.instrument;
-    if (instrument !== undefined && instrument !== "trace" && instrument !== "race") {
-      throw new InvalidArgumentError(
-        `device: instrument must be "trace" or "race", got "${instrument}"`,
-        "device",
-      );
-    }
-    if (instrument !== undefined && backend === "metal") {
-      throw new InvalidArgumentError(
-        `device: instrument "${instrument}" needs the CPU backend, not metal`,
-        "device",
-      );
-    }
     const native = loadNative({ libraryPath: opts.libraryPath, mode: instrument ? "instrument" : undefined });
-    const name = instrument ? `cpu:${instrument}` : backend;
-    check(native, native.fns.mm_device_open(cstr(name), threads, outHandle), "device");
-    return new Device({
+    const name = instrument ? `cpu:${instrument}` : opts.backend ?? "auto";
+    check(native, native.fns.mm_device_open(cstr(name), opts.threads ?? 0, outHandle), "device");
+    const s: DeviceState = {
       native,
       handle: outHandle[0],
       closed: false,
       children: new Set(),
       maxBufferLength: 0,
-    }, instrument);
+    };
+    this.#s = s;
+    this.#owner = owner;
+    attachDevice(owner, s);
+    const info = this.info;
+    this.backend = info.backend;
+    s.maxBufferLength = info.max_buffer_length;
+    this.instrument = instrument;
+    finalizer.register(owner, s, this);
   }
 
   /** Fresh snapshot of the device's limits and memory counters. */
@@ -151,7 +169,7 @@ export class Device implements Disposable {
     return this.#s.closed;
   }
 
-  /** A tensor holding a copy of `data`; dtype follows the array type; shape defaults to [data.length]. */
+  /** Device.tensor(): a tensor holding a copy of `data`. */
   tensor(data: TensorArray, shape?: readonly number[]): Tensor {
     const s = this.#live("tensor");
     const dtype = dtypeOfArray(data);
@@ -169,22 +187,19 @@ export class Device implements Disposable {
         "tensor",
       );
     }
-    const t = createTensor(s, this, sh, dtype);
+    const t = createTensor(s, this.#owner, sh, dtype);
     (t.data as TensorArray).set(data as never);
     return t;
   }
 
-  /** A zero-filled tensor of `shape` and `dtype`. */
+  /** Device.empty(): a zero-filled tensor. */
   empty(shape: readonly number[], dtype: DType): Tensor {
     const s = this.#live("empty");
     if (!isDType(dtype)) throw new InvalidArgumentError(`empty: unknown dtype "${dtype}"`, "empty");
-    return createTensor(s, this, shape, dtype);
+    return createTensor(s, this.#owner, shape, dtype);
   }
 
-  /**
-   * Compiles a Metal source into a Library, cached per source on this device. On the CPU backend the
-   * source is rewritten to C++ and compiled by the system compiler (CompileError names the .metal line).
-   */
+  /** Device.compile(): a Library cached per (name, source). */
   compile(source: string, opts: { name?: string } = {}): Library {
     const s = this.#live("compile");
     const name = opts.name ?? "kernel.metal";
@@ -197,24 +212,21 @@ export class Device implements Disposable {
     } else {
       check(s.native, s.native.fns.mm_library_compile(s.handle, cstr(source), outHandle), "compile");
     }
-    const lib = createLibrary(s, this, outHandle[0], true);
+    const lib = createLibrary(s, this.#owner, outHandle[0], true);
     this.#libraries.set(key, lib);
     return lib;
   }
 
-  /** The kernels built into the native library (shaders/manifest.json). */
+  /** Device.builtin(): the kernels built into the native library. */
   builtin(): Library {
     const s = this.#live("builtin");
     if (this.#builtin && !this.#builtin.disposed) return this.#builtin;
     check(s.native, s.native.fns.mm_library_builtin(s.handle, outHandle), "builtin");
-    this.#builtin = createLibrary(s, this, outHandle[0], false);
+    this.#builtin = createLibrary(s, this.#owner, outHandle[0], false);
     return this.#builtin;
   }
 
-  /**
-   * Trace mode only: runs `fn` and returns the device-memory profile of the dispatches it made
-   * (kernel calls and gemm alike), per .metal line. Dispatches made before the call are dropped.
-   */
+  /** Device.trace(): the device-memory profile of the dispatches `fn` makes (trace mode only). */
   trace(fn: () => void): TraceReport {
     const s = this.#live("trace");
     if (this.instrument !== "trace") {
@@ -230,35 +242,10 @@ export class Device implements Disposable {
     return buildReport(takeRawTrace(s.native, s.handle));
   }
 
-  /** Waits for all submitted work; throws the first error a dispatch hit since the last sync. */
+  /** Device.synchronize(): waits for all submitted work, throws the first dispatch error. */
   synchronize(): void {
     const s = this.#live("synchronize");
     check(s.native, s.native.fns.mm_device_synchronize(s.handle), "synchronize");
-  }
-
-  /**
-   * Uploads a quantized matrix (from `quantize()`) to device memory as a QuantizedWeight (packed codes,
-   * f16 scales and, for int4, u8 zero points); the weight is disposed with the device.
-   */
-  upload(q: QuantizedMatrix): QuantizedWeight {
-    return uploadWeight(this, q);
-  }
-
-  /**
-   * Quantized GEMM C = A·W (+ epilogue): `a` is f16 [M, K] (or [K] for M = 1), `w` the uploaded k x n
-   * weight ("nk" weights give y = x·Wᵀ, as nn.Linear). Returns `opts.out` or a new f16 [M, N] tensor;
-   * see GemmOptions for epilogues, bias and residual.
-   */
-  gemm(a: Tensor, w: QuantizedWeight, opts?: GemmOptions): Tensor {
-    return gemm(this, a, w, opts);
-  }
-
-  /**
-   * Strided batched quantized GEMM: one GEMM per batch entry, with strides in elements (0 broadcasts).
-   * Returns `opts.out` or a new f16 [B, M, N] tensor; see BatchedGemmOptions.
-   */
-  batchedGemm(a: Tensor, w: QuantizedWeight, opts?: BatchedGemmOptions): Tensor {
-    return batchedGemm(this, a, w, opts);
   }
 
   /** Disposes every tensor and library of this device, then closes it. Idempotent. */
@@ -274,17 +261,8 @@ export class Device implements Disposable {
     s.native.fns.mm_device_close(s.handle);
   }
 
-  /** Same as dispose(), for `using`. */
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
   #live(op: string): DeviceState {
-    if (this.#s.closed) throw disposedError(op);
+    if (this.#s.closed) throw new DisposedError(`${op}: the device was disposed`, op);
     return this.#s;
   }
-}
-
-function disposedError(op: string): DisposedError {
-  return new DisposedError(`${op}: the device was disposed`, op);
 }
