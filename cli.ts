@@ -1,14 +1,11 @@
 #!/usr/bin/env bun
 // metal-marlin command line: a subcommand dispatcher. `bunx metal-marlin align ...` or
-// `deno run -A cli.ts align ...`. Add a subcommand by adding an entry to COMMANDS.
-import { readFileSync } from "node:fs";
+// `deno run -A cli.ts align ...`. Each subcommand lives in lib/cli/<name>.ts; add one there and give it an
+// entry in COMMANDS.
 import process from "node:process";
-import { parseArgs } from "node:util";
-import { auditAlignment, formatAlignmentReport } from "./lib/audit/alignment.ts";
-import { BUILTIN_MODELS, builtinModel, type ModelConfig, parseHfConfig } from "./lib/audit/models.ts";
+import { alignCommand } from "./lib/cli/align.ts";
 import { auditCommand } from "./lib/cli/audit.ts";
 import { profileCommand } from "./lib/cli/profile.ts";
-import { isQuantFormat } from "./lib/quant/formats.ts";
 
 interface Command {
   summary: string;
@@ -16,48 +13,8 @@ interface Command {
   run(args: string[]): number | Promise<number>;
 }
 
-const ALIGN_HELP =
-  `usage: metal-marlin align <model> [--m 1,7,128,2048] [--group-size 128] [--format fp4] [--json]
-  <model>  built-in name (${Object.keys(BUILTIN_MODELS).join(", ")}) or a Hugging Face config.json path`;
-
-function loadModel(spec: string): ModelConfig {
-  if (spec in BUILTIN_MODELS) return builtinModel(spec);
-  if (spec.endsWith(".json")) return parseHfConfig(JSON.parse(readFileSync(spec, "utf8")), spec);
-  return builtinModel(spec); // throws, listing the built-in names
-}
-
-function align(args: string[]): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      m: { type: "string", default: "1,7,16,128,2048" },
-      "group-size": { type: "string", default: "128" },
-      format: { type: "string", default: "fp4" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  if (values.help || positionals.length !== 1) {
-    (values.help ? console.log : console.error)(ALIGN_HELP);
-    return values.help ? 0 : 2;
-  }
-  const format = values.format;
-  if (!isQuantFormat(format)) {
-    console.error(`align: unknown format "${format}"; expected fp4, int4 or int4-sym`);
-    return 2;
-  }
-  const ms = values.m.split(",").map((s) => Number(s.trim()));
-  const report = auditAlignment(loadModel(positionals[0]), ms, {
-    groupSize: Number(values["group-size"]),
-    format,
-  });
-  console.log(values.json ? JSON.stringify(report, null, 2) : formatAlignmentReport(report));
-  return 0;
-}
-
 const COMMANDS: Record<string, Command> = {
-  align: { summary: "alignment and padding audit of a model's GEMM shapes", run: align },
+  align: { summary: "alignment and padding audit of a model's GEMM shapes", run: alignCommand },
   audit: { summary: "static memory-access audit of Metal kernels (coalescing, strides)", run: auditCommand },
   profile: {
     summary: "traced per-line memory traffic of a GEMM or kernel (CPU runtime, trace mode)",

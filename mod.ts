@@ -7,6 +7,21 @@
  * @module
  */
 
+// Where things live (lib/, lowest stage first; a file imports only its own room and earlier ones, plus
+// lib/runtime/errors.ts from anywhere; tests/layout.test.ts enforces it, `import type` included):
+//   msl/        MSL front end shared by the rewriter, the audits and the checks (imports nothing)
+//   cpu/        .metal -> C++ rewriter of the CPU shader runtime (msl)
+//   build/      toolchain discovery, library and shader-module builds (cpu, msl)
+//   ffi/        runtime-neutral symbol table, Bun and Deno adapters, native library loader (build)
+//   quant/      host-side formats, quantize/dequantize, packing, the padding helper (nothing but errors)
+//   runtime/    device core, Tensor, Library/Kernel, dispatch descriptors, dtypes, errors, trace (ffi, build)
+//   reference/  float64 references, one file per op family (quant)
+//   ops/        one file per op family: gemm (+ params, route, weight); ops take a device, never Device
+//   io/         checkpoint readers (quant, runtime, ops)
+//   audit/      alignment audit, static memory-access audit, MSL lint (msl, quant)
+//   api/        the public Device: a runtime DeviceCore plus one forwarding method per op family
+//   cli/        the command-line subcommands that cli.ts dispatches to (anything)
+
 // Devices, tensors and user kernels.
 export { Device, type DeviceInfo, type DeviceOptions } from "./lib/api/device.ts";
 export { Tensor } from "./lib/runtime/tensor.ts";

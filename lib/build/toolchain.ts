@@ -7,7 +7,8 @@ import { LibraryLoadError } from "../runtime/errors.ts";
 /**
  * "fast": optimized; "asan": AddressSanitizer + UBSan, loaded under LD_PRELOAD of the ASan runtime;
  * "coverage": clang source-based coverage (scripts/coverage.sh), each object writes LLVM_PROFILE_FILE;
- * "instrument": shader code reports every load/store to the runtime (trace and race mode, lib/runtime/trace.ts).
+ * "instrument": shader code reports every load/store to the runtime (trace and race mode,
+ * lib/runtime/trace.ts).
  */
 export type BuildMode = "fast" | "asan" | "coverage" | "instrument";
 

@@ -1,5 +1,6 @@
 // Which kernel serves a GEMM: the C routing function's answer (csrc/core/gemm_routing.cpp), asked
-// through mm_gemm_route, for callers (gemmRoute, lib/api/device.ts) and cached per weight for gemm() itself.
+// through mm_gemm_route, for callers (the public gemmRoute in lib/api/device.ts) and cached per weight
+// for gemm() itself.
 import { type DeviceState, deviceState, fixedString } from "../runtime/internal.ts";
 import {
   checkNative,
