@@ -166,6 +166,21 @@ test("layout: no lib/ import points up the stage order or out of lib/", () => {
   for (const f of BASE) assert.deepEqual(graph.get(f), [], `${f} is importable from every room`);
 });
 
+test("layout: one MSL lexer: only lib/msl/lexer.ts scans source text for comments", () => {
+  // Every tokenizer must skip /* comments */; finding the terminator anywhere else means a second lexer.
+  const scanners = [...graph.keys()].filter((f) =>
+    readFileSync(join(root, f), "utf8").includes(`indexOf("*/"`)
+  );
+  assert.deepEqual(scanners, ["lib/msl/lexer.ts"]);
+});
+
+test("layout: no lib/ file is over 400 lines", () => {
+  const long = [...graph.keys()]
+    .map((f) => [f, readFileSync(join(root, f), "utf8").split("\n").length - 1] as const)
+    .filter(([, n]) => n > 400);
+  assert.deepEqual(long, []);
+});
+
 test("layout: no import cycle among lib/ files", () => {
   const cycle = findCycle(graph);
   assert.equal(cycle, undefined, `import cycle: ${cycle?.join(" -> ")}`);

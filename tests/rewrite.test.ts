@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "./harness.ts";
 import { builtinModuleSymbol, RewriteError, rewriteMetal, type RewriteResult } from "../lib/cpu/rewrite.ts";
-import { tokenize } from "../lib/cpu/msl_lexer.ts";
+import { tokenize } from "../lib/cpu/rewrite_tokens.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
 import { Device } from "../lib/api/device.ts";

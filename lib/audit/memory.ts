@@ -17,9 +17,9 @@ import { InvalidArgumentError } from "../runtime/errors.ts";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findFunctions, type FuncDecl } from "./memory_decls.ts";
+import { findFunctions, type FuncDecl } from "../msl/decls.ts";
 import { type Classification, KernelAnalyzer, type Program, type RawAccess } from "./memory_flow.ts";
-import { lex } from "./memory_lexer.ts";
+import { lex } from "../msl/source.ts";
 
 export type { Classification, RawAccess } from "./memory_flow.ts";
 

@@ -3,8 +3,8 @@
 // access's classification and lane stride in bytes.
 import type { Expr } from "./memory_ast.ts";
 import { blockVerdict, type Classification, classify } from "./memory_classify.ts";
-import type { FuncDecl } from "./memory_decls.ts";
-import { lineText, tokensText } from "./memory_lexer.ts";
+import type { FuncDecl } from "../msl/decls.ts";
+import { lineText, tokensText } from "../msl/tokens.ts";
 import * as V from "./memory_values.ts";
 
 /** One buffer access site as seen from one kernel. */

@@ -1,69 +1,10 @@
 // Expression and statement parser for MSL function bodies, just deep enough for the memory audit:
 // it keeps token positions so each access can be reported at its .metal line.
-import { matching, templateEnd, type Token } from "./memory_lexer.ts";
+import type { Token } from "../msl/lexer.ts";
+import { matching, templateEnd } from "../msl/tokens.ts";
+import { ASSIGN, BIN_PREC, DECL_QUALS, type Expr, type Stmt, TYPE_WORDS } from "./memory_syntax.ts";
 
-export type Expr =
-  | { k: "num"; v: number; at: number }
-  | { k: "id"; name: string; at: number }
-  | { k: "un"; op: string; e: Expr; at: number }
-  | { k: "post"; op: string; e: Expr; at: number }
-  | { k: "bin"; op: string; l: Expr; r: Expr; at: number }
-  | { k: "asg"; op: string; l: Expr; r: Expr; at: number }
-  | { k: "tern"; c: Expr; a: Expr; b: Expr; at: number }
-  | { k: "call"; f: Expr; targs: string[]; args: Expr[]; at: number }
-  | { k: "idx"; o: Expr; i: Expr; at: number; end: number }
-  | { k: "mem"; o: Expr; name: string; arrow: boolean; at: number }
-  | { k: "cast"; type: string[]; e: Expr; at: number }
-  | { k: "list"; items: Expr[]; at: number }
-  | { k: "other"; at: number };
-
-export type Stmt =
-  | { k: "block"; body: Stmt[] }
-  | { k: "decl"; type: string[]; vars: { name: string; init: Expr | null; array: boolean; at: number }[] }
-  | { k: "expr"; e: Expr }
-  | { k: "if"; c: Expr; a: Stmt; b: Stmt | null }
-  | { k: "for"; init: Stmt | null; c: Expr | null; step: Expr | null; body: Stmt; at: number }
-  | { k: "while"; c: Expr; body: Stmt; at: number }
-  | { k: "ret"; e: Expr | null }
-  | { k: "nop" };
-
-const DECL_QUALS = new Set([
-  "const",
-  "constexpr",
-  "static",
-  "volatile",
-  "thread",
-  "threadgroup",
-  "device",
-  "constant",
-  "unsigned",
-  "signed",
-  "typename",
-  "struct",
-]);
-const TYPE_WORDS =
-  /^(bool|char|uchar|short|ushort|int|uint|long|ulong|half|float|bfloat|double|size_t|void|auto)(\d(x\d)?)?$/;
-const BIN_PREC: Record<string, number> = {
-  "||": 1,
-  "&&": 2,
-  "|": 3,
-  "^": 4,
-  "&": 5,
-  "==": 6,
-  "!=": 6,
-  "<": 7,
-  ">": 7,
-  "<=": 7,
-  ">=": 7,
-  "<<": 8,
-  ">>": 8,
-  "+": 9,
-  "-": 9,
-  "*": 10,
-  "/": 10,
-  "%": 10,
-};
-const ASSIGN = new Set(["=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="]);
+export type { Expr, Stmt };
 
 /** Parses tokens of one function body. Unknown constructs become `other`/`nop`, never errors. */
 export class BodyParser {

@@ -1,6 +1,6 @@
 // Classification of one buffer access from its byte offset, an affine form in the lane (see
 // memory_values.ts). The taxonomy is documented in lib/audit/memory.ts.
-import type { ParamDecl } from "./memory_decls.ts";
+import type { ParamDecl } from "../msl/decls.ts";
 import * as V from "./memory_values.ts";
 
 /** Access classes; see lib/audit/memory.ts for the taxonomy. */

@@ -3,8 +3,9 @@
 // device/constant buffer access with its lane stride in bytes (AccessRecorder, memory_access.ts).
 import { BodyParser, type Expr, type Stmt } from "./memory_ast.ts";
 import { AccessRecorder, type Frame, type RawAccess } from "./memory_access.ts";
-import type { FuncDecl } from "./memory_decls.ts";
-import { lex, splitArgs } from "./memory_lexer.ts";
+import type { FuncDecl } from "../msl/decls.ts";
+import { lex } from "../msl/source.ts";
+import { splitArgs } from "../msl/tokens.ts";
 import { kernelParamValue } from "./memory_classify.ts";
 import * as V from "./memory_values.ts";
 

@@ -1,7 +1,9 @@
 // MSL validity lint: rejects C++ constructs that Metal Shading Language does not allow, so the CPU
 // runtime (which compiles the shaders as C++) can never accept a shader that `xcrun metal` would reject.
-import { findCalls, findFunctions, SPACES } from "./memory_decls.ts";
-import { lex, type Token } from "./memory_lexer.ts";
+import { SPACES } from "../msl/address_spaces.ts";
+import { findCalls, findFunctions } from "../msl/decls.ts";
+import type { Token } from "../msl/lexer.ts";
+import { lex } from "../msl/source.ts";
 
 /** One lint finding; `line` is 1-based in `file`. */
 export interface LintFinding {

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative } from "node:path";
 import { RewriteError, rewriteMetal } from "../cpu/rewrite.ts";
+import { CLANG_ADDRESS_SPACES } from "../msl/address_spaces.ts";
 import { resolveInclude, run } from "./build.ts";
 import { resolveShaderPath } from "./shader_paths.ts";
 import { ROOT } from "./stamp.ts";
@@ -54,8 +55,12 @@ export function findMslCompiler(): { cxx?: string; reason?: string } {
 const DIAG = /^(.+?):(\d+):(\d+): (error|warning|note|fatal error): (.*)$/;
 // A note about a C++ member call on an object in an address space (see MslFileResult.unchecked).
 const THIS_IN_SPACE = /'this' object is in address space|could not match|candidate template ignored/;
-const COPY_OUT_OF_SPACE =
-  /^no viable conversion from '(?:const )?(?:device|constant|threadgroup|__attribute__\(\(address_space\(\d\)\)\)) [^*']+'/;
+// A copy out of an object in one of the shim's address spaces (named, or as clang's raw attribute).
+const COPY_OUT_OF_SPACE = new RegExp(
+  `^no viable conversion from '(?:const )?(?:${
+    Object.keys(CLANG_ADDRESS_SPACES).join("|")
+  }|__attribute__\\(\\(address_space\\(\\d\\)\\)\\)) [^*']+'`,
+);
 
 interface RawDiag {
   file: string;

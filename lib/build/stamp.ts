@@ -59,13 +59,17 @@ function walk(dir: string, exts: string[], out: string[]): void {
   }
 }
 
-/** Every file whose contents go into the library: C++ sources and headers, shaders, rewriter, builder. */
+/**
+ * Every file whose contents go into the library: C++ sources and headers, shaders, and the TypeScript
+ * that turns shaders into C++ (the MSL front end, the rewriter, the builder).
+ */
 export function libraryInputs(): string[] {
   const files: string[] = [];
   walk(join(ROOT, "csrc", "include"), [".h"], files);
   walk(join(ROOT, "csrc", "core"), [".cpp", ".h"], files);
   walk(join(ROOT, "csrc", "cpu"), [".cpp", ".h", ".inc", ".S", ".s"], files);
   walk(join(ROOT, "shaders"), [".metal", ".h", ".json"], files);
+  walk(join(ROOT, "lib", "msl"), [".ts"], files);
   walk(join(ROOT, "lib", "cpu"), [".ts"], files);
   walk(join(ROOT, "lib", "build"), [".ts"], files);
   return files;

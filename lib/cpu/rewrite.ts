@@ -3,7 +3,7 @@
 // appends per-kernel entries plus reflection (see csrc/cpu/rt_abi.h). Every output line keeps the
 // .metal line it came from (#line), so compiler, ASan and coverage reports name shader lines.
 
-import { halfLiteralCpp, isHalfLiteral, joinToks, RewriteError, tokenize } from "./msl_lexer.ts";
+import { halfLiteralCpp, isHalfLiteral, joinToks, RewriteError, tokenize } from "./rewrite_tokens.ts";
 import { findKernels, isQualifierUse, type KernelReflection, type KernelSite } from "./rewrite_kernels.ts";
 import { attrItems, Scan, splitTopLevel, STD_ATTRS } from "./rewrite_scan.ts";
 import { builtinModuleSymbol, cString, emitTail } from "./rewrite_tail.ts";

@@ -1,7 +1,7 @@
 // Finds the kernels of one MSL file (definitions and explicit template instantiations), parses
 // their parameter lists into reflection, and prepares the argument expressions of each entry.
 
-import { joinToks, type Tok } from "./msl_lexer.ts";
+import { joinToks, type Tok } from "./rewrite_tokens.ts";
 import { type AttrItem, attrItems, type Scan, splitTopLevel } from "./rewrite_scan.ts";
 
 /** One `[[buffer(i)]]` parameter. typeName is the pointee without address space or cv qualifiers. */

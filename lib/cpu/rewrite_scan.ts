@@ -1,7 +1,7 @@
 // Structure helpers over the significant tokens of one MSL file: bracket matching, `[[attribute]]`
 // spans and the kind of scope (file, namespace, function body, other) each token sits in.
 
-import { RewriteError, type Tok } from "./msl_lexer.ts";
+import { RewriteError, type Tok } from "./rewrite_tokens.ts";
 
 /** Scope kinds; only "function" bodies may hold threadgroup declarations. */
 export type ScopeKind = "file" | "namespace" | "function" | "other";

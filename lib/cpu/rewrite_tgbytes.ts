@@ -3,7 +3,7 @@
 //   template <same params> struct mm_tg_bytes_fn { static constexpr ::uint32_t value = sizeof(T[..]) + ...; };
 // or, for a plain kernel, `constexpr ::uint32_t mm_tg_bytes_fn = ...;`, and the generated table names it.
 
-import { joinToks, type Tok } from "./msl_lexer.ts";
+import { joinToks, type Tok } from "./rewrite_tokens.ts";
 import { attrItems, type Scan } from "./rewrite_scan.ts";
 import type { KernelSite } from "./rewrite_kernels.ts";
 

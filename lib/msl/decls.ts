@@ -1,18 +1,12 @@
 // Top-level declarations of an MSL file: functions (kernels, helpers, templates), their parameters and
-// explicit kernel instantiations with [[host_name]]. Shared by the memory audit and the MSL lint.
-import { type Lexed, matching, templateEnd, type Token } from "./memory_lexer.ts";
+// explicit kernel instantiations with [[host_name]], and the calls inside a token range. Shared by the
+// memory audit and the MSL lint.
+import { type AddressSpace, SPACES } from "./address_spaces.ts";
+import type { Token } from "./lexer.ts";
+import type { Lexed } from "./source.ts";
+import { matching, templateEnd } from "./tokens.ts";
 
-export type AddressSpace = "device" | "constant" | "threadgroup" | "thread";
-/** MSL address-space keywords (also the ones the lint requires on pointers). */
-export const SPACES: ReadonlySet<string> = new Set([
-  "device",
-  "constant",
-  "threadgroup",
-  "thread",
-  "threadgroup_imageblock",
-  "ray_data",
-  "object_data",
-]);
+export type { AddressSpace };
 const QUALIFIERS = new Set(["const", "volatile", "restrict", "__restrict", "typename", "struct", "metal"]);
 
 /** One parameter of a function. `baseType` is the type without qualifiers, `*` or `&` (e.g. "half4"). */
