@@ -1,53 +1,12 @@
 // Tests of the MSL -> C++ rewriter (lib/cpu/rewrite.ts): kernel reflection, every rewrite rule, line
 // mapping, untouched comments/strings, errors with positions, and (when the shim exists) a g++ compile.
+// static_tg_bytes has its own file (rewrite_tg_bytes.test.ts); shared helpers are in util/rewrite.ts.
 
 import assert from "node:assert";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "./harness.ts";
-import { builtinModuleSymbol, RewriteError, rewriteMetal, type RewriteResult } from "../lib/cpu/rewrite.ts";
+import { builtinModuleSymbol, RewriteError, rewriteMetal } from "../lib/cpu/rewrite.ts";
 import { tokenize } from "../lib/cpu/rewrite_tokens.ts";
-import { compileModule } from "../lib/build/build.ts";
-import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/api/device.ts";
-import { loadNative } from "../lib/ffi/native.ts";
-
-const root = new URL("..", import.meta.url).pathname;
-const fixtures = join(root, "tests/fixtures/rewrite");
-const read = (name: string): string => readFileSync(join(fixtures, name), "utf8");
-const resolveInclude = (name: string): string | undefined =>
-  existsSync(join(fixtures, name)) ? read(name) : undefined;
-const rewriteFixture = (name: string, slotBase?: number): RewriteResult =>
-  rewriteMetal(read(name), { fileName: name, resolveInclude, slotBase });
-
-// The static_tg_bytes fixture compiled through the public API; its quoted include resolves next to it.
-const TG_NAME = "tests/fixtures/rewrite/tg_bytes.metal";
-// Warm the module cache (and the native build) outside the per-test timeout; a failure shows up in the test.
-try {
-  loadNative();
-  compileModule(read("tg_bytes.metal"), { name: TG_NAME, mode: envMode() });
-} catch {
-  // reported by the test that compiles it
-}
-
-// Output lines with the (file, line) each maps to under the #line directives.
-function mapped(cpp: string): { file: string; line: number; text: string }[] {
-  const out: { file: string; line: number; text: string }[] = [];
-  let file = "?", line = 1;
-  for (const text of cpp.split("\n")) {
-    const m = /^#line (\d+) "([^"]*)"/.exec(text);
-    if (m) {
-      line = Number(m[1]);
-      file = m[2];
-      continue;
-    }
-    out.push({ file, line, text });
-    line++;
-  }
-  return out;
-}
+import { compile, haveShim, mapped, read, rewriteFixture } from "./util/rewrite.ts";
 
 // Asserts that `fn` throws a RewriteError at file:line (and returns it for message checks).
 function throwsAt(fn: () => unknown, file: string, line: number): RewriteError {
@@ -345,32 +304,6 @@ test("rewrite: errors name file, line and column", () => {
   );
 });
 
-// ---- compile with g++ against the shim (csrc/cpu/shim/mm_shim.h) ----
-
-const shimDir = join(root, "csrc/cpu/shim");
-const haveShim = existsSync(join(shimDir, "mm_shim.h"));
-
-// Writes the .cpp and its headers to a temp dir and runs g++ -fsyntax-only; returns status and stderr.
-function compile(r: RewriteResult, name: string): { status: number | null; stderr: string } {
-  const dir = mkdtempSync(join(tmpdir(), "mm-rewrite-"));
-  try {
-    writeFileSync(join(dir, `${name}.cpp`), r.cpp);
-    for (const [h, text] of r.headers) writeFileSync(join(dir, h), text);
-    const p = spawnSync("g++", [
-      "-std=c++20",
-      "-fsyntax-only",
-      "-Wno-attributes",
-      `-I${shimDir}`,
-      `-I${join(root, "csrc/cpu")}`,
-      `-I${join(root, "csrc/include")}`,
-      join(dir, `${name}.cpp`),
-    ], { encoding: "utf8" });
-    return { status: p.status, stderr: p.stderr };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test("rewrite: rewritten fixtures compile with g++ against the shim", () => {
   if (!haveShim) {
     console.log("SKIPPED: csrc/cpu/shim/mm_shim.h does not exist yet; compile check not run");
@@ -426,58 +359,4 @@ test("rewrite: statements removed across several lines keep the following lines 
   assert.strictEqual(lineOf("auto& tile"), 7);
   assert.strictEqual(lineOf("// after_tg"), 9);
   assert.strictEqual(lineOf("#define flag"), 1);
-});
-
-// Byte counts of tests/fixtures/rewrite/tg_bytes.metal (see its comments); 0 where the size is unknown.
-const TG_BYTES: [string, number][] = [
-  ["plain", 2 * 64 * 4 + 16 * 4],
-  ["plain_u32", 3 * 5 * 2],
-  ["none", 0],
-  ["local_size", 0],
-  ["staged_f32_4", 2 * 4 * 16 * 4 + 4 * 4 + 4],
-  ["staged_h16_2", 2 * 2 * 16 * 2 + 4 * 4 + 4],
-  ["fill_f32", 0],
-];
-
-test("rewrite: static_tg_bytes names a compiler-computed constant per kernel; unknown sizes say why", () => {
-  const r = rewriteFixture("tg_bytes.metal");
-  const row = (k: string) => r.cpp.split("\n").find((l) => l.startsWith(`  {"${k}", `)) ?? "";
-  const field = (k: string) => /(?:mm_args_\w+|nullptr), \d+u, (.+), \d+u, mm_entry_/.exec(row(k))?.[1];
-  assert.strictEqual(field("plain"), "::mm_tg_bytes_plain");
-  assert.strictEqual(field("plain_u32"), "::mm_tg_bytes_plain_2"); // an overload gets its own name
-  assert.strictEqual(field("none"), "0u");
-  assert.strictEqual(field("staged_f32_4"), "::tgb::mm_tg_bytes_staged<float, 4u>::value");
-  assert.strictEqual(field("staged_h16_2"), "::tgb::mm_tg_bytes_staged<half, 2u>::value");
-  assert.match(row("local_size"), /, 0u \/\* static_tg_bytes unknown: .*local to local_size \(n\) \*\/, /);
-  assert.match(row("fill_f32"), /, 0u \/\* static_tg_bytes unknown: template arguments of fill are deduced/);
-  // The declarations sit on the line of the closing brace: line mapping is unchanged.
-  const h = r.headers.get("tg_bytes_impl.h")!;
-  const decl = mapped(h).find((l) => l.text.includes("struct mm_tg_bytes_staged"));
-  assert.deepStrictEqual(decl, {
-    file: "tg_bytes_impl.h",
-    line: 21,
-    text: "} template <typename T, uint N> struct mm_tg_bytes_staged { static constexpr ::uint32_t value = " +
-      "::uint32_t(sizeof(T[2][N * TGB_COLS]) + sizeof(uint[TGB_ROWS]) + sizeof(uint)); };",
-  });
-  assert.ok(!r.cpp.includes("mm_tg_bytes_local_size"), "no declaration that would not compile");
-  // With an explicit specialization the template's count may not apply: 0 with a comment, none emitted for it.
-  const spec = rewriteMetal(
-    "template <typename T> [[kernel]] void f(device T* x [[buffer(0)]]) { threadgroup T a[4]; }\n" +
-      "template <> [[kernel]] void f<int>(device int* x [[buffer(0)]]) { threadgroup int b[8]; }\n" +
-      'template [[host_name("f_float")]] [[kernel]] void f<float>(device float* x [[buffer(0)]]);\n',
-    { fileName: "s.metal" },
-  ).cpp;
-  assert.match(spec, /"f_float", .*, 0u \/\* static_tg_bytes unknown: f has 2 template definitions or/);
-  assert.ok(!spec.includes("template <> struct"), spec);
-  if (haveShim) {
-    const res = compile(r, "tg_bytes");
-    assert.strictEqual(res.status, 0, `tg_bytes.metal does not compile:\n${res.stderr}`);
-  }
-});
-
-test("rewrite: staticThreadgroupBytes read back from a compiled module (plain, overload, template kernels)", () => {
-  using dev = Device.open({ backend: "cpu" });
-  const lib = dev.compile(read("tg_bytes.metal"), { name: TG_NAME });
-  const got = TG_BYTES.map(([k]): [string, number] => [k, lib.kernel(k).info.staticThreadgroupBytes]);
-  assert.deepStrictEqual(got, TG_BYTES);
 });
