@@ -2,7 +2,7 @@
 // a params block reused across calls (no allocation when `out` is given). Routing, extent and stride
 // validation against the real buffer lengths happen in C (csrc/core/gemm.cpp).
 import type { DeviceRef } from "../runtime/device.ts";
-import { InvalidArgumentError, LimitError, MarlinError, ShapeError } from "../runtime/errors.ts";
+import { BoundsError, InvalidArgumentError, LimitError, MarlinError, ShapeError } from "../runtime/errors.ts";
 import { type DeviceState, deviceState, tensorState } from "../runtime/internal.ts";
 import type { QuantizedMatrix } from "../quant/types.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -106,6 +106,24 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
     throw new ShapeError(`${op}: a has K=${cols} but w has K=${w.k}`, op);
   }
   const lda = opts.lda === undefined ? cols : checkU32(op, "lda", opts.lda, 1);
+  // Checked here, before any output is allocated: a bogus M must not allocate (and zero-fill) a huge
+  // output only to fail in C. The C side still checks every buffer against its real length.
+  // Past 32 bits the output's own LimitError (or the strideA check when `out` is given) speaks, unless
+  // the output itself would still fit: then it would be allocated for nothing.
+  const aElems = tensorState(a, op).byteLength / 2;
+  const need = (m - 1) * lda + w.k;
+  if (lda >= w.k && need > aElems && need <= U32_MAX) {
+    throw new BoundsError(
+      `${op}: a holds ${aElems} f16 elements but m=${m}, lda=${lda}, K=${w.k} need ${need}`,
+      op,
+    );
+  }
+  if (need > U32_MAX && opts.out === undefined && m * w.n <= U32_MAX) {
+    throw new LimitError(
+      `${op}: a spans ${need} elements (m=${m}, lda=${lda}); kernels index with 32 bits`,
+      op,
+    );
+  }
   const fused = opts.swiglu === true && opts.up === undefined;
   if (fused && w.n % 2 !== 0) {
     throw new ShapeError(`${op}: a fused gate/up weight needs an even N, got N=${w.n}`, op);
@@ -248,11 +266,27 @@ function bindWorkspace(dev: DeviceRef, s: DeviceState, op: string, w: QuantizedW
 export function gemm(dev: DeviceRef, a: Tensor, w: QuantizedWeight, opts: GemmOptions = {}): Tensor {
   const op = "gemm";
   const s = deviceState(dev, op);
+  checkOptions(op, opts);
   fill(op, a, w, opts, false);
   const out = output(dev, op, opts, 0);
-  bindWorkspace(dev, s, op, w);
-  checkNative(s, s.native.fns.mm_gemm(s.handle, u8), op, "mm_gemm");
+  try {
+    bindWorkspace(dev, s, op, w);
+    checkNative(s, s.native.fns.mm_gemm(s.handle, u8), op, "mm_gemm");
+  } catch (e) {
+    // A failed call leaves no buffer behind: the output it allocated is released (never opts.out).
+    if (out !== opts.out) out.dispose();
+    throw e;
+  }
   return out;
+}
+
+// `null`, a number or a string where an options object belongs is a typed error, not a TypeError.
+function checkOptions(op: string, opts: unknown): void {
+  if (opts === undefined) return;
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
+    const got = opts === null ? "null" : Array.isArray(opts) ? "an array" : typeof opts;
+    throw new InvalidArgumentError(`${op}: options must be an object or undefined, got ${got}`, op);
+  }
 }
 
 /**
@@ -268,6 +302,7 @@ export function batchedGemm(
 ): Tensor {
   const op = "batchedGemm";
   const s = deviceState(dev, op);
+  checkOptions(op, opts);
   fill(op, a, w, opts, true);
   const batch = checkU32(op, "batch", opts.batch ?? (a.shape.length >= 3 ? a.shape[0] : 1), 1);
   if (w.batched && w.batch !== 1 && w.batch !== batch) {
@@ -276,6 +311,25 @@ export function batchedGemm(
   const m = u32[F.m];
   u32[F.batch] = batch;
   const out = output(dev, op, opts, batch);
+  try {
+    finishBatched(dev, s, op, w, opts, m);
+  } catch (e) {
+    // As in gemm(): a failed call releases the output it allocated.
+    if (out !== opts.out) out.dispose();
+    throw e;
+  }
+  return out;
+}
+
+// The batch strides, workspace and native call of batchedGemm (after the output exists).
+function finishBatched(
+  dev: DeviceRef,
+  s: DeviceState,
+  op: string,
+  w: QuantizedWeight,
+  opts: BatchedGemmOptions,
+  m: number,
+): void {
   u32[F.strideA] = opts.strideA === undefined
     ? checkU32(op, "m * lda (the default strideA)", m * u32[F.lda], 0)
     : checkU32(op, "strideA", opts.strideA, 0);
@@ -293,5 +347,4 @@ export function batchedGemm(
   }
   bindWorkspace(dev, s, op, w);
   checkNative(s, s.native.fns.mm_batched_gemm(s.handle, u8), op, "mm_batched_gemm");
-  return out;
 }
