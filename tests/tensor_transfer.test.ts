@@ -37,3 +37,15 @@ test("tensor: dispose without a transfer still frees the buffer (live count drop
   t.dispose();
   assert.strictEqual(dev.info.live_buffers, base);
 });
+
+test("tensor: a moved view survives the device's dispose too (the native device stays open)", () => {
+  const dev = Device.open({ backend: "cpu" });
+  const t = dev.tensor(new Float32Array([3, 1, 4, 1]));
+  const moved = new Float32Array((t.data.buffer as ArrayBuffer).transfer());
+  dev.dispose();
+  assert.strictEqual(t.disposed, true);
+  using dev2 = Device.open({ backend: "cpu" });
+  const others = Array.from({ length: 8 }, () => dev2.tensor(new Float32Array(4).fill(-7)));
+  assert.deepStrictEqual([...moved], [3, 1, 4, 1]);
+  for (const o of others) o.dispose();
+});

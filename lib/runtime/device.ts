@@ -71,7 +71,7 @@ const INFO_SIZE = 128; // sizeof(mm_device_info)
 const finalizer = new FinalizationRegistry<DeviceState>((s) => {
   if (!s.closed) {
     s.closed = true;
-    s.native.fns.mm_device_close(s.handle);
+    if (!s.escaped) s.native.fns.mm_device_close(s.handle);
   }
 });
 
@@ -258,7 +258,9 @@ export class DeviceCore {
     finalizer.unregister(this);
     this.#libraries.clear();
     this.#builtin = undefined;
-    s.native.fns.mm_device_close(s.handle);
+    // A moved view still points into this device's memory: leave the native device open (its memory
+    // is reclaimed at process exit) rather than free memory a live ArrayBuffer can read.
+    if (!s.escaped) s.native.fns.mm_device_close(s.handle);
   }
 
   #live(op: string): DeviceState {

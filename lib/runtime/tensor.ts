@@ -178,9 +178,12 @@ export class Tensor implements Disposable {
     // A view detached before dispose was moved out by the user (ab.transfer(), structuredClone or
     // postMessage with transfer: Bun and Deno both move the external memory into the new ArrayBuffer
     // instead of copying it). That ArrayBuffer still points at the device memory and we cannot see it,
-    // so the buffer is not freed here: it stays allocated (and counted in live_buffers) until the
-    // device closes, instead of being reused under the moved view.
-    if (this.length > 0 && ab.detached) return;
+    // so the buffer is not freed here: it stays allocated (and counted in live_buffers), and the device
+    // keeps its native side open past dispose (see DeviceState.escaped).
+    if (this.length > 0 && ab.detached) {
+      s.device.escaped = (s.device.escaped ?? 0) + 1;
+      return;
+    }
     // Detach first so no view can reach the memory once it is freed.
     if (ab.byteLength > 0) ab.transfer(0);
     if (!s.device.closed) s.device.native.fns.mm_buffer_free(s.buffer);
