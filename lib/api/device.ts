@@ -11,6 +11,16 @@ import type { TraceReport } from "../runtime/trace.ts";
 import { batchedGemm, type BatchedGemmOptions, gemm, type GemmOptions, uploadWeight } from "../ops/gemm.ts";
 import { type GemmRoute, type GemmRouteShape, routeOf } from "../ops/gemm_route.ts";
 import type { QuantizedWeight } from "../ops/weight.ts";
+import { InvalidArgumentError } from "../runtime/errors.ts";
+
+// `null`, a number or a string where an options object belongs: a typed error, not a TypeError.
+function checkObject(op: string, what: string, value: unknown): void {
+  if (value === undefined) return;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    const got = value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+    throw new InvalidArgumentError(`${op}: ${what} must be an object or undefined, got ${got}`, op);
+  }
+}
 
 export type { DeviceInfo, DeviceOptions };
 
@@ -30,6 +40,7 @@ export class Device implements Disposable {
 
   /** Opens a device; loads (and if needed builds) the native library on first use. */
   static open(opts: DeviceOptions = {}): Device {
+    checkObject("open", "options", opts);
     return new Device(opts);
   }
 
@@ -58,6 +69,11 @@ export class Device implements Disposable {
    * source is rewritten to C++ and compiled by the system compiler (CompileError names the .metal line).
    */
   compile(source: string, opts: { name?: string } = {}): Library {
+    if (typeof source !== "string") {
+      const got = source === null ? "null" : Array.isArray(source) ? "an array" : typeof source;
+      throw new InvalidArgumentError(`compile: source must be a string, got ${got}`, "compile");
+    }
+    checkObject("compile", "options", opts);
     return this.#core.compile(source, opts);
   }
 

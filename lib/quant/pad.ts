@@ -20,6 +20,13 @@ export function padQuantized(
 ): QuantizedMatrix {
   const op = "padQuantized";
   checkQuantized(op, q);
+  // null or a non-object where the options belong: a typed error, not a TypeError on opts.kMultiple.
+  if (opts === null || typeof opts !== "object") {
+    throw argError(
+      op,
+      `${op}: options must be an object or undefined, got ${opts === null ? "null" : typeof opts}`,
+    );
+  }
   const km = opts.kMultiple ?? 8, nm = opts.nMultiple ?? 8;
   for (const [name, v] of [["kMultiple", km], ["nMultiple", nm]] as const) {
     if (!Number.isInteger(v) || v <= 0 || v % 8 !== 0) {

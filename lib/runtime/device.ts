@@ -84,9 +84,10 @@ function validateOptions(opts: DeviceOptions): void {
     );
   }
   const threads = opts.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0) {
+  // Bounded by the u32 the C ABI takes (Deno's FFI throws a plain TypeError past it).
+  if (!Number.isInteger(threads) || threads < 0 || threads > 0xffff_ffff) {
     throw new InvalidArgumentError(
-      `device: threads must be a non-negative integer, got ${threads}`,
+      `device: threads must be an integer in 0..4294967295, got ${threads}`,
       "device",
     );
   }
