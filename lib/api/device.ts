@@ -90,6 +90,15 @@ export class Device implements Disposable {
     return this.#core.trace(fn);
   }
 
+  /**
+   * Runs `fn` (synchronous) and disposes every tensor created on this device meanwhile, except those
+   * reachable from its result (the result itself, array items, object fields such as a returned
+   * QuantizedWeight's buffers). On a throw, every tensor created inside is disposed.
+   */
+  scope<T>(fn: () => T): T {
+    return this.#core.scope(fn);
+  }
+
   /** Waits for all submitted work; throws the first error a dispatch hit since the last sync. */
   synchronize(): void {
     this.#core.synchronize();

@@ -11,7 +11,7 @@ import { DisposedError, InvalidArgumentError, ShapeError } from "./errors.ts";
 import { loadNative } from "../ffi/native.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
 import { createLibrary, type Library } from "./library.ts";
-import { createTensor, shapeSize, type Tensor } from "./tensor.ts";
+import { createTensor, shapeSize, Tensor } from "./tensor.ts";
 import { buildReport, takeRawTrace, type TraceReport } from "./trace.ts";
 
 /** Options of Device.open(). */
@@ -241,6 +241,49 @@ export class DeviceCore {
     takeRawTrace(s.native, s.handle); // drop anything traced before
     fn();
     return buildReport(takeRawTrace(s.native, s.handle));
+  }
+
+  /** See Device.scope. */
+  scope<T>(fn: () => T): T {
+    const s = this.#live("scope");
+    if (typeof fn !== "function") {
+      throw new InvalidArgumentError(
+        `scope: fn must be a function, got ${fn === null ? "null" : typeof fn}`,
+        "scope",
+      );
+    }
+    const before = new Set(s.children);
+    const created = (): Tensor[] =>
+      [...s.children].filter((r) => !before.has(r)).map((r) => r.deref()).filter((c) => c instanceof Tensor);
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      for (const t of created()) t.dispose();
+      throw e;
+    }
+    if (
+      result !== null && typeof result === "object" &&
+      typeof (result as { then?: unknown }).then === "function"
+    ) {
+      // Disposing now would pull memory from under the pending work; nothing is disposed.
+      throw new InvalidArgumentError(
+        "scope: fn returned a promise; scope() takes a synchronous function",
+        "scope",
+      );
+    }
+    const kept = new Set<unknown>();
+    // Tensors reachable from the result (directly, in arrays, or in object fields such as a
+    // QuantizedWeight's packed/scales/zeros) survive; walks 4 levels deep.
+    const keep = (v: unknown, depth: number): void => {
+      if (v === null || typeof v !== "object" || kept.has(v) || depth > 4) return;
+      kept.add(v);
+      if (v instanceof Tensor) return;
+      for (const x of Array.isArray(v) ? v : Object.values(v)) keep(x, depth + 1);
+    };
+    keep(result, 0);
+    for (const t of created()) if (!kept.has(t)) t.dispose();
+    return result;
   }
 
   /** Device.synchronize(): waits for all submitted work, throws the first dispatch error. */
