@@ -63,7 +63,8 @@ MM_API uint32_t mm_noop(uint32_t x);
 MM_API int mm_cpu_fiber_pingpong(uint32_t switches);
 
 /* ---- device ----------------------------------------------------------------------------- */
-/* backend: "auto", "cpu" or "metal" (NUL-terminated). threads: CPU worker threads, 0 = default
+/* backend: "auto", "cpu", "metal" or "metal-sim" (NUL-terminated; "metal-sim": the Metal backend on
+ * the simulated driver, only in the metal-sim build — MM_E_UNSUPPORTED elsewhere). threads: CPU worker threads, 0 = default
  * (MM_THREADS env, else the number of cores). */
 MM_API int mm_device_open(const char* backend, uint32_t threads, mm_device* out);
 /* Frees every buffer, library and kernel still owned by the device. Idempotent for a valid handle. */
@@ -71,7 +72,7 @@ MM_API int mm_device_close(mm_device dev);
 
 typedef struct mm_device_info {
   uint32_t size;                        /* in: sizeof(mm_device_info) */
-  char backend[16];                     /* "cpu" or "metal" */
+  char backend[16];                     /* "cpu", "metal" or "metal-sim" */
   char name[64];                        /* e.g. "CPU shader runtime (x86_64, 2 threads)" */
   uint32_t max_threads_per_threadgroup; /* 1024 */
   uint32_t max_threadgroup_memory;      /* bytes, 32768 */
@@ -81,10 +82,18 @@ typedef struct mm_device_info {
   uint64_t allocated_bytes;             /* bytes currently held by live buffers */
   uint32_t live_buffers;                /* count of live buffers */
   uint32_t reserved;
+  uint64_t recommended_working_set;     /* Metal's recommendedMaxWorkingSetSize, bytes (0 on cpu) */
 } mm_device_info;
 MM_API int mm_device_info_get(mm_device dev, mm_device_info* out);
 /* Waits for all submitted work; returns the first error a dispatch hit since the last sync. */
 MM_API int mm_device_synchronize(mm_device dev);
+/* Submits any encoded work without waiting and stores in *out how many submitted batches have not
+ * completed yet (always 0 on cpu, whose dispatches run synchronously). For non-blocking waits. */
+MM_API int mm_device_pending(mm_device dev, uint64_t* out);
+/* Metal builds: registers the CPU shader module at `module_path` (compiled by the TS rewriter from
+ * `source`) as the reflection of `source` for mm_library_compile; on metal-sim it is also what the
+ * simulated compiler "compiles" `source` into. MM_E_UNSUPPORTED in builds without Metal. */
+MM_API int mm_metal_register_module(const char* source, const char* module_path);
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 /* Zero-filled, page-aligned, exactly `length` bytes (length >= 1). */

@@ -8,7 +8,8 @@ import process from "node:process";
 import { RewriteError, rewriteMetal } from "../cpu/rewrite.ts";
 import { CompileError } from "../runtime/errors.ts";
 import { buildDir, libraryHash, libraryInputs, libraryPath, ROOT, writeAtomic } from "./stamp.ts";
-import { type BuildMode, findToolchain, moduleExt, type Toolchain } from "./toolchain.ts";
+import { type BuildMode, findToolchain, isMetalSim, moduleExt, type Toolchain } from "./toolchain.ts";
+import { generateBuiltinSources, metalSimSources } from "./metal_sources.ts";
 
 /** Options of buildLibrary(). */
 export interface BuildOptions {
@@ -161,10 +162,15 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
   const table = join(gen, "builtin_modules.cpp");
   writeAtomic(table, generateBuiltinTable(stems));
   tus.push(table);
+  if (isMetalSim(mode)) {
+    const sources = join(gen, "builtin_sources.cpp");
+    writeAtomic(sources, generateBuiltinSources(builtinShaders()));
+    tus.push(sources, ...metalSimSources());
+  }
 
   // Any header may affect any TU, so all header contents go into every object key.
   const headerHash = createHash("sha256");
-  for (const f of libraryInputs()) if (!/\.(cpp|S|s)$/.test(f)) headerHash.update(readFileSync(f));
+  for (const f of libraryInputs(isMetalSim(mode))) if (!/\.(cpp|mm|S|s)$/.test(f)) headerHash.update(readFileSync(f));
   for (const f of tus) if (f.startsWith(gen)) headerHash.update(f); // gen dirs hold rewritten headers
   const common = headerHash.digest("hex");
 
@@ -173,6 +179,8 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
     // Shader TUs (rewritten into gen/; not the module table) may get extra flags (instrument, coverage).
     const tuFlags = tu.startsWith(gen) && tu !== table
       ? [...tc.compileFlags, ...(tc.shaderFlags ?? [])]
+      : tu.endsWith(".mm")
+      ? [...tc.compileFlags, ...(tc.objcFlags ?? [])]
       : tc.compileFlags;
     const key = createHash("sha256").update(common).update(tc.version).update(tuFlags.join(" "))
       .update(relative(ROOT, tu)).update(readFileSync(tu)).digest("hex").slice(0, 24);

@@ -63,11 +63,12 @@ function walk(dir: string, exts: string[], out: string[]): void {
  * Every file whose contents go into the library: C++ sources and headers, shaders, and the TypeScript
  * that turns shaders into C++ (the MSL front end, the rewriter, the builder).
  */
-export function libraryInputs(): string[] {
+export function libraryInputs(metal = false): string[] {
   const files: string[] = [];
   walk(join(ROOT, "csrc", "include"), [".h"], files);
   walk(join(ROOT, "csrc", "core"), [".cpp", ".h"], files);
   walk(join(ROOT, "csrc", "cpu"), [".cpp", ".h", ".inc", ".S", ".s"], files);
+  if (metal) walk(join(ROOT, "csrc", "metal"), [".mm", ".cpp", ".h", ".S"], files); // metal-sim builds only
   walk(join(ROOT, "shaders"), [".metal", ".h", ".json"], files);
   walk(join(ROOT, "lib", "msl"), [".ts"], files);
   walk(join(ROOT, "lib", "cpu"), [".ts"], files);
@@ -79,7 +80,7 @@ export function libraryInputs(): string[] {
 export function libraryHash(tc: Toolchain): string {
   const h = createHash("sha256");
   h.update(`${tc.version}\n${tc.compileFlags.join(" ")}\n${tc.linkFlags.join(" ")}\n`);
-  for (const f of libraryInputs()) {
+  for (const f of libraryInputs(tc.objcFlags !== undefined)) {
     h.update(relative(ROOT, f) + "\n");
     h.update(readFileSync(f));
   }

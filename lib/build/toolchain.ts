@@ -1,6 +1,7 @@
 // C++ toolchain discovery and flags for the dylib and run-time shader modules. The CPU shader runtime
 // needs _Float16 (g++ >= 12, clang >= 15) and, for asan mode, clang with its ASan runtime.
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import process from "node:process";
 import { LibraryLoadError } from "../runtime/errors.ts";
 
@@ -8,12 +9,19 @@ import { LibraryLoadError } from "../runtime/errors.ts";
  * "fast": optimized; "asan": AddressSanitizer + UBSan, loaded under LD_PRELOAD of the ASan runtime;
  * "coverage": clang source-based coverage (scripts/coverage.sh), each object writes LLVM_PROFILE_FILE;
  * "instrument": shader code reports every load/store to the runtime (trace and race mode,
- * lib/runtime/trace.ts).
+ * lib/runtime/trace.ts); "metal-sim": the fast library plus the Metal backend (csrc/metal/*.mm, compiled
+ * as Apple-ABI Objective-C++ by clang) on the simulated Metal driver (csrc/metal/sim), for
+ * Device.open({ backend: "metal-sim" }); "metal-sim-asan": the same under ASan + UBSan.
  */
-export type BuildMode = "fast" | "asan" | "coverage" | "instrument";
+export type BuildMode = "fast" | "asan" | "coverage" | "instrument" | "metal-sim" | "metal-sim-asan";
 
 /** Every build mode (for CLIs that validate --mode). */
-export const BUILD_MODES: readonly BuildMode[] = ["fast", "asan", "coverage", "instrument"];
+export const BUILD_MODES: readonly BuildMode[] = ["fast", "asan", "coverage", "instrument", "metal-sim", "metal-sim-asan"];
+
+/** True for the builds that contain the Metal backend on the simulated driver. */
+export function isMetalSim(mode: BuildMode): boolean {
+  return mode === "metal-sim" || mode === "metal-sim-asan";
+}
 
 /** A usable compiler. */
 export interface Toolchain {
@@ -31,6 +39,29 @@ export interface Toolchain {
   linkFlags: string[];
   /** Extra flags for shader translation units only (instrument mode: SanitizerCoverage callbacks). */
   shaderFlags?: string[];
+  /** metal-sim modes: extra flags for csrc/metal/*.mm (Apple-ABI Objective-C++ with ARC, strict warnings). */
+  objcFlags?: string[];
+}
+
+// The flags ../shared/metal/README.md found to turn Apple-API mistakes into errors, and the Apple ABI
+// (objc_msgSend, ARC entry points, blocks) the simulated runtime implements.
+function objcFlags(): string[] {
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  return [
+    "-target",
+    `${arch}-linux-gnu`,
+    "-fobjc-runtime=macosx-13.0",
+    "-fobjc-arc",
+    "-fblocks",
+    "-x",
+    "objective-c++",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wundeclared-selector",
+    "-Wunguarded-availability-new",
+    "-Wstrict-selector-match",
+  ];
 }
 
 const ASAN_PACKAGES = "apt-get install clang-16 libclang-rt-16-dev llvm-16";
@@ -69,6 +100,18 @@ function flagsFor(
     "-Ishaders",
     kind === "gcc" ? "-Wno-attributes" : "-Wno-unknown-attributes",
   ];
+  if (mode === "metal-sim" || mode === "metal-sim-asan") {
+    const sim = ["-DMM_METAL_SIM=1", "-Icsrc/metal/include"];
+    const san = mode === "metal-sim-asan"
+      ? ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-shared-libasan"]
+      : [];
+    const opt = mode === "metal-sim-asan" ? ["-O1", "-g"] : ["-O2", "-g"];
+    return {
+      compileFlags: [...common, ...sim, ...opt, ...san],
+      linkFlags: [...san, "-lBlocksRuntime"],
+      objcFlags: objcFlags(),
+    };
+  }
   if (mode === "asan") {
     const san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-shared-libasan"];
     return { compileFlags: [...common, "-O1", "-g", ...san], linkFlags: [...san] };
@@ -109,6 +152,13 @@ export function findToolchain(mode: BuildMode): Toolchain {
   else if (mode === "fast") candidates.push("g++", "g++-12", "g++-13", "clang++-16", "clang++", "clang++-17");
   else candidates.push("clang++-16", "clang++", "clang++-17", "clang++-15"); // asan, coverage: clang only
   const rejected: string[] = [];
+  if (isMetalSim(mode) && !isMac && !existsSync("/usr/include/Block.h")) {
+    // clang's -fblocks code needs the blocks runtime (_NSConcreteStackBlock, _Block_copy).
+    throw new LibraryLoadError(
+      `toolchain: the ${mode} build needs the blocks runtime: apt-get install libblocksruntime-dev`,
+      "toolchain",
+    );
+  }
   for (const cxx of candidates) {
     const prefix = isMac && cxx === "xcrun" ? ["clang++"] : [];
     const p = probe(cxx, prefix);
