@@ -2,7 +2,11 @@
 // fixed reduction orders (simdgroups, split-K partials), per-threadgroup state only.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
+import { Device } from "../lib/api/device.ts";
+import { type Case, label, runCase } from "./gemm_helpers.ts";
+
+// Worker-thread counts are the CPU runtime's: this file stays on "cpu" under MM_TEST_BACKEND.
+const openCpu = (threads: number) => Device.open({ backend: "cpu", threads });
 
 const CASES: Case[] = [
   { m: 1, n: 70, k: 520, format: "int4", gs: 64, kind: "gemv", splitK: 1 },

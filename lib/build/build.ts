@@ -170,7 +170,9 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
 
   // Any header may affect any TU, so all header contents go into every object key.
   const headerHash = createHash("sha256");
-  for (const f of libraryInputs(isMetalSim(mode))) if (!/\.(cpp|mm|S|s)$/.test(f)) headerHash.update(readFileSync(f));
+  for (const f of libraryInputs(isMetalSim(mode))) {
+    if (!/\.(cpp|mm|S|s)$/.test(f)) headerHash.update(readFileSync(f));
+  }
   for (const f of tus) if (f.startsWith(gen)) headerHash.update(f); // gen dirs hold rewritten headers
   const common = headerHash.digest("hex");
 

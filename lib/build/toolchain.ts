@@ -16,7 +16,14 @@ import { LibraryLoadError } from "../runtime/errors.ts";
 export type BuildMode = "fast" | "asan" | "coverage" | "instrument" | "metal-sim" | "metal-sim-asan";
 
 /** Every build mode (for CLIs that validate --mode). */
-export const BUILD_MODES: readonly BuildMode[] = ["fast", "asan", "coverage", "instrument", "metal-sim", "metal-sim-asan"];
+export const BUILD_MODES: readonly BuildMode[] = [
+  "fast",
+  "asan",
+  "coverage",
+  "instrument",
+  "metal-sim",
+  "metal-sim-asan",
+];
 
 /** True for the builds that contain the Metal backend on the simulated driver. */
 export function isMetalSim(mode: BuildMode): boolean {
@@ -89,7 +96,7 @@ function probe(
 function flagsFor(
   kind: "gcc" | "clang",
   mode: BuildMode,
-): { compileFlags: string[]; linkFlags: string[]; shaderFlags?: string[] } {
+): { compileFlags: string[]; linkFlags: string[]; shaderFlags?: string[]; objcFlags?: string[] } {
   const common = [
     "-std=c++20",
     "-fPIC",

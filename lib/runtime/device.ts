@@ -7,7 +7,13 @@ import { createHash } from "node:crypto";
 import { compileModule } from "../build/build.ts";
 import { envMode } from "../build/stamp.ts";
 import { type DType, dtypeOfArray, isDType, type TensorArray } from "./dtype.ts";
-import { DisposedError, InvalidArgumentError, LibraryLoadError, ShapeError, UnsupportedError } from "./errors.ts";
+import {
+  DisposedError,
+  InvalidArgumentError,
+  LibraryLoadError,
+  ShapeError,
+  UnsupportedError,
+} from "./errors.ts";
 import { loadNative, type Native } from "../ffi/native.ts";
 import type { BuildMode } from "../build/toolchain.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
@@ -241,7 +247,10 @@ export class DeviceCore {
     } else {
       // Metal takes the source itself; the reflection core validates with (and, on metal-sim, the
       // simulated compiler's output) is the CPU module the project's front end builds from it.
-      const path = compileModule(source, { name, mode: this.backend === "metal-sim" ? simMode() : envMode() });
+      const path = compileModule(source, {
+        name,
+        mode: this.backend === "metal-sim" ? simMode() : envMode(),
+      });
       const src = cstr(source);
       check(s.native, s.native.fns.mm_metal_register_module(src, cstr(path)), "compile");
       check(s.native, s.native.fns.mm_library_compile(s.handle, src, outHandle), "compile");
