@@ -6,6 +6,7 @@ import process from "node:process";
 import { alignCommand } from "./lib/cli/align.ts";
 import { auditCommand } from "./lib/cli/audit.ts";
 import { profileCommand } from "./lib/cli/profile.ts";
+import { selftestCommand } from "./lib/cli/selftest.ts";
 
 interface Command {
   summary: string;
@@ -19,6 +20,10 @@ const COMMANDS: Record<string, Command> = {
   profile: {
     summary: "traced per-line memory traffic of a GEMM or kernel (CPU runtime, trace mode)",
     run: profileCommand,
+  },
+  selftest: {
+    summary: "every built-in kernel family on metal (or metal-sim) against cpu, within the tolerance policy",
+    run: selftestCommand,
   },
 };
 

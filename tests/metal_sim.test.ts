@@ -8,6 +8,7 @@ import { LimitError, MarlinError, UnsupportedError } from "../lib/runtime/errors
 import { test } from "./harness.ts";
 import { runCase } from "./gemm_helpers.ts";
 import { simHooks } from "./util/metal_sim.ts";
+import { selftestCommand } from "../lib/cli/selftest.ts";
 
 function unavailable(): string | undefined {
   try {
@@ -196,4 +197,30 @@ test("metal-sim: the backend compiles without fast math and leaks no Metal objec
   assert.ok(after.librariesCompiled - before.librariesCompiled >= 2);
   assert.strictEqual(after.librariesFastMath, before.librariesFastMath, "fastMathEnabled stays NO");
   assert.strictEqual(hooks.liveObjects(), 0, "every simulated Metal object was released");
+}, { skip });
+
+test("selftest CLI: every kernel family on metal-sim matches cpu within the tolerance policy", () => {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => lines.push(a.join(" "));
+  let code: number;
+  try {
+    code = selftestCommand(["--backend", "metal-sim", "--json"]);
+  } finally {
+    console.log = log;
+  }
+  assert.strictEqual(code, 0, lines.join("\n"));
+  const report = JSON.parse(lines[0]) as {
+    ran: string;
+    rows: { family: string; ok: boolean; maxErr: number }[];
+  };
+  assert.match(report.ran, /^metal-sim/);
+  assert.deepStrictEqual([...new Set(report.rows.map((r) => r.family))].sort(), [
+    "gemv",
+    "small",
+    "splitk",
+    "tiled",
+  ]);
+  assert.ok(report.rows.every((r) => r.ok && Number.isFinite(r.maxErr)));
+  assert.strictEqual(selftestCommand(["--backend", "cpu"]), 2, "comparing cpu with itself is a usage error");
 }, { skip });
