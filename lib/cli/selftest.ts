@@ -44,7 +44,6 @@ function runOn(
   dev: Device,
   m: number,
   k: number,
-  n: number,
   q: ReturnType<typeof quantize>,
   a: Float16Array,
   splitK?: number,
@@ -89,8 +88,8 @@ export function selftestCommand(args: string[]): number {
         groupSize: c.gs,
         splitK: c.splitK,
       });
-      const got = runOn(target, c.m, k, n, q, a, c.splitK);
-      const want = runOn(cpu, c.m, k, n, q, a, c.splitK);
+      const got = runOn(target, c.m, k, q, a, c.splitK);
+      const want = runOn(cpu, c.m, k, q, a, c.splitK);
       const wd = dequantizeF64(q);
       let maxErr = 0, maxBound = 0, ok = true;
       for (let r = 0; r < c.m; r++) {
