@@ -9,7 +9,7 @@ import { RewriteError, rewriteMetal } from "../cpu/rewrite.ts";
 import { CompileError } from "../runtime/errors.ts";
 import { buildDir, libraryHash, libraryInputs, libraryPath, ROOT, writeAtomic } from "./stamp.ts";
 import { type BuildMode, findToolchain, isMetalSim, moduleExt, type Toolchain } from "./toolchain.ts";
-import { generateBuiltinSources, metalSimSources } from "./metal_sources.ts";
+import { generateBuiltinSources, metalSimSources, metalSources } from "./metal_sources.ts";
 
 /** Options of buildLibrary(). */
 export interface BuildOptions {
@@ -162,10 +162,11 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
   const table = join(gen, "builtin_modules.cpp");
   writeAtomic(table, generateBuiltinTable(stems));
   tus.push(table);
-  if (isMetalSim(mode)) {
+  if (isMetalSim(mode) || tc.objcFlags !== undefined) {
     const sources = join(gen, "builtin_sources.cpp");
     writeAtomic(sources, generateBuiltinSources(builtinShaders()));
-    tus.push(sources, ...metalSimSources());
+    // metal-sim: the backend with the simulated driver; macOS: the backend alone, on the real Metal.
+    tus.push(sources, ...(isMetalSim(mode) ? metalSimSources() : metalSources()));
   }
 
   // Any header may affect any TU, so all header contents go into every object key.

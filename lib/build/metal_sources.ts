@@ -11,6 +11,11 @@ function filesIn(dir: string, ext: string): string[] {
   return readdirSync(dir).filter((n) => n.endsWith(ext)).sort().map((n) => join(dir, n));
 }
 
+/** Translation units of the Metal backend alone (macOS builds, against the SDK's Metal). */
+export function metalSources(): string[] {
+  return filesIn(join(ROOT, "csrc", "metal"), ".mm");
+}
+
 /** Translation units of the Metal backend and the simulated driver (with this machine's trampoline). */
 export function metalSimSources(): string[] {
   const metal = join(ROOT, "csrc", "metal");

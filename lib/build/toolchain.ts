@@ -139,6 +139,25 @@ function flagsFor(
     const flush = ["-include", "csrc/cpu/shim/mm_coverage.h"]; // exports mm_coverage_flush()
     return { compileFlags: [...common, "-O2", native], linkFlags: [cov[0]], shaderFlags: [...cov, ...flush] };
   }
+  if (process.platform === "darwin") {
+    // macOS: the same library also holds the Metal backend (never built yet: no Mac has run this).
+    return {
+      compileFlags: [...common, "-O2", native, "-DMM_HAVE_METAL=1"],
+      linkFlags: ["-framework", "Metal", "-framework", "Foundation"],
+      objcFlags: [
+        "-x",
+        "objective-c++",
+        "-fobjc-arc",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-Wundeclared-selector",
+        "-Wunguarded-availability-new",
+        "-Wstrict-selector-match",
+        "-mmacosx-version-min=13.0",
+      ],
+    };
+  }
   return { compileFlags: [...common, "-O2", native], linkFlags: [] };
 }
 

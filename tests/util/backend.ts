@@ -3,9 +3,9 @@
 import process from "node:process";
 
 /** "cpu" (default) or "metal-sim", from MM_TEST_BACKEND; anything else throws. */
-export function testBackend(): "cpu" | "metal-sim" {
+export function testBackend(): "cpu" | "metal-sim" | "metal" {
   const b = process.env.MM_TEST_BACKEND ?? "";
   if (b === "" || b === "cpu") return "cpu";
-  if (b === "metal-sim") return "metal-sim";
-  throw new Error(`MM_TEST_BACKEND must be "cpu" or "metal-sim", got "${b}"`);
+  if (b === "metal-sim" || b === "metal") return b;
+  throw new Error(`MM_TEST_BACKEND must be "cpu", "metal-sim" or "metal" (macOS workflow), got "${b}"`);
 }
