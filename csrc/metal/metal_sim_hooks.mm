@@ -26,5 +26,11 @@ MM_API void mm_metal_sim_set_max_threads(const char* name, uint32_t max_threads)
 MM_API uint64_t mm_metal_sim_take_violations(char* buf, uint64_t cap) { return mm_sim_take_violations(buf, cap); }
 MM_API int64_t mm_metal_sim_live_objects(void) { return mm_sim_live_objects(0); }
 
+#if defined(MM_METAL_COVERAGE)
+// Bun exits without the atexit hook that writes the profile: scripts/coverage-metal.sh calls this.
+int __llvm_profile_write_file(void);
+MM_API int mm_coverage_flush(void) { return __llvm_profile_write_file(); }
+#endif
+
 }  // extern "C"
 #endif

@@ -13,7 +13,14 @@ import { LibraryLoadError } from "../runtime/errors.ts";
  * as Apple-ABI Objective-C++ by clang) on the simulated Metal driver (csrc/metal/sim), for
  * Device.open({ backend: "metal-sim" }); "metal-sim-asan": the same under ASan + UBSan.
  */
-export type BuildMode = "fast" | "asan" | "coverage" | "instrument" | "metal-sim" | "metal-sim-asan";
+export type BuildMode =
+  | "fast"
+  | "asan"
+  | "coverage"
+  | "instrument"
+  | "metal-sim"
+  | "metal-sim-asan"
+  | "metal-sim-coverage";
 
 /** Every build mode (for CLIs that validate --mode). */
 export const BUILD_MODES: readonly BuildMode[] = [
@@ -23,11 +30,12 @@ export const BUILD_MODES: readonly BuildMode[] = [
   "instrument",
   "metal-sim",
   "metal-sim-asan",
+  "metal-sim-coverage",
 ];
 
 /** True for the builds that contain the Metal backend on the simulated driver. */
 export function isMetalSim(mode: BuildMode): boolean {
-  return mode === "metal-sim" || mode === "metal-sim-asan";
+  return mode === "metal-sim" || mode === "metal-sim-asan" || mode === "metal-sim-coverage";
 }
 
 /** A usable compiler. */
@@ -107,16 +115,20 @@ function flagsFor(
     "-Ishaders",
     kind === "gcc" ? "-Wno-attributes" : "-Wno-unknown-attributes",
   ];
-  if (mode === "metal-sim" || mode === "metal-sim-asan") {
+  if (isMetalSim(mode)) {
     const sim = ["-DMM_METAL_SIM=1", "-Icsrc/metal/include"];
     const san = mode === "metal-sim-asan"
       ? ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-shared-libasan"]
       : [];
     const opt = mode === "metal-sim-asan" ? ["-O1", "-g"] : ["-O2", "-g"];
+    // metal-sim-coverage: line counters in csrc/metal/*.mm only (scripts/coverage-metal.sh).
+    const cov = mode === "metal-sim-coverage"
+      ? ["-fprofile-instr-generate", "-fcoverage-mapping", "-DMM_METAL_COVERAGE=1"]
+      : [];
     return {
       compileFlags: [...common, ...sim, ...opt, ...san],
-      linkFlags: [...san, "-lBlocksRuntime"],
-      objcFlags: objcFlags(),
+      linkFlags: [...san, ...cov.slice(0, 1), "-lBlocksRuntime"],
+      objcFlags: [...objcFlags(), ...cov],
     };
   }
   if (mode === "asan") {

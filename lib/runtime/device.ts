@@ -91,9 +91,10 @@ const finalizer = new FinalizationRegistry<DeviceState>((s) => {
   }
 });
 
-/** The metal-sim build matching MM_BUILD (asan -> metal-sim-asan). */
-function simMode(): BuildMode {
-  return envMode() === "asan" ? "metal-sim-asan" : "metal-sim";
+/** The metal-sim build matching MM_BUILD (asan -> metal-sim-asan, coverage -> metal-sim-coverage). */
+export function simMode(): BuildMode {
+  const m = envMode();
+  return m === "asan" ? "metal-sim-asan" : m === "coverage" ? "metal-sim-coverage" : "metal-sim";
 }
 
 // The native library a device needs: instrumented for trace/race, the metal-sim build for metal-sim

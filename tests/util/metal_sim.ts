@@ -4,7 +4,7 @@
 // same path as the device's library, so both share the driver's state.
 import { createRequire } from "node:module";
 import { libraryPath } from "../../lib/build/stamp.ts";
-import { envMode } from "../../lib/build/stamp.ts";
+import { simMode } from "../../lib/runtime/device.ts";
 
 /** Counters of the simulated driver (cumulative for the process). */
 export interface SimCounters {
@@ -71,7 +71,7 @@ let hooks: SimHooks | undefined;
 /** The hooks of the metal-sim library a metal-sim device of this process uses (open one first). */
 export function simHooks(): SimHooks {
   if (hooks) return hooks;
-  const f = open(libraryPath(envMode() === "asan" ? "metal-sim-asan" : "metal-sim"));
+  const f = open(libraryPath(simMode()));
   const enc = new TextEncoder();
   hooks = {
     counters() {
