@@ -9,6 +9,7 @@ import { test } from "./harness.ts";
 import { runCase } from "./gemm_helpers.ts";
 import { simHooks } from "./util/metal_sim.ts";
 import { selftestCommand } from "../lib/cli/selftest.ts";
+import { nativeOf } from "../lib/runtime/internal.ts";
 
 function unavailable(): string | undefined {
   try {
@@ -224,3 +225,50 @@ test("selftest CLI: every kernel family on metal-sim matches cpu within the tole
   assert.ok(report.rows.every((r) => r.ok && Number.isFinite(r.maxErr)));
   assert.strictEqual(selftestCommand(["--backend", "cpu"]), 2, "comparing cpu with itself is a usage error");
 }, { skip });
+
+const TG_SRC = `#include <metal_stdlib>
+using namespace metal;
+kernel void reverse_tg(device float* x [[buffer(0)]], threadgroup float* tmp [[threadgroup(0)]],
+                       uint t [[thread_position_in_threadgroup]], uint n [[threads_per_threadgroup]]) {
+  tmp[t] = x[t];
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  x[t] = tmp[n - 1 - t];
+}
+`;
+
+test(
+  "metal-sim: threadgroup memory reaches the kernel (lengths set per [[threadgroup(i)]])",
+  withDevice((dev) => {
+    const t = dev.tensor(Float32Array.from({ length: 32 }, (_, i) => i));
+    dev.compile(TG_SRC).kernel("reverse_tg").dispatch({
+      grid: 1,
+      threadgroupSize: 32,
+      args: [t],
+      threadgroupMemory: [128],
+    });
+    assert.deepStrictEqual([...t.toArray()], Array.from({ length: 32 }, (_, i) => 31 - i));
+  }),
+  { skip },
+);
+
+test(
+  "metal-sim: raw ABI errors of the backend are typed and say why",
+  withDevice((dev) => {
+    const { native, handle } = nativeOf(dev);
+    const out = new Uint32Array(1);
+    const z = (s: string) => new TextEncoder().encode(s + "\0");
+    // A source nobody registered: the (simulated) Metal compiler fails, with its log.
+    const rc = native.fns.mm_library_compile(handle, z("kernel void nobody() {}"), out);
+    assert.strictEqual(rc, -8, "MM_E_COMPILE");
+    assert.match(native.cstring(native.fns.mm_last_error()), /Metal compile failed/);
+    assert.strictEqual(
+      native.fns.mm_library_load(handle, z("/nonexistent.so"), out),
+      -12,
+      "MM_E_UNSUPPORTED",
+    );
+    assert.match(native.cstring(native.fns.mm_last_error()), /compiles source/);
+    assert.strictEqual(native.fns.mm_metal_register_module(z("x"), z("/nonexistent.so")), -9, "MM_E_LOAD");
+    assert.match(native.cstring(native.fns.mm_last_error()), /cannot load \/nonexistent\.so/);
+  }),
+  { skip },
+);

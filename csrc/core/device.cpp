@@ -1,5 +1,7 @@
 // device.cpp — mm_device_*: backend choice, thread count, info, close (which frees all children).
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -58,6 +60,9 @@ int make_backend(const char* op, const char* name, uint32_t threads, std::unique
   if (std::strcmp(name, "auto") == 0) {
 #if defined(MM_HAVE_METAL)
     if (make_metal_backend(out) == MM_OK) return MM_OK;
+    // One line, once per process, so a Mac user learns why the GPU was not used.
+    static std::once_flag said;
+    std::call_once(said, [] { std::fprintf(stderr, "metal-marlin: auto picked cpu: %s\n", mm_last_error()); });
 #endif
     return make_cpu_backend(threads, out);
   }
