@@ -6,7 +6,6 @@
 #import <Foundation/Foundation.h>
 #import <Metal/Metal.h>
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -75,7 +74,7 @@ class CommandStream {
   // Commits the open command buffer, waits for every committed one, returns (and clears) the first error.
   int synchronize(const char* op);
   // Commits the open command buffer (if any) without waiting; returns how many committed command
-  // buffers have not run their completion handler yet (0 = all work done).
+  // buffers have not completed (0 = all work done; a failure is kept for synchronize).
   uint64_t pending();
 
  private:
@@ -86,8 +85,7 @@ class CommandStream {
   id<MTLCommandBuffer> open_;  // encoding, not committed yet
   uint32_t open_dispatches_ = 0;
   std::string open_kernels_;
-  uint64_t batches_ = 0;  // command buffers committed
-  std::shared_ptr<std::atomic<uint64_t>> completed_ = std::make_shared<std::atomic<uint64_t>>(0);
+  uint64_t batches_ = 0;  // command buffers committed (numbers their labels)
   std::vector<id<MTLCommandBuffer>> in_flight_;  // committed, in commit order
   std::string first_error_;
   int first_code_ = 0;

@@ -85,7 +85,7 @@ export class Device implements Disposable {
 
   /**
    * Like synchronize() without blocking the event loop: resolves when all submitted work completed
-   * (polling the completion handlers' count on a timer; Bun's threadsafe JSCallback and Deno's
+   * (polling the command buffers' status on a timer; Bun's threadsafe JSCallback and Deno's
    * UnsafeCallback.threadSafe could call back instead, at the price of a callback's lifetime rules),
    * rejects with the first dispatch error. Resolves at once on the CPU backend.
    */

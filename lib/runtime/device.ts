@@ -288,7 +288,7 @@ export class DeviceCore {
 
   /**
    * Device.ready(): resolves once all submitted work completed, without blocking the event loop, then
-   * throws like synchronize() if a command buffer failed. Polls the completion handlers' counter
+   * throws like synchronize() if a command buffer failed. Polls the command buffers' status
    * (mm_device_pending) on a timer, 0.25 ms doubling to 8 ms.
    */
   async ready(): Promise<void> {
