@@ -12,7 +12,7 @@ import { batchedGemm, type BatchedGemmOptions, gemm, type GemmOptions, uploadWei
 import { type GemmRoute, type GemmRouteShape, routeOf } from "../ops/gemm_route.ts";
 import type { QuantizedWeight } from "../ops/weight.ts";
 
-export type { DeviceInfo, DeviceOptions };
+export type { BackendName, DeviceInfo, DeviceOptions };
 
 /** An open compute device. Create with `Device.open()`, release with `dispose()` or `using`. */
 export class Device implements Disposable {
