@@ -120,6 +120,14 @@ want plain && variant plain MM_SIM_THREADS=2 -- -O1 -g
 want asan && variant asan MM_SIM_THREADS=2 ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 -- -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 want tsan && variant tsan MM_SIM_THREADS=2 TSAN_OPTIONS=halt_on_error=1 -- -O1 -g -fsanitize=thread
+# The other architecture's trampoline at least assembles (no emulator here to run it).
+other=$([ "$arch" = x86_64 ] && echo aarch64 || echo x86_64)
+if clang-16 -target "$other-linux-gnu" -c "$root/csrc/metal/sim/runtime/msgsend_$other.S" -o "$out/msgsend_$other.o"; then
+  echo "ok   msgsend_$other.S assembles"; total_pass=$((total_pass + 1))
+else
+  echo "FAIL msgsend_$other.S does not assemble"; total_fail=$((total_fail + 1))
+fi
+
 # Line coverage of csrc/metal/sim (MM_SIM_VARIANTS=coverage; not part of the default run).
 if want coverage && command -v llvm-cov-16 >/dev/null; then
   rm -f "$out"/coverage/*.profraw
