@@ -7,6 +7,8 @@
 
 #include "harness.h"
 
+extern "C" const mm_rt_module* mm_rt_builtin_gemm(void);
+
 namespace {
 
 id<MTLLibrary> kernels_library(id<MTLDevice> device) {
@@ -180,6 +182,12 @@ TEST(compile_errors_carry_the_log) {
   CHECK([device newLibraryWithSource:@"kernel void other() {}" options:nil error:&error] == nil);
   CHECK(std::strstr(error.localizedDescription.UTF8String, "program_source:1:1: error: metal-sim has no CPU module") !=
         nullptr);
+  // No include path at run time: a quoted include fails as on a Mac, registered or not.
+  std::string raw = harness::read_file(MM_SIM_TEST_ROOT "/shaders/gemm.metal");
+  mm_sim_register_module(raw.data(), raw.size(), mm_rt_builtin_gemm());
+  error = nil;
+  CHECK([device newLibraryWithSource:[NSString stringWithUTF8String:raw.c_str()] options:nil error:&error] == nil);
+  CHECK(std::strstr(error.localizedDescription.UTF8String, "program_source:10:10: fatal error: 'gemm_tiled.h' file not found"));
 }
 
 TEST(unknown_functions_are_nil) {
