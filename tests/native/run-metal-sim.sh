@@ -19,12 +19,14 @@ done
 # Test shaders through the library's rewriter: kernels.metal, and gemm.metal as the built-in module.
 (cd "$root" && bun "$here/gen_module.ts" tests/native/metal_sim/kernels.metal tests/native/metal_sim/kernels.metal \
   mm_sim_test_kernels "$out/gen/kernels" && bun "$here/gen_module.ts" shaders/gemm.metal shaders/gemm.metal \
-  mm_rt_builtin_gemm "$out/gen/gemm") || { echo "0 passed, 1 failed"; exit 1; }
+  mm_rt_builtin_gemm "$out/gen/gemm" && bun "$here/gen_module.ts" tests/native/metal_sim/kernels.metal \
+  tests/native/metal_sim/kernels.metal mm_rt_module_get "$out/gen/kernels_so") || { echo "0 passed, 1 failed"; exit 1; }
 
-sim="$(ls "$root"/csrc/metal/sim/runtime/*.cpp "$root"/csrc/metal/sim/driver/*.cpp) $root/csrc/metal/sim/runtime/msgsend_$arch.S"
+sim="$(ls "$root"/csrc/metal/sim/runtime/*.cpp "$root"/csrc/metal/sim/driver/*.cpp | tr "\n" " ")$root/csrc/metal/sim/runtime/msgsend_$arch.S"
 cpu="$root/csrc/cpu/scheduler.cpp $root/csrc/cpu/threadgroup.cpp $root/csrc/cpu/matrix_memo.cpp $root/csrc/cpu/fiber.cpp"
 for f in instrument instrument_trace instrument_race; do [ -f "$root/csrc/cpu/$f.cpp" ] && cpu="$cpu $root/csrc/cpu/$f.cpp"; done
 tests="$here/harness.mm $here/host_test.mm $here/async_test.mm $here/rules_test.mm"
+ctests="$here/runtime_test.cpp"  # plain C++ (with blocks) against the runtime's C API
 warn="-Wall -Wextra -Werror"
 objc=(-target "$arch-linux-gnu" -fobjc-runtime=macosx-13.0 -fobjc-arc -fblocks -x objective-c++ -std=c++20
       -I"$root/csrc/metal/include" -DMM_SIM_TEST_ROOT="\"$root\"" $warn -Wundeclared-selector
@@ -36,6 +38,7 @@ newest_header=$(ls -t "$root"/csrc/metal/include/*/*.h "$root"/csrc/metal/sim/*.
   "$root"/csrc/cpu/*.h "$root"/csrc/cpu/shim/* "$root"/csrc/include/*.h "$here"/*.h "$out"/gen/*/* | head -1)
 total_pass=0
 total_fail=0
+sim_only=()  # flags for csrc/metal/sim sources (and the link) only: the coverage variant's counters
 build() {  # build <variant> <flags...>: objects in $out/<variant>, binary $out/<variant>/metal_sim_test
   local v=$1; shift
   local dir="$out/$v" objs=() pids=() f o
@@ -48,7 +51,9 @@ build() {  # build <variant> <flags...>: objects in $out/<variant>, binary $out/
   }
   for f in $sim $cpu; do
     o="$dir/$(basename "$f").o"; objs+=("$o")
-    compile "$o" -std=c++20 -fPIC -I"$root/csrc/metal/include" $warn "$@" -c "$f" &
+    local extra=()
+    case " $sim " in *" $f "*) extra=("${sim_only[@]}") ;; esac
+    compile "$o" -std=c++20 -fPIC -I"$root/csrc/metal/include" $warn "$@" "${extra[@]}" -c "$f" &
     pids+=($!); [ ${#pids[@]} -ge 2 ] && { wait "${pids[0]}" || return 1; pids=("${pids[@]:1}"); }
   done
   for m in kernels gemm; do
@@ -61,14 +66,22 @@ build() {  # build <variant> <flags...>: objects in $out/<variant>, binary $out/
     compile "$o" "${objc[@]}" "$@" -c "$f" &
     pids+=($!); [ ${#pids[@]} -ge 2 ] && { wait "${pids[0]}" || return 1; pids=("${pids[@]:1}"); }
   done
+  for f in $ctests; do
+    o="$dir/$(basename "$f").o"; objs+=("$o")
+    compile "$o" -std=c++20 -fblocks -I"$root/csrc/metal/include" $warn "$@" -c "$f" &
+    pids+=($!); [ ${#pids[@]} -ge 2 ] && { wait "${pids[0]}" || return 1; pids=("${pids[@]:1}"); }
+  done
+  # kernels.metal once more as a run-time module (mm_rt_module_get in a .so), for mm_sim_register_module_file.
+  compile "$dir/kernels_module.o" "${shader[@]}" -fPIC "$@" -c "$out/gen/kernels_so/module.cpp" &&
+    clang++-16 "$@" -shared -o "$dir/kernels_module.so" "$dir/kernels_module.o" || return 1
   for p in "${pids[@]}"; do wait "$p" || return 1; done
-  clang++-16 "$@" -o "$dir/metal_sim_test" "${objs[@]}" -lBlocksRuntime -lpthread -ldl
+  clang++-16 "$@" "${sim_only[@]}" -o "$dir/metal_sim_test" "${objs[@]}" -lBlocksRuntime -lpthread -ldl
 }
 run() {  # run <variant> [env...]: runs the binary, adds its totals
   local v=$1; shift
   echo "== metal-sim tests: $v"
   local log="$out/$v.log"
-  env "$@" "$out/$v/metal_sim_test" >"$log" 2>&1
+  env "$@" MM_SIM_TEST_SO="$out/$v/kernels_module.so" "$out/$v/metal_sim_test" >"$log" 2>&1
   local rc=$?
   grep -v '^metal-sim: ' "$log"  # the recorded violations the rule tests provoke are expected
   local line p f
@@ -107,5 +120,22 @@ want plain && variant plain MM_SIM_THREADS=2 -- -O1 -g
 want asan && variant asan MM_SIM_THREADS=2 ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 -- -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 want tsan && variant tsan MM_SIM_THREADS=2 TSAN_OPTIONS=halt_on_error=1 -- -O1 -g -fsanitize=thread
+# The other architecture's trampoline at least assembles (no emulator here to run it).
+other=$([ "$arch" = x86_64 ] && echo aarch64 || echo x86_64)
+if clang-16 -target "$other-linux-gnu" -c "$root/csrc/metal/sim/runtime/msgsend_$other.S" -o "$out/msgsend_$other.o"; then
+  echo "ok   msgsend_$other.S assembles"; total_pass=$((total_pass + 1))
+else
+  echo "FAIL msgsend_$other.S does not assemble"; total_fail=$((total_fail + 1))
+fi
+
+# Line coverage of csrc/metal/sim (MM_SIM_VARIANTS=coverage; not part of the default run).
+if want coverage && command -v llvm-cov-16 >/dev/null; then
+  rm -f "$out"/coverage/*.profraw
+  sim_only=(-fprofile-instr-generate -fcoverage-mapping)
+  variant coverage MM_SIM_THREADS=2 "LLVM_PROFILE_FILE=$out/coverage/%p.profraw" -- -O0 -g
+  llvm-profdata-16 merge -sparse "$out"/coverage/*.profraw -o "$out/coverage/merged.profdata" &&
+    llvm-cov-16 report "$out/coverage/metal_sim_test" -instr-profile="$out/coverage/merged.profdata" $sim |
+    sed -e "s|$root/||" | tee "$out/coverage/report.txt"
+fi
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

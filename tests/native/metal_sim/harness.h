@@ -1,10 +1,13 @@
-// harness.h — a minimal test runner for the metal-sim native tests (Objective-C++ with ARC): TEST(name)
+// harness.h — a minimal test runner for the metal-sim native tests (Objective-C++ with ARC, or C++ for
+// the runtime's C API): TEST(name)
 // registers a case, CHECK records a failure with file:line, each case runs in its own
 // @autoreleasepool, and main() ends by requiring no leaked simulated object and no unexpected rule
 // violation. Last line: "N passed, M failed".
 #pragma once
+#ifdef __OBJC__
 #import <Foundation/Foundation.h>
 #import <Metal/Metal.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>

@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 extern "C" const mm_rt_module* mm_sim_test_kernels(void);  // kernels.metal, rewritten + compiled
@@ -20,9 +21,26 @@ std::string read_file(const char* path) {
   return ss.str();
 }
 
+// A shader as Metal's run-time compiler must get it: quoted includes (from shaders/) inlined once each.
+static std::string flatten(const std::string& file, std::set<std::string>& seen) {
+  std::istringstream in(read_file((std::string(MM_SIM_TEST_ROOT "/shaders/") + file).c_str()));
+  std::string out, line;
+  while (std::getline(in, line)) {
+    size_t q = line.find("#include \"");
+    if (q != std::string::npos) {
+      std::string name = line.substr(q + 10, line.find('"', q + 10) - q - 10);
+      if (seen.insert(name).second) out += flatten(name, seen);
+      continue;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
 void register_sources() {
   g_kernels_source = read_file(MM_SIM_TEST_ROOT "/tests/native/metal_sim/kernels.metal");
-  g_gemm_source = read_file(MM_SIM_TEST_ROOT "/shaders/gemm.metal");
+  std::set<std::string> seen;
+  g_gemm_source = flatten("gemm.metal", seen);
   mm_sim_register_module(g_kernels_source.data(), g_kernels_source.size(), mm_sim_test_kernels());
   mm_sim_register_module(g_gemm_source.data(), g_gemm_source.size(), mm_rt_builtin_gemm());
 }

@@ -7,6 +7,8 @@
 
 #include "harness.h"
 
+extern "C" const mm_rt_module* mm_rt_builtin_gemm(void);
+
 namespace {
 
 id<MTLLibrary> kernels_library(id<MTLDevice> device) {
@@ -180,6 +182,12 @@ TEST(compile_errors_carry_the_log) {
   CHECK([device newLibraryWithSource:@"kernel void other() {}" options:nil error:&error] == nil);
   CHECK(std::strstr(error.localizedDescription.UTF8String, "program_source:1:1: error: metal-sim has no CPU module") !=
         nullptr);
+  // No include path at run time: a quoted include fails as on a Mac, registered or not.
+  std::string raw = harness::read_file(MM_SIM_TEST_ROOT "/shaders/gemm.metal");
+  mm_sim_register_module(raw.data(), raw.size(), mm_rt_builtin_gemm());
+  error = nil;
+  CHECK([device newLibraryWithSource:[NSString stringWithUTF8String:raw.c_str()] options:nil error:&error] == nil);
+  CHECK(std::strstr(error.localizedDescription.UTF8String, "program_source:10:10: fatal error: 'gemm_tiled.h' file not found"));
 }
 
 TEST(unknown_functions_are_nil) {
@@ -208,4 +216,52 @@ TEST(pipeline_limits_follow_the_kernel_and_the_knob) {
   mm_sim_set_max_threads(nullptr, 0);
   CHECK(pipeline(device, library, @"axpy").maxTotalThreadsPerThreadgroup == 1024);
   CHECK(pipeline(device, library, @"tg_reverse").staticThreadgroupMemoryLength == 0);
+}
+
+TEST(scalar_function_constants_of_each_width) {
+  id<MTLDevice> device = MTLCreateSystemDefaultDevice();
+  id<MTLLibrary> library = kernels_library(device);
+  MTLFunctionConstantValues* values = [MTLFunctionConstantValues new];
+  bool flag = true;
+  uint16_t small = 0xBEEF;
+  int64_t big = -1234567890123;
+  [values setConstantValue:&flag type:MTLDataTypeBool atIndex:1];
+  [values setConstantValue:&small type:MTLDataTypeUShort atIndex:2];
+  [values setConstantValue:&big type:MTLDataTypeLong atIndex:3];
+  NSError* error = nil;
+  id<MTLFunction> fn = [library newFunctionWithName:@"constants_probe" constantValues:values error:&error];
+  id<MTLComputePipelineState> pso = [device newComputePipelineStateWithFunction:fn error:&error];
+  id<MTLCommandQueue> queue = [device newCommandQueue];
+  id<MTLBuffer> out = [device newBufferWithLength:3 * 8 options:MTLResourceStorageModeShared];
+  id<MTLCommandBuffer> cb = [queue commandBuffer];
+  id<MTLComputeCommandEncoder> enc = [cb computeCommandEncoder];
+  [enc setComputePipelineState:pso];
+  [enc setBuffer:out offset:0 atIndex:0];
+  [enc dispatchThreadgroups:MTLSizeMake(1, 1, 1) threadsPerThreadgroup:MTLSizeMake(1, 1, 1)];
+  [enc endEncoding];
+  [cb commit];
+  [cb waitUntilCompleted];
+  const auto* v = static_cast<const int64_t*>(out.contents);
+  CHECK(v[0] == 1 && v[1] == 0xBEEF && v[2] == big);
+}
+
+TEST(modules_registered_from_shared_objects) {
+  const char* so = std::getenv("MM_SIM_TEST_SO");  // kernels.metal built as a run-time module
+  CHECK(so != nullptr);
+  if (!so) return;
+  std::string source = harness::g_kernels_source + "\n// the run-time module copy\n";
+  char err[256] = "";
+  CHECK(mm_sim_register_module_file(source.data(), source.size(), so, err, sizeof err) == 0);
+  id<MTLDevice> device = MTLCreateSystemDefaultDevice();
+  NSError* error = nil;
+  id<MTLLibrary> library = [device newLibraryWithSource:[NSString stringWithUTF8String:source.c_str()]
+                                                options:nil
+                                                  error:&error];
+  CHECK(library != nil);
+  std::vector<float> out = run_axpy(device, pipeline(device, library, @"axpy"), 40);
+  for (uint32_t i = 0; i < 40; ++i) CHECK(out[i] == float(i) + 10.0f);
+  CHECK(mm_sim_register_module_file("x", 1, "/nonexistent/module.so", err, sizeof err) == -1);
+  CHECK(std::strstr(err, "cannot load /nonexistent/module.so") != nullptr);
+  CHECK(mm_sim_register_module_file("x", 1, "libBlocksRuntime.so.0", err, sizeof err) == -1);
+  CHECK(std::strstr(err, "is not a shader module of runtime ABI") != nullptr);
 }

@@ -31,3 +31,14 @@ kernel void broken_barrier(device float* x [[buffer(0)]], uint tid [[thread_inde
 [[max_total_threads_per_threadgroup(64)]] kernel void capped(device atomic_uint* count [[buffer(0)]]) {
   atomic_fetch_add_explicit(count, 1u, memory_order_relaxed);
 }
+
+constant bool flag [[function_constant(1)]];
+constant ushort small [[function_constant(2)]];
+constant long big [[function_constant(3)]];
+
+// Writes the scalar function constants it was specialized with (0 when undefined).
+kernel void constants_probe(device long* out [[buffer(0)]]) {
+  out[0] = flag ? 1 : 0;
+  out[1] = small;
+  out[2] = big;
+}

@@ -217,6 +217,16 @@ TEST(messages_to_deallocated_instances) {
   CHECK_VIOLATION("*** -[MTLSimBuffer length]: message sent to deallocated instance");
 }
 
+TEST(autoreleased_objects_used_past_their_pool) {
+  Setup s;
+  __unsafe_unretained id<MTLCommandBuffer> cb = nil;
+  @autoreleasepool {
+    cb = [s.queue commandBuffer];  // autoreleased: owned by this pool only
+  }
+  [cb commit];
+  CHECK_VIOLATION("*** -[MTLSimCommandBuffer commit]: message sent to deallocated instance");
+}
+
 TEST(unrecognized_selectors) {
   Setup s;
   id<MTLBuffer> b = s.buffer(64);

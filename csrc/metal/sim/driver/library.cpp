@@ -78,8 +78,38 @@ size_t constant_bytes(NSUInteger type) {
   }
 }
 
+// Metal compiles a source string with no include path: a quoted #include fails as it would on a Mac
+// (the backend must hand over sources with their headers inlined). "" when there is none.
+std::string unresolvable_include(const std::string& text) {
+  size_t line = 1;
+  for (size_t pos = 0; pos < text.size(); ++line) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    size_t i = text.find_first_not_of(" \t", pos);
+    if (i < end && text[i] == '#') {
+      size_t d = text.find_first_not_of(" \t", i + 1);
+      for (const char* kw : {"include", "import"}) {
+        size_t n = std::strlen(kw);
+        if (d < end && text.compare(d, n, kw) == 0) {
+          size_t q = text.find_first_not_of(" \t", d + n);
+          size_t close = q < end && text[q] == '"' ? text.find('"', q + 1) : std::string::npos;
+          if (close < end)
+            return "program_source:" + std::to_string(line) + ":" + std::to_string(q - pos + 1) + ": fatal error: '" +
+                   text.substr(q + 1, close - q - 1) + "' file not found";
+        }
+      }
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
 id new_library(id source, id options, id* error) {
   std::string text = string_utf8(source);
+  if (std::string missing = unresolvable_include(text); !missing.empty()) {
+    if (error) *error = make_error(MTLLibraryErrorDomain, LibraryErrorCompileFailure, "Compilation failed: \n\n" + missing);
+    return nullptr;
+  }
   std::shared_ptr<const Module> m = find_module(text);
   if (!m || !m->error_log.empty()) {
     char why[160];

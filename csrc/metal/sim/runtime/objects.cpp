@@ -134,12 +134,6 @@ long live_objects(const char* report) {
   return n;
 }
 
-void set_zombies(bool on) {
-  Heap& h = heap();
-  std::lock_guard<std::mutex> lock(h.mu);
-  h.zombies = on;
-}
-
 }  // namespace mm::sim
 
 extern "C" {

@@ -73,7 +73,6 @@ long retain_count(id obj);
 
 // Instances alive now (each "Class(rc=N)" when `report` is non-null, one line to stderr prefixed by it).
 long live_objects(const char* report);
-void set_zombies(bool on);
 
 // ---- rule violations (violations.cpp) ----
 // Records a failed rule (what Metal's validation layer or Apple's runtime would abort with), prints it
