@@ -186,11 +186,12 @@ function inCheckout(): boolean {
 /** @metal-marlin/<os>-<arch> for this process. */
 const platformPackage = `@metal-marlin/${process.platform}-${process.arch}`;
 
-/** Folder of the installed platform package, or undefined. */
+/** Folder of the installed platform package holding its library, or undefined. */
 function platformPackageDir(): string | undefined {
   if (ROOT === "") return undefined;
   try {
-    return dirname(createRequire(join(ROOT, "package.json")).resolve(`${platformPackage}/package.json`));
+    const dir = dirname(createRequire(join(ROOT, "package.json")).resolve(`${platformPackage}/package.json`));
+    return existsSync(join(dir, libraryFileName())) ? dir : undefined;
   } catch {
     return undefined;
   }
@@ -199,7 +200,7 @@ function platformPackageDir(): string | undefined {
 function tryPlatformPackage(tried: Attempt[]): Native | undefined {
   const dir = platformPackageDir();
   if (dir === undefined) {
-    tried.push({ path: platformPackage, why: "platform package: not installed" });
+    tried.push({ path: platformPackage, why: "platform package: not installed (or holds no library)" });
     return undefined;
   }
   return tryPath(join(dir, libraryFileName()), `platform package ${platformPackage}`, tried);
