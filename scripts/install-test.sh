@@ -138,5 +138,29 @@ ok "Deno: deno check (strict, noUncheckedIndexedAccess, exactOptionalPropertyTyp
 NPM_CONFIG_REGISTRY="$REG" PATH="$NOCC" deno run -A npm:metal-marlin@0.1.0 --help | grep -q "usage: metal-marlin"
 ok "Deno: deno run -A npm:metal-marlin --help (the bin)"
 
+echo "== Deno with node_modules (nodeModulesDir auto)"
+DN="$T/deno-nm-app"
+mkdir -p "$DN" && cd "$DN"
+echo '{ "minimumDependencyAge": 0, "nodeModulesDir": "auto" }' > deno.json
+examples "$DN" npm:metal-marlin@0.1.0 >/dev/null
+NPM_CONFIG_REGISTRY="$REG" XDG_CACHE_HOME="$T/cache-deno-nm" PATH="$NOCC" deno run -A example1.ts > out1.txt
+test -f node_modules/.deno/metal-marlin@0.1.0/node_modules/metal-marlin/mod.js && grep -q . out1.txt
+ok "Deno (node_modules): README example 1 runs with no compiler on PATH"
+
+echo "== JSR layout (TypeScript sources, no csrc/): the error's advice works"
+J="$T/jsr-like"
+mkdir -p "$J"
+cp -r "$REPO/mod.ts" "$REPO/lib" "$REPO/deno.json" "$J/"
+cd "$D"
+sed "s#npm:metal-marlin@0.1.0#$J/mod.ts#" example1.ts > jsr1.ts
+if MM_LIBRARY_PATH="" deno run -A jsr1.ts 2> jsr-err.txt; then echo "expected a load error"; exit 1; fi
+grep -q "deno run -A npm:metal-marlin build" jsr-err.txt
+line=$(NPM_CONFIG_REGISTRY="$REG" XDG_CACHE_HOME="$T/cache-deno" PATH="$NOCC" deno run -A npm:metal-marlin@0.1.0 build)
+eval "$line" # export MM_LIBRARY_PATH=...
+PATH="$NOCC" deno run -A jsr1.ts > jsr-out.txt
+grep -q . jsr-out.txt
+ok "JSR layout: no sources -> error names MM_LIBRARY_PATH + 'npm:metal-marlin build'; that command's line makes it run"
+unset MM_LIBRARY_PATH
+
 echo "install-test: took $(( $(date +%s) - start ))s"
 echo "install-test: $passed passed, 0 failed"
