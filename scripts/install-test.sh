@@ -57,10 +57,14 @@ log: { type: file, path: $T/verdaccio.log, level: warn }
 YAML
 "$T/verdaccio/node_modules/.bin/verdaccio" --config "$T/verdaccio.yaml" >"$T/verdaccio.out" 2>&1 &
 VPID=$!
-for _ in $(seq 1 100); do curl -sf "$REG-/ping" >/dev/null && break; sleep 0.3; done
-curl -sf "$REG-/ping" >/dev/null || { cat "$T/verdaccio.out"; exit 1; }
-TOKEN=$(curl -sf -XPUT -H 'content-type: application/json' -d '{"name":"ci","password":"ci-install-test"}' \
-  "$REG-/user/org.couchdb.user:ci" | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).token))')
+# node's fetch, not curl: the CI machine may have no curl.
+ping() { node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$REG-/ping"; }
+for _ in $(seq 1 100); do ping && break; sleep 0.3; done
+ping || { cat "$T/verdaccio.out"; exit 1; }
+TOKEN=$(node -e '
+  fetch(process.argv[1], { method: "PUT", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "ci", password: "ci-install-test" }) })
+    .then((r) => r.json()).then((j) => console.log(j.token));' "$REG-/user/org.couchdb.user:ci")
 NPMRC="$T/npmrc"
 printf 'registry=%s\n//127.0.0.1:%s/:_authToken=%s\n' "$REG" "$PORT" "$TOKEN" > "$NPMRC"
 export NPM_CONFIG_USERCONFIG="$NPMRC"
