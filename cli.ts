@@ -5,6 +5,7 @@
 import process from "node:process";
 import { alignCommand } from "./lib/cli/align.ts";
 import { auditCommand } from "./lib/cli/audit.ts";
+import { buildCommand } from "./lib/cli/build.ts";
 import { profileCommand } from "./lib/cli/profile.ts";
 import { selftestCommand } from "./lib/cli/selftest.ts";
 
@@ -16,6 +17,10 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   align: { summary: "alignment and padding audit of a model's GEMM shapes", run: alignCommand },
+  build: {
+    summary: "build (or find) the native library; prints the MM_LIBRARY_PATH line",
+    run: buildCommand,
+  },
   audit: { summary: "static memory-access audit of Metal kernels (coalescing, strides)", run: auditCommand },
   profile: {
     summary: "traced per-line memory traffic of a GEMM or kernel (CPU runtime, trace mode)",

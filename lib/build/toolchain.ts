@@ -81,18 +81,30 @@ function objcFlags(): string[] {
 
 const ASAN_PACKAGES = "apt-get install clang-16 libclang-rt-16-dev llvm-16";
 
+/** How long `cxx --version` may take (MM_PROBE_TIMEOUT_MS, default 10 s): a hung wrapper must not hang us. */
+function probeTimeoutMs(): number {
+  const v = Number(process.env.MM_PROBE_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 10_000;
+}
+
 function probe(
   cxx: string,
   prefix: string[],
-): { kind: "gcc" | "clang"; major: number; version: string } | undefined {
+): { kind: "gcc" | "clang"; major: number; version: string } | string {
   let out: string;
+  const timeout = probeTimeoutMs();
   try {
     out = execFileSync(cxx, [...prefix, "--version"], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "ignore"],
+      timeout,
+      killSignal: "SIGKILL",
     });
-  } catch {
-    return undefined; // not installed: the caller tries the next candidate and reports all of them
+  } catch (e) {
+    // Not installed, or hung: the caller tries the next candidate and reports all of them.
+    const err = e as { code?: string; signal?: string };
+    if (err.code === "ETIMEDOUT" || err.signal === "SIGKILL") return `timed out after ${timeout} ms`;
+    return "not found";
   }
   const version = out.split("\n")[0].trim();
   const kind = /clang/i.test(out) ? "clang" : "gcc";
@@ -142,8 +154,12 @@ function flagsFor(
     const cov = ["-fsanitize-coverage=inline-8bit-counters,trace-loads,trace-stores"];
     return { compileFlags: [...common, ...opt], linkFlags: [], shaderFlags: cov };
   }
-  // F16C/AVX2 matter ~3x for half math on x86; arm64 compilers spell "this CPU" -mcpu.
-  const native = process.arch === "arm64" ? "-mcpu=native" : "-march=native";
+  // F16C/AVX2 matter ~3x for half math on x86; arm64 compilers spell "this CPU" -mcpu. MM_PORTABLE=1
+  // (prebuilt platform packages) targets any CPU of the architecture (MM_TARGET_ARCH when cross-building).
+  const arch = process.env.MM_TARGET_ARCH || process.arch;
+  const native = process.env.MM_PORTABLE === "1"
+    ? (arch === "arm64" ? "-mcpu=generic" : "-march=x86-64-v2")
+    : (arch === "arm64" ? "-mcpu=native" : "-march=native");
   if (mode === "coverage") {
     // Only shader TUs carry counters (the runtime is not what we measure); counters are placed
     // before optimization, so -O2 keeps line counts exact. Linking pulls in the profile runtime.
@@ -177,7 +193,8 @@ const cache = new Map<BuildMode, Toolchain>();
 
 /**
  * Finds a compiler for `mode`. fast: $MM_CXX, else g++ >= 12, else clang++ >= 15.
- * asan: $MM_CXX if it is clang >= 15, else clang++-16 or clang++ >= 15. Throws naming what to install.
+ * asan: $MM_CXX if it is clang >= 15, else clang++-16 or clang++ >= 15. An MM_CXX that does not run (or
+ * hangs past MM_PROBE_TIMEOUT_MS) is an error, not skipped. Throws naming what to install.
  */
 export function findToolchain(mode: BuildMode): Toolchain {
   const hit = cache.get(mode);
@@ -200,8 +217,9 @@ export function findToolchain(mode: BuildMode): Toolchain {
   for (const cxx of candidates) {
     const prefix = isMac && cxx === "xcrun" ? ["clang++"] : [];
     const p = probe(cxx, prefix);
-    if (!p) {
-      rejected.push(`${cxx} (not found)`);
+    if (typeof p === "string") {
+      rejected.push(`${cxx} (${p})`);
+      if (cxx === envCxx) break; // an explicit MM_CXX is authoritative: never silently use another
       continue;
     }
     const minimum = p.kind === "gcc" ? 12 : 15;
