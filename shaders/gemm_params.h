@@ -10,10 +10,18 @@
 #include <stdint.h>
 #endif
 
-// Weight formats (same ids as lib/quant/formats.ts FORMAT_IDS and MM_FORMAT_* in metal_marlin.h).
-#define GEMM_FMT_FP4 0
-#define GEMM_FMT_INT4 1
-#define GEMM_FMT_INT4_SYM 2
+// Weight formats (same ids as lib/quant/formats.ts FORMAT_IDS, MM_QFMT_* in quant_formats.h and
+// MM_FORMAT_* in metal_marlin.h). Scale storage ids are MM_SCALE_* of quant_formats.h.
+#define GEMM_FMT_FP4 0u
+#define GEMM_FMT_INT4 1u
+#define GEMM_FMT_INT4_SYM 2u
+#define GEMM_FMT_INT4_AFFINE 3u
+#define GEMM_FMT_MXFP4 4u
+#define GEMM_FMT_NVFP4 5u
+
+// Activation / output element types (A, C, bias, residual): same values as MM_ACT_* in metal_marlin.h.
+#define GEMM_ACT_F16 0u
+#define GEMM_ACT_BF16 1u
 
 // Epilogue bits, applied in this order: swiglu -> +bias -> activation -> *alpha -> +residual.
 // Same values as MM_EPILOGUE_* in metal_marlin.h.
@@ -31,7 +39,7 @@
 // Buffer indices (STYLE.md order: weights, scales, zeros, activations, output, params, extras).
 #define GEMM_BUF_PACKED 0
 #define GEMM_BUF_SCALES 1
-#define GEMM_BUF_ZEROS 2
+#define GEMM_BUF_ZEROS 2  /* int4 zero points (u8) or int4-affine biases (scale dtype) */
 #define GEMM_BUF_A 3
 #define GEMM_BUF_C 4
 #define GEMM_BUF_PARAMS 5
@@ -71,9 +79,14 @@ typedef struct GemmParams {
   uint32_t epilogue;  // GEMM_EPI_* bits
   float alpha;        // output scale (GEMM_EPI_SCALE)
   uint32_t splits;    // split-K partitions (1 otherwise)
-  uint32_t k_chunk;   // K values per split, a multiple of GEMM_VEC_KBLOCK (and so of the group size)
+  uint32_t k_chunk;   // K values per split, a multiple of GEMM_VEC_KBLOCK
   uint32_t flags;     // GEMM_FLAG_*
-  uint32_t reserved[3];
+  uint32_t format;    // GEMM_FMT_*
+  uint32_t group_size;  // K values per scale, any multiple of 8 up to Kp (per channel: Kp)
+  uint32_t scale_dtype; // MM_SCALE_* of scales (and int4-affine biases)
+  uint32_t act_dtype;   // GEMM_ACT_*: A, C, bias and residual
+  float tensor_scale;   // nvfp4 per-tensor scale (1 for the other formats)
+  uint32_t reserved[2];
 } GemmParams;
 
 #endif  // MM_GEMM_PARAMS_H
