@@ -27,20 +27,36 @@ inline float gemm_scale_at(device const uchar* raw, uint idx, uint dtype) {
   return dtype == MM_SCALE_E8M0 ? mm_e8m0_values[raw[idx]] : mm_e4m3_values[raw[idx]];
 }
 
+// What decoding a weight needs from the params, copied to registers once per kernel: reading the
+// constant block at every group change would add a request per field to the hot loop.
+struct GemmDecode {
+  uint format;       // GEMM_FMT_*
+  uint scale_dtype;  // MM_SCALE_*
+  float ts;          // nvfp4 tensor scale of this weight (gate or up)
+};
+
+inline GemmDecode gemm_decode(constant GemmParams& p, bool up) {
+  GemmDecode d;
+  d.format = p.format;
+  d.scale_dtype = p.scale_dtype;
+  d.ts = d.format != GEMM_FMT_NVFP4 ? 1.0f : up ? p.up_tensor_scale : p.tensor_scale;
+  return d;
+}
+
 // Scale s and offset b of (group, column) element index idx: w = table[code] * s + b.
 // zb holds the int4 zero points (u8) or the int4-affine biases (scale dtype); unused otherwise.
-inline void gemm_group(constant GemmParams& p, device const uchar* scales, device const uchar* zb, uint idx,
-                       thread float& s, thread float& b) {
-  s = gemm_scale_at(scales, idx, p.scale_dtype);
+inline void gemm_group(GemmDecode d, device const uchar* scales, device const uchar* zb, uint idx, thread float& s,
+                       thread float& b) {
+  s = gemm_scale_at(scales, idx, d.scale_dtype);
   b = 0.0f;
-  if (p.format == GEMM_FMT_INT4) {
+  if (d.format == GEMM_FMT_INT4) {
     b = -float(zb[idx]) * s;
-  } else if (p.format == GEMM_FMT_INT4_SYM) {
+  } else if (d.format == GEMM_FMT_INT4_SYM) {
     b = -8.0f * s;
-  } else if (p.format == GEMM_FMT_INT4_AFFINE) {
-    b = gemm_scale_at(zb, idx, p.scale_dtype);
-  } else if (p.format == GEMM_FMT_NVFP4) {
-    s *= p.tensor_scale;
+  } else if (d.format == GEMM_FMT_INT4_AFFINE) {
+    b = gemm_scale_at(zb, idx, d.scale_dtype);
+  } else if (d.format == GEMM_FMT_NVFP4) {
+    s *= d.ts;
   }
 }
 
@@ -51,7 +67,7 @@ inline void gemm_dequant8(uint w, constant float* table, float s, float b, threa
   }
 }
 
-// Activations, outputs, bias and residual are raw 16-bit elements: f16 or bf16 by p.act_dtype.
+// Activations, outputs, bias and residual are raw 16-bit elements: f16, or bf16 with GEMM_EPI_BF16.
 inline float gemm_act(ushort v, bool bf16) {
   return bf16 ? as_type<float>(uint(v) << 16) : float(as_type<half>(v));
 }
@@ -82,11 +98,10 @@ inline float gemm_gelu(float x) {
 
 // The epilogue for output (m, n): g = accumulated A*W (gate), u = A*Wup (SwiGLU only).
 // Order: swiglu -> +bias -> relu|silu|gelu -> *alpha -> +residual (documented in the README).
-// residual points at this batch's residual matrix; bias and residual are in the activation dtype.
-inline float gemm_epilogue(float g, float u, uint m, uint n, constant GemmParams& p,
+// residual points at this batch's residual matrix; bias and residual are in the activation dtype
+// (e: the caller's register copy of p.epilogue; bf16: its GEMM_EPI_BF16 bit).
+inline float gemm_epilogue(float g, float u, uint m, uint n, constant GemmParams& p, uint e, bool bf16,
                            device const ushort* bias, device const ushort* residual) {
-  const uint e = p.epilogue;
-  const bool bf16 = p.act_dtype == GEMM_ACT_BF16;
   float v = g;
   if ((e & GEMM_EPI_SWIGLU) != 0u) {
     v = gemm_silu(g) * u;

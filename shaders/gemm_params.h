@@ -19,9 +19,6 @@
 #define GEMM_FMT_MXFP4 4u
 #define GEMM_FMT_NVFP4 5u
 
-// Activation / output element types (A, C, bias, residual): same values as MM_ACT_* in metal_marlin.h.
-#define GEMM_ACT_F16 0u
-#define GEMM_ACT_BF16 1u
 
 // Epilogue bits, applied in this order: swiglu -> +bias -> activation -> *alpha -> +residual.
 // Same values as MM_EPILOGUE_* in metal_marlin.h.
@@ -32,6 +29,9 @@
 #define GEMM_EPI_RESIDUAL 16u
 #define GEMM_EPI_SCALE 32u
 #define GEMM_EPI_SWIGLU 64u   /* out = silu(A*Wgate) * (A*Wup); the up weight is bound at 8..10 */
+// Not an epilogue step: A, bias, residual and C are bf16 (else f16); set by the host from act_dtype. It
+// rides in `epilogue` because every kernel reads that word anyway (no extra constant-block read).
+#define GEMM_EPI_BF16 128u
 
 // Flags.
 #define GEMM_FLAG_A_VEC4 1u   /* lda % 4 == 0 and A is 8-byte aligned: half4 loads are legal */
@@ -76,7 +76,7 @@ typedef struct GemmParams {
   uint32_t stride_s;  // scales and zeros elements per batch
   uint32_t stride_c;
   uint32_t stride_r;
-  uint32_t epilogue;  // GEMM_EPI_* bits
+  uint32_t epilogue;  // GEMM_EPI_* bits (GEMM_EPI_BF16: activations and outputs are bf16)
   float alpha;        // output scale (GEMM_EPI_SCALE)
   uint32_t splits;    // split-K partitions (1 otherwise)
   uint32_t k_chunk;   // K values per split, a multiple of GEMM_VEC_KBLOCK
@@ -84,9 +84,10 @@ typedef struct GemmParams {
   uint32_t format;    // GEMM_FMT_*
   uint32_t group_size;  // K values per scale, any multiple of 8 up to Kp (per channel: Kp)
   uint32_t scale_dtype; // MM_SCALE_* of scales (and int4-affine biases)
-  uint32_t act_dtype;   // GEMM_ACT_*: A, C, bias and residual
+  uint32_t reserved0;
   float tensor_scale;   // nvfp4 per-tensor scale (1 for the other formats)
-  uint32_t reserved[2];
+  float up_tensor_scale; // the same for SwiGLU's separate up weight
+  uint32_t reserved[1];
 } GemmParams;
 
 #endif  // MM_GEMM_PARAMS_H

@@ -14,12 +14,13 @@
 template <typename T>
 inline void gemm_tiled_stage(device const ushort* a, constant GemmParams& p, uint m0, uint t, uint tid,
                              device const uint* wp, device const uchar* ws, device const uchar* wz, uint sb,
-                             uint bcol, uint bc, threadgroup T* as_, threadgroup T* bs_,
-                             thread uint& g_end, thread float& s, thread float& z) {
+                             GemmDecode dec, constant float* table, bool bf16, uint bcol, uint bc,
+                             threadgroup T* as_, threadgroup T* bs_, thread uint& g_end, thread float& s,
+                             thread float& z) {
   const uint k0 = t * GEMM_TILE_K;
   const bool vec = (p.flags & GEMM_FLAG_A_VEC4) != 0u;
-  const bool bf16 = p.act_dtype == GEMM_ACT_BF16;
-  constant float* table = gemm_code_table(p.format);
+  // Params in registers for this tile: the loops below would otherwise re-read the constant block.
+  const uint M = p.M, K = p.K, lda = p.lda, ldb = p.ldb;
   for (uint i = 0; i < 4; ++i) {
     const uint q = tid + GEMM_THREADS * i;
     const uint r = q / 8u;
@@ -27,13 +28,13 @@ inline void gemm_tiled_stage(device const ushort* a, constant GemmParams& p, uin
     const uint gm = m0 + r;
     const uint gk = k0 + kk;
     ushort4 v = ushort4(0);
-    if (gm < p.M) {
-      device const ushort* src = a + gm * p.lda + gk;
-      if (vec && gk + 3u < p.K) {
+    if (gm < M) {
+      device const ushort* src = a + gm * lda + gk;
+      if (vec && gk + 3u < K) {
         v = *((device const ushort4*)src);
       } else {
         for (uint e = 0; e < 4; ++e) {
-          if (gk + e < p.K) {
+          if (gk + e < K) {
             v[e] = src[e];
           }
         }
@@ -49,11 +50,12 @@ inline void gemm_tiled_stage(device const ushort* a, constant GemmParams& p, uin
     float w[8];
     if (bcol < p.Np && kw < p.Kw) {
       if (kw * 8u >= g_end) {  // this thread walks K upward: a compare per word, a division per group
-        const uint g = kw * 8u / p.group_size;
-        g_end = (g + 1u) * p.group_size;
-        gemm_group(p, ws, wz, sb + g * p.ldb + bcol, s, z);
+        const uint gs = p.group_size;  // read once per group, not per word
+        const uint g = kw * 8u / gs;
+        g_end = (g + 1u) * gs;
+        gemm_group(dec, ws, wz, sb + g * ldb + bcol, s, z);
       }
-      gemm_dequant8(wp[kw * p.ldb + bcol], table, s, z, w);
+      gemm_dequant8(wp[kw * ldb + bcol], table, s, z, w);
     } else {
       for (uint i = 0; i < 8; ++i) {
         w[i] = 0.0f;
@@ -95,7 +97,8 @@ template <typename T>
   threadgroup float stage[4][2][8 * 32];
   static_assert(sizeof(as_) + sizeof(bs_) + sizeof(stage) <= 32768, "gemm_tiled: threadgroup memory over 32 KB");
 
-  const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
+  const uint epi = p.epilogue;
+  const bool swiglu = (epi & GEMM_EPI_SWIGLU) != 0u;
   const uint tn = swiglu ? GEMM_TILE_N / 2u : GEMM_TILE_N;
   const uint b = group.z;
   const uint m0 = group.y * GEMM_TILE_M;
@@ -112,6 +115,9 @@ template <typename T>
   device const uchar* ws = from_up ? up_scales : scales;
   device const uchar* wz = from_up ? up_zeros : zeros;
   const uint sb = b * p.stride_s;  // scale/zero/bias elements of this batch (gemm_group indexes by type)
+  const GemmDecode dec = gemm_decode(p, from_up);
+  constant float* table = gemm_code_table(dec.format);
+  const bool bf16 = (epi & GEMM_EPI_BF16) != 0u;
   uint g_end = 0u;
   float s = 0.0f, z = 0.0f;
 
@@ -131,14 +137,14 @@ template <typename T>
   }
 
   const uint ntiles = (p.Kw * 8u + GEMM_TILE_K - 1u) / GEMM_TILE_K;
-  gemm_tiled_stage<T>(a, p, m0, 0u, tid, wp, ws, wz, sb, bcol, bc, &as_[0][0], &bs_[0][0], g_end, s, z);
+  gemm_tiled_stage<T>(a, p, m0, 0u, tid, wp, ws, wz, sb, dec, table, bf16, bcol, bc, &as_[0][0], &bs_[0][0], g_end, s, z);
   threadgroup_barrier(mem_flags::mem_threadgroup);
   for (uint t = 0; t < ntiles; ++t) {
     const uint cur = t % NBUF;
     // Double buffer: stage the next tile into the other buffer while this one is multiplied; the barrier
     // at the end of the step orders both (the next step overwrites `cur` only after everyone finished).
     if (NBUF == 2u && t + 1u < ntiles) {
-      gemm_tiled_stage<T>(a, p, m0, t + 1u, tid, wp, ws, wz, sb, bcol, bc, &as_[cur ^ 1u][0], &bs_[cur ^ 1u][0],
+      gemm_tiled_stage<T>(a, p, m0, t + 1u, tid, wp, ws, wz, sb, dec, table, bf16, bcol, bc, &as_[cur ^ 1u][0], &bs_[cur ^ 1u][0],
                           g_end, s, z);
     }
     for (uint kk = 0; kk < GEMM_TILE_K; kk += 8u) {
@@ -159,7 +165,7 @@ template <typename T>
     threadgroup_barrier(mem_flags::mem_threadgroup);
     // Single buffer: the next tile is staged only after every simdgroup finished reading this one.
     if (NBUF == 1u && t + 1u < ntiles) {
-      gemm_tiled_stage<T>(a, p, m0, t + 1u, tid, wp, ws, wz, sb, bcol, bc, &as_[0][0], &bs_[0][0], g_end, s, z);
+      gemm_tiled_stage<T>(a, p, m0, t + 1u, tid, wp, ws, wz, sb, dec, table, bf16, bcol, bc, &as_[0][0], &bs_[0][0], g_end, s, z);
       threadgroup_barrier(mem_flags::mem_threadgroup);
     }
   }
@@ -185,8 +191,8 @@ template <typename T>
         const uint gm = m0 + sg_r * 32u + 8u * i + r;
         if (gm < p.M && gn < p.N) {
           const float u = swiglu ? stage[sg][1][r * 32u + lane] : 0.0f;
-          const float v = gemm_epilogue(stage[sg][0][r * 32u + lane], u, gm, gn, p, bias, residual);
-          c[gm * p.ldc + gn] = gemm_act_bits(v, p.act_dtype == GEMM_ACT_BF16);
+          const float v = gemm_epilogue(stage[sg][0][r * 32u + lane], u, gm, gn, p, epi, bf16, bias, residual);
+          c[gm * p.ldc + gn] = gemm_act_bits(v, bf16);
         }
       }
     }

@@ -37,7 +37,8 @@ template <uint ROWS, typename OutT>
   threadgroup float* red = &xs[0];
 
   const bool partial = sizeof(OutT) == 4;
-  const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
+  const uint epi = p.epilogue;
+  const bool swiglu = (epi & GEMM_EPI_SWIGLU) != 0u;
   const uint b = group.z;
   const uint n = group.x * GEMM_VEC_COLS + lane;
   const uint rows = min(p.M, ROWS);
@@ -45,8 +46,12 @@ template <uint ROWS, typename OutT>
   const uint kw_begin = partial ? group.y * (p.k_chunk / 8) : 0u;
   const uint kw_end = partial ? min(p.Kw, kw_begin + p.k_chunk / 8) : p.Kw;
   const bool col_ok = n < p.Np;
-  const bool bf16 = p.act_dtype == GEMM_ACT_BF16;
-  constant float* table = gemm_code_table(p.format);
+  const bool bf16 = (epi & GEMM_EPI_BF16) != 0u;
+  // Params the loops use, read once into registers (the constant block is not re-read per word).
+  const GemmDecode dec = gemm_decode(p, false);
+  const GemmDecode dec_up = swiglu ? gemm_decode(p, true) : dec;
+  constant float* table = gemm_code_table(dec.format);
+  const uint gs = p.group_size, ldb = p.ldb, lda = p.lda, kdim = p.K;
   // Scales, zero points and biases are indexed in elements of their own type (gemm_group).
   const uint sb = b * p.stride_s;
 
@@ -71,7 +76,7 @@ template <uint ROWS, typename OutT>
     for (uint e = tid; e < rows * GEMM_VEC_KBLOCK; e += GEMM_THREADS) {
       const uint r = e / GEMM_VEC_KBLOCK;
       const uint k = kb * 8u + e % GEMM_VEC_KBLOCK;
-      xs[e] = k < p.K ? gemm_act(a[r * p.lda + k], bf16) : 0.0f;
+      xs[e] = k < kdim ? gemm_act(a[r * lda + k], bf16) : 0.0f;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
     if (col_ok) {
@@ -79,15 +84,15 @@ template <uint ROWS, typename OutT>
         const uint kw = kb + sg * 8u + j;
         if (kw < kw_end) {
           if (kw * 8u >= g_end) {
-            const uint g = kw * 8u / p.group_size;
-            g_end = (g + 1u) * p.group_size;
-            gemm_group(p, scales, zeros, sb + g * p.ldb + n, s, z);
+            const uint g = kw * 8u / gs;
+            g_end = (g + 1u) * gs;
+            gemm_group(dec, scales, zeros, sb + g * ldb + n, s, z);
             if (swiglu) {
-              gemm_group(p, up_scales, up_zeros, sb + g * p.ldb + n, s_up, z_up);
+              gemm_group(dec_up, up_scales, up_zeros, sb + g * ldb + n, s_up, z_up);
             }
           }
           float w[8];
-          gemm_dequant8(packed[kw * p.ldb + n], table, s, z, w);
+          gemm_dequant8(packed[kw * ldb + n], table, s, z, w);
           const uint x0 = (sg * 8u + j) * 8u;
           for (uint r = 0; r < rows; ++r) {
             float t = 0.0f;
@@ -97,7 +102,7 @@ template <uint ROWS, typename OutT>
             acc[r] += t;
           }
           if (swiglu) {
-            gemm_dequant8(up_packed[kw * p.ldb + n], table, s_up, z_up, w);
+            gemm_dequant8(up_packed[kw * ldb + n], table, s_up, z_up, w);
             for (uint r = 0; r < rows; ++r) {
               float t = 0.0f;
               for (uint i = 0; i < 8; ++i) {
@@ -138,7 +143,7 @@ template <uint ROWS, typename OutT>
           c[base + p.M * p.N] = OutT(usum);
         }
       } else {
-        const float v = gemm_epilogue(gsum, usum, r, n, p, bias, residual + b * p.stride_r);
+        const float v = gemm_epilogue(gsum, usum, r, n, p, epi, bf16, bias, residual + b * p.stride_r);
         c[b * p.stride_c + r * p.ldc + n] = OutT(gemm_act_bits(v, bf16));
       }
     }
@@ -159,11 +164,13 @@ template <uint ROWS, typename OutT>
   const uint b = group.z;
   const uint mn = p.M * p.N;
   if (idx < mn) {
-    const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
+    const uint epi = p.epilogue;
+    const bool swiglu = (epi & GEMM_EPI_SWIGLU) != 0u;
     const uint planes = swiglu ? 2u : 1u;
     float g = 0.0f, u = 0.0f;
-    for (uint q = 0; q < p.splits; ++q) {
-      const uint base = (b * p.splits + q) * planes * mn;
+    const uint splits = p.splits;  // loop bound in a register, not re-read per split
+    for (uint q = 0; q < splits; ++q) {
+      const uint base = (b * splits + q) * planes * mn;
       g += part[base + idx];
       if (swiglu) {
         u += part[base + mn + idx];
@@ -171,8 +178,9 @@ template <uint ROWS, typename OutT>
     }
     const uint m = idx / p.N;
     const uint n = idx % p.N;
-    const float v = gemm_epilogue(g, u, m, n, p, bias, residual + b * p.stride_r);
-    c[b * p.stride_c + m * p.ldc + n] = gemm_act_bits(v, p.act_dtype == GEMM_ACT_BF16);
+    const bool bf16 = (epi & GEMM_EPI_BF16) != 0u;
+    const float v = gemm_epilogue(g, u, m, n, p, epi, bf16, bias, residual + b * p.stride_r);
+    c[b * p.stride_c + m * p.ldc + n] = gemm_act_bits(v, bf16);
   }
 }
 

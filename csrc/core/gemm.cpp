@@ -15,7 +15,6 @@ static_assert(sizeof(GemmParams) == 112, "GemmParams layout is shared with the s
 static_assert(MM_FORMAT_FP4 == GEMM_FMT_FP4 && MM_FORMAT_INT4 == GEMM_FMT_INT4 &&
                   MM_FORMAT_INT4_SYM == GEMM_FMT_INT4_SYM && MM_FORMAT_INT4_AFFINE == GEMM_FMT_INT4_AFFINE &&
                   MM_FORMAT_MXFP4 == GEMM_FMT_MXFP4 && MM_FORMAT_NVFP4 == GEMM_FMT_NVFP4, "format ids");
-static_assert(MM_ACT_F16 == GEMM_ACT_F16 && MM_ACT_BF16 == GEMM_ACT_BF16, "activation dtypes");
 // The block as it was before scale_dtype/act_dtype/tensor_scale were appended: still accepted.
 constexpr uint32_t kParamsV1Bytes = offsetof(mm_gemm_params, scale_dtype);
 static_assert(kParamsV1Bytes == 224, "mm_gemm_params v1 size");
@@ -25,6 +24,7 @@ static_assert(MM_EPILOGUE_BIAS == GEMM_EPI_BIAS && MM_EPILOGUE_RELU == GEMM_EPI_
                   MM_EPILOGUE_SWIGLU == GEMM_EPI_SWIGLU, "epilogue bits");
 
 constexpr uint32_t kEpilogueAll = 127u;
+static_assert((kEpilogueAll & GEMM_EPI_BF16) == 0, "GEMM_EPI_BF16 is internal, not an MM_EPILOGUE bit");
 typedef unsigned long long ull;
 
 // Dims after defaults (pitch 0 = dense, ldw 0 = np), shared by route and dispatch.
@@ -54,8 +54,10 @@ int check_format(const char* op, const mm_gemm_params& p) {
   if (fixed && p.group_size != fixed)
     return fail(MM_E_INVALID_ARG, "%s: format %u has group size %u by definition, got %u", op, p.format, fixed,
                 p.group_size);
-  if (p.format == MM_FORMAT_NVFP4 && !(p.tensor_scale - p.tensor_scale == 0.0f))
-    return fail(MM_E_INVALID_ARG, "%s: NVFP4 tensor_scale must be finite", op);
+  if (p.format == MM_FORMAT_NVFP4 &&
+      !(p.tensor_scale - p.tensor_scale == 0.0f && p.up_tensor_scale - p.up_tensor_scale == 0.0f))
+    return fail(MM_E_INVALID_ARG, "%s: NVFP4 tensor_scale = %g and up_tensor_scale = %g must be finite", op,
+                p.tensor_scale, p.up_tensor_scale);
   return MM_OK;
 }
 
@@ -279,7 +281,7 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
   gp.stride_s = p.stride_s;
   gp.stride_c = p.stride_c;
   gp.stride_r = p.stride_r;
-  gp.epilogue = p.epilogue;
+  gp.epilogue = p.epilogue | (p.act_dtype == MM_ACT_BF16 ? GEMM_EPI_BF16 : 0u);
   gp.alpha = p.alpha;
   gp.splits = route.splits;
   gp.k_chunk = route.k_chunk;
@@ -288,8 +290,9 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
   gp.format = p.format;
   gp.group_size = p.group_size;
   gp.scale_dtype = p.scale_dtype;
-  gp.act_dtype = p.act_dtype;
   gp.tensor_scale = p.format == MM_FORMAT_NVFP4 ? p.tensor_scale : 1.0f;
+  // A fused gate/up weight is one tensor with one scale; a separate up weight brings its own.
+  gp.up_tensor_scale = p.format != MM_FORMAT_NVFP4 ? 1.0f : r.swiglu && !r.fused_up ? p.up_tensor_scale : p.tensor_scale;
 
   // Unused arguments still need a binding: they get a buffer the kernel provably never reads
   // through them (epilogue bits and format gate every access).

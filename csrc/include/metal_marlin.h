@@ -260,7 +260,7 @@ typedef struct mm_gemm_params {
   uint32_t scale_dtype; /* MM_SCALE_* of scales and int4-affine biases */
   uint32_t act_dtype;   /* MM_ACT_*: A, C, bias and residual */
   float tensor_scale;   /* NVFP4 per-tensor scale (ignored by the other formats) */
-  uint32_t reserved1;
+  float up_tensor_scale; /* NVFP4: the separate SwiGLU up weight's tensor scale */
 } mm_gemm_params;
 
 typedef struct mm_gemm_route_info {

@@ -187,18 +187,18 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
       checkWeight(up, op, "up");
       if (
         up.k !== w.k || up.n !== w.n || up.kp !== w.kp || up.np !== w.np || up.format !== w.format ||
-        up.groupSize !== w.groupSize || up.batch !== w.batch || up.scaleDtype !== w.scaleDtype ||
-        up.tensorScale !== w.tensorScale
+        up.groupSize !== w.groupSize || up.batch !== w.batch || up.scaleDtype !== w.scaleDtype
       ) {
         throw new ShapeError(
           `${op}: up weight (${up.format} k=${up.k} n=${up.n} gs=${up.groupSize} batch=${up.batch} ` +
-            `scales ${up.scaleDtype} tensorScale ${up.tensorScale}) does not match w (${w.format} k=${w.k} ` +
-            `n=${w.n} gs=${w.groupSize} batch=${w.batch} scales ${w.scaleDtype} tensorScale ${w.tensorScale})`,
+            `scales ${up.scaleDtype}) does not match w (${w.format} k=${w.k} ` +
+            `n=${w.n} gs=${w.groupSize} batch=${w.batch} scales ${w.scaleDtype})`,
           op,
         );
       }
       setBuffer(F.upPacked, tensorState(up.packed, op).buffer);
       setBuffer(F.upScales, tensorState(up.scales, op).buffer);
+      f32[F.upTensorScale] = up.tensorScale;
       const uzb = up.zeros ?? up.biases;
       if (uzb) setBuffer(F.upZeros, tensorState(uzb, op).buffer);
     } else {
