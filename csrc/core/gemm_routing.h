@@ -34,4 +34,10 @@ inline uint32_t ceil_div(uint32_t a, uint32_t b) { return a / b + (a % b != 0); 
 // MM_E_INVALID_ARG for an unknown format or activation dtype and for zero dims.
 int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out);
 
+// Format rules (gemm_format.cpp): bytes per stored scale / bias element of an MM_SCALE_* type, and the
+// check of format, scale storage, activation dtype, group size and nvfp4 tensor scales
+// (MM_E_INVALID_ARG naming the field).
+uint32_t scale_bytes(uint32_t scale_dtype);
+int check_format(const char* op, const mm_gemm_params& p);
+
 }  // namespace mm::core
