@@ -16,7 +16,8 @@
 //                       nvfp4        w = E2M1[code] * E4M3(byte) * tensorScale   (gs 16)
 //   Group size: any multiple of 8 from 8 to Kp; per-channel = one group over all of K (gs = Kp = roundUp(K, 8)).
 //   Padding: Kp = roundUp(K, gs), Np = roundUp(N, nMultiple = 8). Padded positions contribute exactly 0:
-//   padded columns have scale 0 (and bias 0); padded K rows are never multiplied by a nonzero activation.
+//   padded columns have scale 0 (and bias 0; mxfp4, whose E8M0 has no 0, byte 0 = 2^-127 with code 0);
+//   padded K rows hold the code of 0 (int4-affine: code 0) and never meet a nonzero activation.
 
 /**
  * The weight formats: FP4 E2M1, INT4 with per-group zero point, INT4 with fixed zero point 8, INT4 affine
