@@ -53,12 +53,21 @@ export { dequantize } from "./lib/quant/dequantize.ts";
 export { padQuantized } from "./lib/quant/pad.ts";
 export type { QuantizedMatrix, QuantizeOptions, WeightLayout } from "./lib/quant/types.ts";
 export {
+  bitsPerWeight,
+  decodeBF16,
+  decodeE4M3,
+  decodeE8M0,
   DEFAULT_GROUP_SIZE,
   FORMAT_IDS,
+  FORMAT_INFO,
+  type FormatInfo,
   FP4_E2M1_VALUES,
   QUANT_FORMATS,
   type QuantFormat,
+  SCALE_DTYPE_IDS,
+  type ScaleDType,
 } from "./lib/quant/formats.ts";
+export { bf16ToF16, bf16ToF32, f16ToBf16, f16ToF32, f32ToBf16, f32ToF16 } from "./lib/quant/convert.ts";
 export {
   DEFAULT_M_PADDING,
   M_PAD_LARGE,

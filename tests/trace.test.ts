@@ -193,9 +193,18 @@ test("trace bounds: hot-loop loads of the shipped GEMM kernels stay within their
   using dev = traceDevice();
   const seen = new Set<string>();
   for (const shape of SMALL_SHAPES) {
-    for (const format of ["fp4", "int4", "int4-sym"] as const) {
-      for (const groupSize of [32, 128]) {
-        const report = traceGemm({ ...shape, format, groupSize }, dev);
+    const variants = [
+      ...(["fp4", "int4", "int4-sym"] as const).flatMap((format) =>
+        [32, 128].map((groupSize) => ({ format, groupSize }))
+      ),
+      { format: "int4-affine", groupSize: 40 },
+      { format: "mxfp4", groupSize: 32 },
+      { format: "nvfp4", groupSize: 16, act: "bf16" },
+    ] as const;
+    for (const { format, groupSize, ...rest } of variants) {
+      {
+        const act = "act" in rest ? rest.act : undefined;
+        const report = traceGemm({ ...shape, format, groupSize, act }, dev);
         assert.ok(report.dispatches.length >= 1);
         for (const d of report.dispatches) {
           seen.add(d.kernel);
@@ -218,7 +227,16 @@ test("trace bounds: hot-loop loads of the shipped GEMM kernels stay within their
       }
     }
   }
-  for (const family of ["gemv_", "gemm_small_", "gemm_splitk_fp4", "gemm_splitk_reduce", "gemm_tiled_"]) {
+  for (
+    const family of [
+      "gemv",
+      "gemm_small",
+      "gemm_splitk",
+      "gemm_splitk_reduce",
+      "gemm_tiled_f16",
+      "gemm_tiled_bf16",
+    ]
+  ) {
     assert.ok([...seen].some((k) => k.startsWith(family)), `no ${family} kernel was traced`);
   }
 });

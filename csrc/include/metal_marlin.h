@@ -136,6 +136,7 @@ MM_API int mm_kernel_get(mm_library lib, const char* name, mm_kernel* out);
 #define MM_DTYPE_U8 6u
 #define MM_DTYPE_I16 7u
 #define MM_DTYPE_I8 8u
+#define MM_DTYPE_BF16 9u /* bfloat16 (raw bits; 2 bytes) */
 
 typedef struct mm_arg_info {
   uint32_t size;         /* in: sizeof(mm_arg_info) */
@@ -206,10 +207,24 @@ extern "C" {
 #endif
 
 /* Weight formats; same ids as lib/quant/formats.ts FORMAT_IDS. Layout: packed [kp/8, ldw] uint32 (8 K
- * values per word, lowest k in the lowest nibble), scales [kp/gs, ldw] fp16, zeros [kp/gs, ldw] uint8. */
-#define MM_FORMAT_FP4 0u      /* w = e2m1(code) * scale */
-#define MM_FORMAT_INT4 1u     /* w = (code - zero) * scale, zero point per (group, column) */
-#define MM_FORMAT_INT4_SYM 2u /* w = (code - 8) * scale */
+ * values per word, lowest k in the lowest nibble), scales [kp/gs, ldw] (MM_SCALE_*), zeros [kp/gs, ldw]
+ * uint8 (int4) or biases [kp/gs, ldw] in the scale type (int4-affine, bound as `zeros`). */
+#define MM_FORMAT_FP4 0u         /* w = e2m1(code) * scale */
+#define MM_FORMAT_INT4 1u        /* w = (code - zero) * scale, zero point per (group, column) */
+#define MM_FORMAT_INT4_SYM 2u    /* w = (code - 8) * scale */
+#define MM_FORMAT_INT4_AFFINE 3u /* w = scale * code + bias (MLX affine, GGUF Q4_1) */
+#define MM_FORMAT_MXFP4 4u       /* w = e2m1(code) * 2^(e - 127), E8M0 scale byte e, group size 32 */
+#define MM_FORMAT_NVFP4 5u       /* w = e2m1(code) * e4m3(scale byte) * tensor_scale, group size 16 */
+
+/* Scale (and bias) storage: f16 or bf16 for formats 0..3, E8M0 bytes for MXFP4, E4M3 bytes for NVFP4. */
+#define MM_SCALE_F16 0u
+#define MM_SCALE_BF16 1u
+#define MM_SCALE_E8M0 2u
+#define MM_SCALE_E4M3 3u
+
+/* Element type of A, C, bias and residual (one for all four; float accumulation either way). */
+#define MM_ACT_F16 0u
+#define MM_ACT_BF16 1u
 
 /* Epilogue bits, applied in this order: SWIGLU -> +BIAS -> RELU|SILU|GELU (at most one) -> *alpha
  * (SCALE) -> +RESIDUAL. GELU is the tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))). */
@@ -234,7 +249,7 @@ extern "C" {
 typedef struct mm_gemm_params {
   uint32_t size;        /* sizeof(mm_gemm_params) */
   uint32_t format;      /* MM_FORMAT_* */
-  uint32_t group_size;  /* 32, 64, 128 or 256 */
+  uint32_t group_size;  /* any multiple of 8 dividing kp (per channel: kp); MXFP4 32, NVFP4 16 */
   uint32_t m, n, k;     /* logical dims; k and n may be below kp and np */
   uint32_t kp, np;      /* dims of the stored weight: kp a multiple of group_size, np >= n */
   uint32_t ldw;         /* row pitch of packed, scales and zeros in columns; 0 = np */
@@ -250,6 +265,11 @@ typedef struct mm_gemm_params {
   uint32_t reserved0;
   uint64_t packed_offset, scales_offset, zeros_offset, a_offset, c_offset, bias_offset, residual_offset;
   uint64_t up_packed_offset, up_scales_offset, up_zeros_offset, workspace_offset; /* bytes */
+  /* Appended (issue 11); a caller passing the older 224-byte block gets MM_SCALE_F16 and MM_ACT_F16. */
+  uint32_t scale_dtype; /* MM_SCALE_* of scales and int4-affine biases */
+  uint32_t act_dtype;   /* MM_ACT_*: A, C, bias and residual */
+  float tensor_scale;   /* NVFP4 per-tensor scale (ignored by the other formats) */
+  float up_tensor_scale; /* NVFP4: the separate SwiGLU up weight's tensor scale */
 } mm_gemm_params;
 
 typedef struct mm_gemm_route_info {
@@ -260,7 +280,7 @@ typedef struct mm_gemm_route_info {
   uint32_t splits;          /* split-K parts (1 otherwise) */
   uint32_t k_chunk;         /* K values per split */
   uint64_t workspace_bytes; /* split-K partials, 0 otherwise */
-  char kernel[48];          /* e.g. "gemm_tiled_fp4_gs128" */
+  char kernel[48];          /* "gemv", "gemm_small", "gemm_splitk", "gemm_tiled_f16" or "gemm_tiled_bf16" */
   char reduce_kernel[48];   /* "gemm_splitk_reduce" for split-K, else "" */
 } mm_gemm_route_info;
 

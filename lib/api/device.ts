@@ -43,9 +43,12 @@ export class Device implements Disposable {
     return this.#core.disposed;
   }
 
-  /** A tensor holding a copy of `data`; dtype follows the array type; shape defaults to [data.length]. */
-  tensor(data: TensorArray, shape?: readonly number[]): Tensor {
-    return this.#core.tensor(data, shape);
+  /**
+   * A tensor holding a copy of `data`; dtype follows the array type (pass "bf16" for a Uint16Array of raw
+   * bfloat16 bits, e.g. from f32ToBf16()); shape defaults to [data.length].
+   */
+  tensor(data: TensorArray, shape?: readonly number[], dtype?: "bf16"): Tensor {
+    return this.#core.tensor(data, shape, dtype);
   }
 
   /** A zero-filled tensor of `shape` and `dtype`. */

@@ -75,7 +75,7 @@ export type BackendName = "cpu" | "metal" | "metal-sim";
  */
 export interface DeviceRef {
   /** A tensor holding a copy of `data` (Device.tensor). */
-  tensor(data: TensorArray, shape?: readonly number[]): Tensor;
+  tensor(data: TensorArray, shape?: readonly number[], as?: "bf16"): Tensor;
   /** A zero-filled tensor (Device.empty). */
   empty(shape: readonly number[], dtype: DType): Tensor;
 }
@@ -205,10 +205,21 @@ export class DeviceCore {
     return this.#s.closed;
   }
 
-  /** Device.tensor(): a tensor holding a copy of `data`. */
-  tensor(data: TensorArray, shape?: readonly number[]): Tensor {
+  /** Device.tensor(): a tensor holding a copy of `data` ("bf16" only for a Uint16Array of raw bits). */
+  tensor(data: TensorArray, shape?: readonly number[], as?: "bf16"): Tensor {
     const s = this.#live("tensor");
-    const dtype = dtypeOfArray(data);
+    let dtype = dtypeOfArray(data);
+    if (as !== undefined) {
+      if (as !== "bf16" || !(data instanceof Uint16Array)) {
+        throw new InvalidArgumentError(
+          `tensor: dtype ${
+            JSON.stringify(as)
+          } needs a Uint16Array of raw bf16 bits, got ${data?.constructor?.name}`,
+          "tensor",
+        );
+      }
+      dtype = "bf16";
+    }
     if (dtype === undefined) {
       throw new InvalidArgumentError(
         `tensor: unsupported array type ${data?.constructor?.name}`,
