@@ -5,6 +5,8 @@
 import process from "node:process";
 import { alignCommand } from "./lib/cli/align.ts";
 import { auditCommand } from "./lib/cli/audit.ts";
+import { convertCommand } from "./lib/cli/convert.ts";
+import { inspectCommand } from "./lib/cli/inspect.ts";
 import { profileCommand } from "./lib/cli/profile.ts";
 
 interface Command {
@@ -16,6 +18,12 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   align: { summary: "alignment and padding audit of a model's GEMM shapes", run: alignCommand },
   audit: { summary: "static memory-access audit of Metal kernels (coalescing, strides)", run: auditCommand },
+  inspect: {
+    summary:
+      "tensors of a checkpoint (.safetensors, .gguf, model dir): formats, shapes, bits/weight, exact imports",
+    run: inspectCommand,
+  },
+  convert: { summary: "convert a checkpoint to our format (<in> <out.safetensors>)", run: convertCommand },
   profile: {
     summary: "traced per-line memory traffic of a GEMM or kernel (CPU runtime, trace mode)",
     run: profileCommand,

@@ -12,7 +12,6 @@ import { GgufFile } from "./gguf.ts";
 import { ggufRefusal, ggufSource, importGguf } from "./import_gguf.ts";
 import { layerOf, type ProjectionName, projectionOf } from "./naming.ts";
 import { parseShardIndex, SafetensorsFile } from "./safetensors.ts";
-import type { SourceOptions } from "./source.ts";
 import { detectLayers, type Layer, layerRefusal, loadLayer, type QuantConfig } from "./layers.ts";
 
 /** What ckpt.info(name) tells about one tensor. */
@@ -44,7 +43,13 @@ export interface TensorInfo {
 }
 
 /** Options of openCheckpoint(). */
-export interface OpenOptions extends SourceOptions {}
+export interface OpenOptions {
+  /**
+   * Use Bun.mmap when the runtime has it (tensors are then views of the mapping). Default true; false
+   * forces positional reads, which is what Deno always does (it has no mmap).
+   */
+  mmap?: boolean;
+}
 
 type Plain = { kind: "st"; file: SafetensorsFile; name: string } | {
   kind: "gguf";

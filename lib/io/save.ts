@@ -21,8 +21,11 @@ export const MARLIN_VERSION = "1";
 
 /** A tensor stored as it is: dtype (safetensors name), shape, little-endian bytes. */
 export interface RawEntry {
+  /** safetensors dtype name: "F32", "F16", "BF16", "I32", ... */
   readonly dtype: string;
+  /** Shape, outermost first. */
   readonly shape: readonly number[];
+  /** Little-endian element bytes (product of shape × dtype size). */
   readonly bytes: Uint8Array;
 }
 
