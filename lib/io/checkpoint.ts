@@ -271,7 +271,7 @@ export class Checkpoint implements Disposable {
     if (p === undefined) throw this.#unknown(name);
     if (p.kind === "gguf") {
       const t = p.file.tensors.get(name)!;
-      return asQuantized(importGguf(p.file.source.path, t, p.file.bytes(name)));
+      return asQuantized(importGguf(p.file.source.path, t, p.file.bytes(name, 0)));
     }
     const e = p.file.entries.get(name)!;
     throw new InexactImportError(
@@ -300,7 +300,7 @@ export class Checkpoint implements Disposable {
         `${dtype} is not F32, F16 or BF16 storage`,
       );
     }
-    return decodeFloats(p.file.bytes(name), dtype);
+    return decodeFloats(p.file.bytes(name, 0), dtype);
   }
 
   /** Raw stored bytes and dtype of a plain tensor (convert copies these as they are). */

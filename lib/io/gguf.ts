@@ -275,13 +275,16 @@ export class GgufFile {
     return new GgufFile(src, version, metadata, tensors, dataStart);
   }
 
-  /** Raw bytes of tensor `name`. */
-  bytes(name: string): Uint8Array {
+  /**
+   * Raw bytes of tensor `name`: a view of the mapping, or a fresh buffer; with `slot`, the source's
+   * reusable buffer for that slot (valid until its next read: for callers that copy what they read).
+   */
+  bytes(name: string, slot?: number): Uint8Array {
     const t = this.tensors.get(name);
     if (t === undefined) {
       throw new CheckpointError(OP, { file: this.source.path, tensor: name }, "no such tensor");
     }
-    return this.source.read(t.start, t.length, name);
+    return this.source.read(t.start, t.length, name, slot);
   }
 
   /** Closes the file (idempotent). */

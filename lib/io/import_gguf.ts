@@ -57,6 +57,8 @@ export function ggufRefusal(t: GgufTensor): string | undefined {
 /**
  * Walks the 32-blocks of a [batch, n, k/32] block array: for each block calls `scale(sIdx, o)` with the
  * scales index [b, blk, r] and the block's byte offset, and writes its 32 codes into `packed` [b, k/8, np].
+ * Rows go in tiles of 16 so the words written for one block index land side by side (a row at a time
+ * would write one word per cache line: 2.5x slower on a 4096 x 14336 matrix).
  */
 function repack32(
   bytes: Uint8Array,
@@ -67,26 +69,30 @@ function repack32(
   packed: Uint32Array,
   scale: (sIdx: number, o: number) => void,
 ): void {
-  const blocks = d.k / 32, words = d.k / 8;
+  const blocks = d.k / 32, words = d.k / 8, rowBytes = blocks * blockBytes;
   for (let b = 0; b < (d.batch ?? 1); b++) {
-    for (let r = 0; r < d.n; r++) {
-      let o = (b * d.n + r) * blocks * blockBytes;
-      for (let blk = 0; blk < blocks; blk++, o += blockBytes) {
-        scale((b * blocks + blk) * np + r, o);
-        const q = o + qsAt;
-        let w0 = 0, w1 = 0, w2 = 0, w3 = 0;
-        for (let i = 0; i < 8; i++) {
-          const lo = bytes[q + i], hi = bytes[q + 8 + i], s = i << 2;
-          w0 |= (lo & 15) << s; // values 0..7
-          w1 |= (hi & 15) << s; // values 8..15
-          w2 |= (lo >>> 4) << s; // values 16..23
-          w3 |= (hi >>> 4) << s; // values 24..31
+    for (let r0 = 0; r0 < d.n; r0 += 16) {
+      const r1 = Math.min(d.n, r0 + 16);
+      for (let blk = 0; blk < blocks; blk++) {
+        const p0 = (b * words + blk * 4) * np;
+        for (let r = r0; r < r1; r++) {
+          const o = (b * d.n + r) * rowBytes + blk * blockBytes;
+          scale((b * blocks + blk) * np + r, o);
+          const q = o + qsAt;
+          let w0 = 0, w1 = 0, w2 = 0, w3 = 0;
+          for (let i = 0; i < 8; i++) {
+            const lo = bytes[q + i], hi = bytes[q + 8 + i], s = i << 2;
+            w0 |= (lo & 15) << s; // values 0..7
+            w1 |= (hi & 15) << s; // values 8..15
+            w2 |= (lo >>> 4) << s; // values 16..23
+            w3 |= (hi >>> 4) << s; // values 24..31
+          }
+          const p = p0 + r;
+          packed[p] = w0;
+          packed[p + np] = w1;
+          packed[p + 2 * np] = w2;
+          packed[p + 3 * np] = w3;
         }
-        const p = (b * words + blk * 4) * np + r;
-        packed[p] = w0;
-        packed[p + np] = w1;
-        packed[p + 2 * np] = w2;
-        packed[p + 3 * np] = w3;
       }
     }
   }

@@ -124,11 +124,12 @@ export function importGptq(
       zeros[g * np + c] = nib + (v1 ? 1 : 0);
     }
   }
-  const qw = u32View(qweight.bytes);
   const packed = new Uint32Array((kp / 8) * np);
-  for (let r = 0; r < k / 8; r++) {
-    if (n === np) packed.set(qw.subarray(r * n, (r + 1) * n), r * np);
-    else for (let c = 0; c < n; c++) packed[r * np + c] = qw[r * n + c];
+  if (n === np) {
+    new Uint8Array(packed.buffer).set(qweight.bytes); // same word layout: one byte copy, aligned or not
+  } else {
+    const qw = u32View(qweight.bytes);
+    for (let r = 0; r < k / 8; r++) for (let c = 0; c < n; c++) packed[r * np + c] = qw[r * n + c];
   }
   // K rows past k (kp > k): the code equal to the zero point, so they decode to exactly 0.
   for (let r = k / 8; r < kp / 8; r++) {

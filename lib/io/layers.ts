@@ -41,11 +41,23 @@ export interface Layer {
   readonly meta?: MarlinTensorMeta;
 }
 
+// One reusable read slot per part, so the parts of one layer never share a buffer (importers copy out).
+const SLOTS: Record<string, number> = {
+  qweight: 0,
+  weight: 0,
+  packed: 0,
+  qzeros: 1,
+  zeros: 1,
+  scales: 2,
+  biases: 3,
+  g_idx: 4,
+};
+
 function raw(l: Layer, part: string): RawTensor {
   const name = l.parts[part];
   const f = l.files.get(name)!;
   const e = f.entries.get(name)!;
-  return { name, dtype: e.dtype, shape: e.shape, bytes: f.bytes(name) };
+  return { name, dtype: e.dtype, shape: e.shape, bytes: f.bytes(name, SLOTS[part]) };
 }
 
 function shapeOf(files: ReadonlyMap<string, SafetensorsFile>, name: string): readonly number[] {

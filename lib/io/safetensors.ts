@@ -55,13 +55,16 @@ export class SafetensorsFile {
     }
   }
 
-  /** Raw bytes of tensor `name` (a view of the mapping, or a fresh buffer). */
-  bytes(name: string): Uint8Array {
+  /**
+   * Raw bytes of tensor `name`: a view of the mapping, or a fresh buffer; with `slot`, the source's
+   * reusable buffer for that slot (valid until its next read: for callers that copy what they read).
+   */
+  bytes(name: string, slot?: number): Uint8Array {
     const e = this.entries.get(name);
     if (e === undefined) {
       throw new CheckpointError(OP, { file: this.source.path, tensor: name }, "no such tensor");
     }
-    return this.source.read(e.start, e.length, name);
+    return this.source.read(e.start, e.length, name, slot);
   }
 
   /** Closes the file (idempotent). */

@@ -27,6 +27,9 @@ export class ByteSource {
   readonly mapped: boolean;
   #fd: number;
   #map: Uint8Array | undefined;
+  // Reusable read buffers (positional reads only), one per slot: importers copy everything they read,
+  // so reusing them keeps a whole-model import from leaving one dead buffer per tensor to the GC.
+  #scratch: ArrayBuffer[] = [];
 
   private constructor(path: string, fd: number, size: number, map: Uint8Array | undefined) {
     this.path = path;
@@ -59,9 +62,10 @@ export class ByteSource {
 
   /**
    * Bytes [offset, offset + length) of the file: a view of the mapping, or a fresh buffer. A range past
-   * the end is a CheckpointError naming `tensor` (the thing being read) and the offset.
+   * the end is a CheckpointError naming `tensor` (the thing being read) and the offset. With `slot`, a
+   * positional read lands in that slot's reusable buffer: valid only until the next read of that slot.
    */
-  read(offset: number, length: number, tensor?: string): Uint8Array {
+  read(offset: number, length: number, tensor?: string, slot?: number): Uint8Array {
     if (this.#fd < 0) throw new CheckpointError("read", { file: this.path, tensor }, "file is closed");
     if (!(offset >= 0 && length >= 0 && offset + length <= this.size)) {
       throw new CheckpointError(
@@ -71,7 +75,12 @@ export class ByteSource {
       );
     }
     if (this.#map !== undefined) return this.#map.subarray(offset, offset + length);
-    const out = new Uint8Array(length);
+    let out: Uint8Array;
+    if (slot === undefined) out = new Uint8Array(length);
+    else {
+      if ((this.#scratch[slot]?.byteLength ?? -1) < length) this.#scratch[slot] = new ArrayBuffer(length);
+      out = new Uint8Array(this.#scratch[slot], 0, length);
+    }
     let got = 0;
     while (got < length) {
       const n = readSync(this.#fd, out, got, length - got, offset + got);
@@ -92,5 +101,6 @@ export class ByteSource {
     if (this.#fd >= 0) closeSync(this.#fd);
     this.#fd = -1;
     this.#map = undefined;
+    this.#scratch = [];
   }
 }
