@@ -256,7 +256,7 @@ export class Checkpoint implements Disposable {
       bytes: t.length,
       bitsPerWeight: elems === 0 ? 0 : (t.length * 8) / elems,
       exact: q && reason === undefined,
-      reason: q ? reason : reason,
+      reason,
     };
   }
 
@@ -354,7 +354,6 @@ function quantConfig(cfg: Record<string, unknown> | undefined, path: string): Qu
     groupSize: num(src.group_size) ?? num(src.q_group_size),
     bits: num(src.bits) ?? num(src.w_bit),
     checkpointFormat: str(src.checkpoint_format),
-    descAct: src.desc_act === true,
   };
 }
 

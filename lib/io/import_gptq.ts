@@ -23,6 +23,8 @@ export interface GptqOptions {
   groupSize?: number;
   /** "gptq" (v1, zeros stored minus one) or "gptq_v2". Default "gptq". */
   checkpointFormat?: "gptq" | "gptq_v2";
+  /** Run every check (shapes, g_idx, zero points) but stop before reading qweight's bytes. */
+  checkOnly?: boolean;
 }
 
 const OP = "quantized";
@@ -124,6 +126,7 @@ export function importGptq(
       zeros[g * np + c] = nib + (v1 ? 1 : 0);
     }
   }
+  if (opts.checkOnly) return undefined as unknown as ImportedMatrix;
   const packed = new Uint32Array((kp / 8) * np);
   if (n === np) {
     new Uint8Array(packed.buffer).set(qweight.bytes); // same word layout: one byte copy, aligned or not

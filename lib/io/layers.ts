@@ -20,7 +20,6 @@ export interface QuantConfig {
   groupSize: number | undefined;
   bits: number | undefined;
   checkpointFormat: string | undefined;
-  descAct: boolean;
 }
 
 /** One quantized layer found among the tensors. */
@@ -57,7 +56,15 @@ function raw(l: Layer, part: string): RawTensor {
   const name = l.parts[part];
   const f = l.files.get(name)!;
   const e = f.entries.get(name)!;
-  return { name, dtype: e.dtype, shape: e.shape, bytes: f.bytes(name, SLOTS[part]) };
+  let bytes: Uint8Array | undefined; // read on first use: a check-only import never reads qweight
+  return {
+    name,
+    dtype: e.dtype,
+    shape: e.shape,
+    get bytes(): Uint8Array {
+      return bytes ??= f.bytes(name, SLOTS[part]);
+    },
+  };
 }
 
 function shapeOf(files: ReadonlyMap<string, SafetensorsFile>, name: string): readonly number[] {
@@ -182,8 +189,14 @@ export function layerRefusal(l: Layer): string | undefined {
     case "awq":
       if (bits !== undefined && bits !== 4) return `${bits}-bit ${l.kind.toUpperCase()} is not 4-bit`;
       if (l.scaleDtype !== "F16") return `scales are ${l.scaleDtype}, not F16`;
-      if (l.kind === "gptq" && l.cfg.descAct && l.parts.g_idx !== undefined) {
-        return "act-order (desc_act) g_idx: exact serving needs gemm to permute activations, which it does not";
+      if (l.kind === "gptq") {
+        // g_idx and qzeros are small: check them now (act-order, v1 zero nibble 15) so info() is exact.
+        try {
+          gptqImport(l, true);
+        } catch (e) {
+          if (e instanceof InexactImportError) return e.message.replace(/^quantized: /, "");
+          throw e;
+        }
       }
       return undefined;
     case "marlin": {
@@ -195,26 +208,30 @@ export function layerRefusal(l: Layer): string | undefined {
   }
 }
 
+function gptqImport(l: Layer, checkOnly: boolean): ImportedMatrix {
+  const file = l.files.get(l.parts.qweight)!.source.path;
+  if (l.cfg.bits !== undefined && l.cfg.bits !== 4) {
+    throw new InexactImportError("quantized", file, l.name, `${l.cfg.bits}-bit GPTQ is not 4-bit`);
+  }
+  return importGptq(
+    file,
+    l.name,
+    raw(l, "qweight"),
+    raw(l, "qzeros"),
+    raw(l, "scales"),
+    l.parts.g_idx === undefined ? undefined : raw(l, "g_idx"),
+    { groupSize: l.cfg.groupSize, checkpointFormat: l.source === "gptq_v2" ? "gptq_v2" : "gptq", checkOnly },
+  );
+}
+
 /** Imports one layer exactly (InexactImportError when it cannot). */
 export function loadLayer(l: Layer): ImportedMatrix {
+  if (l.kind === "gptq") return gptqImport(l, false); // its own checks name the tensor at fault
   const file = l.files.get(Object.values(l.parts)[0])!.source.path;
   const why = layerRefusal(l);
-  // Act-order is decided from the data (g_idx) below, not from the config flag alone.
-  if (why !== undefined && !why.startsWith("act-order")) {
-    throw new InexactImportError("quantized", file, l.name, why);
-  }
+  if (why !== undefined) throw new InexactImportError("quantized", file, l.name, why);
   const gs = l.cfg.groupSize;
   switch (l.kind) {
-    case "gptq":
-      return importGptq(
-        file,
-        l.name,
-        raw(l, "qweight"),
-        raw(l, "qzeros"),
-        raw(l, "scales"),
-        l.parts.g_idx === undefined ? undefined : raw(l, "g_idx"),
-        { groupSize: gs, checkpointFormat: l.source === "gptq_v2" ? "gptq_v2" : "gptq" },
-      );
     case "awq":
       return importAwq(file, l.name, raw(l, "qweight"), raw(l, "qzeros"), raw(l, "scales"), gs);
     case "mlx":
