@@ -40,7 +40,7 @@ function dims(file: string, t: GgufTensor): Dims {
 }
 
 /** Why `t` cannot be imported exactly (structure only), or undefined when it can. */
-export function ggufRefusal(t: GgufTensor): string | undefined {
+export function ggufRefusal(t: GgufTensor, contract = false): string | undefined {
   const name = t.ggml.name;
   if (name === "Q4_K") {
     return "Q4_K cannot be imported exactly: its per-sub-block scale d·sc (an f16 times a 6-bit integer) " +
@@ -48,7 +48,7 @@ export function ggufRefusal(t: GgufTensor): string | undefined {
   }
   if (!GGUF_IMPORTABLE.includes(name)) return `${name} is not a 4-bit format we import (Q4_0, Q4_1, MXFP4)`;
   if (t.ne.length < 2 || t.ne.length > 3) return `ne [${t.ne.join(", ")}] is not a matrix or a stack of them`;
-  if (name === "Q4_1" && !formatAvailable("int4-affine")) {
+  if (name === "Q4_1" && !contract && !formatAvailable("int4-affine")) {
     return "Q4_1 needs format int4-affine (w = s·q + b), which lib/quant does not have yet (issue #11)";
   }
   return undefined;
@@ -98,9 +98,12 @@ function repack32(
   }
 }
 
-/** Imports a Q4_0, Q4_1 or MXFP4 tensor exactly; anything else is an InexactImportError. */
-export function importGguf(file: string, t: GgufTensor, bytes: Uint8Array): ImportedMatrix {
-  const why = ggufRefusal(t);
+/**
+ * Imports a Q4_0, Q4_1 or MXFP4 tensor exactly; anything else is an InexactImportError. `contract`
+ * builds the issue-#11 contract formats (int4-affine, mxfp4) even before lib/quant has them (tests).
+ */
+export function importGguf(file: string, t: GgufTensor, bytes: Uint8Array, contract = false): ImportedMatrix {
+  const why = ggufRefusal(t, contract);
   if (why !== undefined) throw new InexactImportError(OP, file, t.name, why);
   const d = dims(file, t);
   const np = roundUp(d.n, 8), batch = d.batch ?? 1;
@@ -146,7 +149,7 @@ export function importGguf(file: string, t: GgufTensor, bytes: Uint8Array): Impo
       `E8M0 scale 255 (NaN) in the block at byte ${t.start + at}`,
     );
   }
-  if (formatAvailable("mxfp4")) {
+  if (contract || formatAvailable("mxfp4")) {
     return { ...base, format: "mxfp4", scaleDtype: "e8m0", scales: e, zeros: undefined };
   }
   // Pre-#11 path: 2^(e-127) as an f16 scale is exact for e in 103..142 (2^-24 subnormal .. 2^15).

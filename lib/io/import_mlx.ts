@@ -10,9 +10,14 @@ import type { RawTensor } from "./import_gptq.ts";
 const OP = "quantized";
 
 /** Why an MLX layer with these scale dtypes cannot be imported now, or undefined. */
-export function mlxRefusal(scaleDtype: string, bits: number | undefined): string | undefined {
+export function mlxRefusal(
+  scaleDtype: string,
+  bits: number | undefined,
+  contract = false,
+): string | undefined {
   if (bits !== undefined && bits !== 4) return `MLX ${bits}-bit quantization is not 4-bit`;
   if (scaleDtype !== "F16" && scaleDtype !== "BF16") return `scales are ${scaleDtype}, not F16 or BF16`;
+  if (contract) return undefined;
   if (!formatAvailable("int4-affine")) {
     return "MLX affine needs format int4-affine (w = s·q + b), which lib/quant does not have yet (issue #11)";
   }
@@ -22,16 +27,19 @@ export function mlxRefusal(scaleDtype: string, bits: number | undefined): string
   return undefined;
 }
 
-/** Imports one MLX affine 4-bit layer. `groupSize` from config.json's quantization, else K / groups. */
+/**
+ * Imports one MLX affine 4-bit layer. `groupSize` from config.json's quantization, else K / groups.
+ * `contract` builds int4-affine even before lib/quant has it (tests).
+ */
 export function importMlx(
   file: string,
   prefix: string,
   weight: RawTensor,
   scales: RawTensor,
   biases: RawTensor,
-  opts: { groupSize?: number; bits?: number } = {},
+  opts: { groupSize?: number; bits?: number; contract?: boolean } = {},
 ): ImportedMatrix {
-  const why = mlxRefusal(scales.dtype, opts.bits);
+  const why = mlxRefusal(scales.dtype, opts.bits, opts.contract);
   if (why !== undefined) throw new InexactImportError(OP, file, prefix, why);
   const nd = weight.shape.length;
   const sameShape = scales.shape.join() === biases.shape.join() && scales.dtype === biases.dtype;

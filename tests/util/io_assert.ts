@@ -18,7 +18,7 @@ export const has = (f: string) => (QUANT_FORMATS as readonly string[]).includes(
 export const needAffine = has("int4-affine") ? undefined : "needs format int4-affine from issue #11";
 
 /** Runs fn in a fresh temp directory. */
-export function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
+export function withDir(fn: (dir: string) => void | Promise<void>): () => Promise<void> {
   return async () => {
     const dir = mkdtempSync(join(tmpdir(), "mm-io-"));
     try {
