@@ -9,7 +9,14 @@ import { test } from "./harness.ts";
 import { main } from "../cli.ts";
 import { le, type StTensor, writeSt } from "./util/st_writer.ts";
 import { ggufBytes } from "./util/gguf_writer.ts";
-import { packGptqWeight, packGptqZeros, packQ4_0, randomCodes, randomHalves } from "./util/packers.ts";
+import {
+  packGptqWeight,
+  packGptqZeros,
+  packMxfp4,
+  packQ4_0,
+  randomCodes,
+  randomHalves,
+} from "./util/packers.ts";
 import { formatProgress } from "../lib/cli/progress.ts";
 import { openCheckpoint } from "../lib/io/checkpoint.ts";
 
@@ -106,6 +113,19 @@ test(
       ggufBytes([], [{ name: "blk.0.ffn_down.weight", ne: [256, 2], type: 12, bytes: new Uint8Array(288) }]),
     );
     assert.match((await run(["inspect", g])).out, /gguf:Q4_K .* no: Q4_K cannot be imported exactly/);
+    // A data-dependent refusal (an E8M0 scale of 255 = NaN) shows only with --verify, which imports.
+    const nan = join(dir, "nan.gguf");
+    const e = new Uint8Array(8).fill(127);
+    e[3] = 255;
+    writeFileSync(
+      nan,
+      ggufBytes([], [{ name: "w", ne: [32, 8], type: 39, bytes: packMxfp4(new Uint8Array(256), e, 8, 32) }]),
+    );
+    assert.match((await run(["inspect", nan])).out, /gguf:MXFP4 .* yes/);
+    assert.match(
+      (await run(["inspect", nan, "--verify"])).out,
+      /gguf:MXFP4 .* no: quantized: .*E8M0 scale 255 \(NaN\)/,
+    );
     assert.equal((await run(["inspect"])).code, 2);
   }),
 );

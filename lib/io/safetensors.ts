@@ -1,7 +1,8 @@
 // safetensors reader: 8-byte little-endian header length N, N bytes of JSON
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {string: string}}, then the data.
 // The header is validated whole before any tensor is read: size limit, known dtypes, shape x dtype size =
-// byte range, every range inside the data section, no two ranges overlapping.
+// byte range, every range inside the data section, no two ranges overlapping. Gaps between ranges are
+// tolerated: the specification asks writers for none, but a gap cannot make a read go wrong.
 import { CheckpointError } from "./errors.ts";
 import { ByteSource, type SourceOptions } from "./source.ts";
 import { SAFETENSORS_DTYPES } from "./dtypes.ts";
