@@ -83,7 +83,8 @@ export class ByteSource {
     }
     let got = 0;
     while (got < length) {
-      const n = readSync(this.#fd, out, got, length - got, offset + got);
+      // One call reads at most 1 GiB: node:fs refuses lengths of 2 GiB and more in one read.
+      const n = readSync(this.#fd, out, got, Math.min(length - got, 1 << 30), offset + got);
       if (n <= 0) {
         throw new CheckpointError(
           "read",
