@@ -185,6 +185,16 @@ test(
         ["down_proj", F, H],
       ],
     );
+    // A converted file carries its source's config, so align works on it too.
+    const out = `${dir}-converted.safetensors`; // beside the model directory, not inside it
+    try {
+      assert.equal((await run(["convert", dir, out])).code, 0);
+      const conv = await run(["align", out, "--m", "1", "--json"]);
+      assert.equal(conv.code, 0, conv.out);
+      assert.deepEqual(JSON.parse(conv.out).rows, JSON.parse(r.out).rows);
+    } finally {
+      rmSync(out, { force: true });
+    }
     tinyModel(dir, 48); // k_proj no longer matches 2 KV heads of 16
     const bad = await run(["align", dir]);
     assert.equal(bad.code, 1);
@@ -209,6 +219,11 @@ test(
     assert.equal(gr.code, 0, gr.out);
     const lm = JSON.parse(gr.out).rows.find((x: { projection: string }) => x.projection === "lm_head");
     assert.deepEqual([lm.k, lm.n], [H, V]);
+    const gout = join(dir, "tiny-gguf.safetensors");
+    assert.equal((await run(["convert", g, gout])).code, 0);
+    const gconv = await run(["align", gout, "--m", "1", "--json"]);
+    assert.equal(gconv.code, 0, gconv.out);
+    assert.deepEqual(JSON.parse(gconv.out).rows, JSON.parse(gr.out).rows);
   }),
 );
 

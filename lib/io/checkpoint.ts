@@ -2,7 +2,7 @@
 // saved format. Quantized layers are recognised by their parts (GPTQ/AWQ: qweight + qzeros + scales;
 // MLX: weight U32 + scales + biases; ours: the metadata block) and exposed under the float model's name
 // (PREFIX.weight); their parts are not listed separately.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { QuantizedMatrix } from "../quant/types.ts";
 import { asQuantized } from "./contract.ts";
@@ -12,7 +12,8 @@ import { GgufFile } from "./gguf.ts";
 import { ggufRefusal, ggufSource, importGguf } from "./import_gguf.ts";
 import { layerOf, type ProjectionName, projectionOf } from "./naming.ts";
 import { parseShardIndex, SafetensorsFile } from "./safetensors.ts";
-import { detectLayers, type Layer, layerRefusal, loadLayer, type QuantConfig } from "./layers.ts";
+import { detectLayers, type Layer, layerRefusal, loadLayer } from "./layers.ts";
+import { quantConfig, readJson } from "./config.ts";
 
 /** What ckpt.info(name) tells about one tensor. */
 export interface TensorInfo {
@@ -58,21 +59,14 @@ type Plain = { kind: "st"; file: SafetensorsFile; name: string } | {
 };
 
 const OP = "openCheckpoint";
-
-function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new CheckpointError(OP, { file: path }, `is not valid JSON: ${(e as Error).message}`);
-  }
-}
+/** __metadata__ key where convert keeps the source's config (JSON), for align and quantization settings. */
+export const CONFIG_KEY = "metal-marlin.config";
 
 /** An open checkpoint. Close it (or `using`) to release its files. */
 export class Checkpoint implements Disposable {
   /** The path openCheckpoint was given. */
   readonly path: string;
-  /** The model's config.json (or the GGUF metadata as an object), when present. */
-  readonly config: Readonly<Record<string, unknown>> | undefined;
+  #config: Record<string, unknown> | undefined;
   #files: { close(): void }[];
   #plain = new Map<string, Plain>();
   #layers = new Map<string, Layer>();
@@ -80,7 +74,7 @@ export class Checkpoint implements Disposable {
 
   private constructor(path: string, config: Record<string, unknown> | undefined, files: { close(): void }[]) {
     this.path = path;
-    this.config = config;
+    this.#config = config;
     this.#files = files;
   }
 
@@ -142,6 +136,18 @@ export class Checkpoint implements Disposable {
     const ck = new Checkpoint(path, cfg, files);
     try {
       for (const p of paths) files.push(SafetensorsFile.open(p, opts));
+      const carried = files.find((f) => f.metadata[CONFIG_KEY] !== undefined);
+      if (ck.#config === undefined && carried !== undefined) {
+        try {
+          ck.#config = JSON.parse(carried.metadata[CONFIG_KEY]);
+        } catch (e) {
+          throw new CheckpointError(
+            OP,
+            { file: carried.source.path, offset: 8 },
+            `bad ${CONFIG_KEY}: ${(e as Error).message}`,
+          );
+        }
+      }
       const where = new Map<string, SafetensorsFile>();
       for (const f of files) {
         for (const name of f.entries.keys()) {
@@ -188,6 +194,14 @@ export class Checkpoint implements Disposable {
       ck.close();
       throw e;
     }
+  }
+
+  /**
+   * The model's config.json (or the GGUF metadata as an object; for a file convert wrote, the source's
+   * config it carries), when there is one.
+   */
+  get config(): Readonly<Record<string, unknown>> | undefined {
+    return this.#config;
   }
 
   /** Tensor names: plain tensors as stored, quantized layers under their float name (PREFIX.weight). */
@@ -336,25 +350,6 @@ export class Checkpoint implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/** The quantization settings a config.json / quantize_config.json gives. */
-function quantConfig(cfg: Record<string, unknown> | undefined, path: string): QuantConfig {
-  const dir = statSync(path).isDirectory() ? path : dirname(path);
-  const q = (cfg?.quantization_config ?? cfg?.quantization) as Record<string, unknown> | undefined;
-  let extra: Record<string, unknown> | undefined;
-  for (const f of ["quantize_config.json", "quant_config.json"]) {
-    if (existsSync(join(dir, f))) extra = readJson(join(dir, f)) as Record<string, unknown>;
-  }
-  const src = { ...(extra ?? {}), ...(q ?? {}) };
-  const num = (v: unknown) => (typeof v === "number" ? v : undefined);
-  const str = (v: unknown) => (typeof v === "string" ? v : undefined);
-  return {
-    method: str(src.quant_method),
-    groupSize: num(src.group_size) ?? num(src.q_group_size),
-    bits: num(src.bits) ?? num(src.w_bit),
-    checkpointFormat: str(src.checkpoint_format),
-  };
 }
 
 /**

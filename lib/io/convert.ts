@@ -1,7 +1,7 @@
 // convertCheckpoint(): any checkpoint openCheckpoint reads -> our format, one tensor at a time (the
 // writer streams, so memory holds one tensor's source and result, never the model).
 import { basename } from "node:path";
-import { openCheckpoint } from "./checkpoint.ts";
+import { CONFIG_KEY, openCheckpoint } from "./checkpoint.ts";
 import { InexactImportError } from "./errors.ts";
 import { headerBound, SafetensorsWriter } from "./save.ts";
 import { SAFETENSORS_DTYPES } from "./dtypes.ts";
@@ -31,6 +31,27 @@ export interface ConvertResult {
 }
 
 /**
+ * The source config worth carrying: config.json as it is; of GGUF metadata the scalars (arrays such as
+ * the tokenizer's are left out, their length kept as ARCH.vocab_size when the file has no such key).
+ */
+function carriedConfig(
+  cfg: Readonly<Record<string, unknown>> | undefined,
+): Record<string, unknown> | undefined {
+  if (cfg === undefined) return undefined;
+  const arch = cfg["general.architecture"];
+  if (typeof arch !== "string") return { ...cfg };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(cfg)) {
+    if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") out[k] = v;
+  }
+  const tokens = cfg["tokenizer.ggml.tokens"];
+  if (out[`${arch}.vocab_size`] === undefined && Array.isArray(tokens)) {
+    out[`${arch}.vocab_size`] = tokens.length;
+  }
+  return out;
+}
+
+/**
  * Converts checkpoint `input` (file or directory) to our format at `output` (.safetensors): quantized
  * tensors that import exactly are stored in our layout, plain tensors as they are. A tensor that cannot be
  * imported exactly fails the conversion (InexactImportError) unless `skipInexact` is set.
@@ -42,7 +63,9 @@ export async function convertCheckpoint(
 ): Promise<ConvertResult> {
   const ck = await openCheckpoint(input, { mmap: opts.mmap });
   const res: ConvertResult = { quantized: [], copied: [], skipped: [], sourceBytes: 0, outputBytes: 0 };
-  const meta = { "metal-marlin.converted-from": basename(input) };
+  const meta: Record<string, string> = { "metal-marlin.converted-from": basename(input) };
+  const cfg = carriedConfig(ck.config);
+  if (cfg !== undefined) meta[CONFIG_KEY] = JSON.stringify(cfg);
   try {
     const names = ck.names();
     const infos = names.map((n) => ck.info(n));
