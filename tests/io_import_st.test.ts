@@ -140,28 +140,40 @@ test(
 );
 
 test(
-  "AWQ: nibble interleave [0,2,4,6,1,3,5,7] undone exactly; K=40 (not a multiple of 8 or of group 32)",
+  "AWQ: nibble interleave undone exactly; K=40 (not a multiple of 8 or of 32); layer split over two shards; told from GPTQ by shape",
   withDir(async (dir) => {
     const n = 16, k = 40, gs = 32, groups = 2;
     const q = randomCodes(n, k, 50), z = randomCodes(groups, n, 51), s = randomHalves(groups * n, 52);
-    writeSt(join(dir, "model.safetensors"), [
-      {
-        name: "model.layers.3.self_attn.v_proj.qweight",
-        dtype: "I32",
-        shape: [k, n / 8],
-        bytes: le(packAwq((kk, c) => q[c * k + kk], k, n)),
-      },
-      {
-        name: "model.layers.3.self_attn.v_proj.qzeros",
-        dtype: "I32",
-        shape: [groups, n / 8],
-        bytes: le(packAwq((g, c) => z[g * n + c], groups, n)),
-      },
-      { name: "model.layers.3.self_attn.v_proj.scales", dtype: "F16", shape: [groups, n], bytes: le(s) },
-    ]);
+    const p = "model.layers.3.self_attn.v_proj";
+    const qweight = {
+      name: `${p}.qweight`,
+      dtype: "I32",
+      shape: [k, n / 8],
+      bytes: le(packAwq((kk, c) => q[c * k + kk], k, n)),
+    };
+    const qzeros = {
+      name: `${p}.qzeros`,
+      dtype: "I32",
+      shape: [groups, n / 8],
+      bytes: le(packAwq((g, c) => z[g * n + c], groups, n)),
+    };
+    const scales = { name: `${p}.scales`, dtype: "F16", shape: [groups, n], bytes: le(s) };
+    writeSt(join(dir, "model-00001-of-00002.safetensors"), [qweight]);
+    writeSt(join(dir, "model-00002-of-00002.safetensors"), [qzeros, scales]);
+    writeFileSync(
+      join(dir, "model.safetensors.index.json"),
+      JSON.stringify({
+        weight_map: {
+          [qweight.name]: "model-00001-of-00002.safetensors",
+          [qzeros.name]: "model-00002-of-00002.safetensors",
+          [scales.name]: "model-00002-of-00002.safetensors",
+        },
+      }),
+    );
+    // No quant_method: qweight [K, N/8] next to scales [G, N] can only be AWQ.
     writeFileSync(
       join(dir, "config.json"),
-      JSON.stringify({ quantization_config: { quant_method: "awq", bits: 4, group_size: gs } }),
+      JSON.stringify({ quantization_config: { bits: 4, group_size: gs } }),
     );
     await using_(dir, (ck) => {
       const name = "model.layers.3.self_attn.v_proj.weight";
