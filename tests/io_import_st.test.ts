@@ -122,6 +122,7 @@ test(
     await using_(dir, (ck) => {
       const w = ck.quantized("model.layers.0.mlp.down_proj.weight");
       assert.equal(w.groupSize, 64);
+      assert.equal(w.kp, 64);
       assertExact("GPTQ per-channel", w, n, 64, f);
     });
     writeSt(join(dir, "model.safetensors"), [
@@ -135,6 +136,13 @@ test(
         (x: unknown) =>
           x instanceof InexactImportError && /zero nibble 15 \(group 0, column 0\)/.test(x.message),
       );
+    });
+    // A configured group size far above K (one group): stored per channel, not padded to 2^30.
+    const f2 = gptqFixture(dir, { n, k: 72, gs: 2 ** 30, v2: true, seed: 41 });
+    await using_(dir, (ck) => {
+      const w = ck.quantized("model.layers.0.mlp.down_proj.weight");
+      assert.deepEqual([w.groupSize, w.kp], [72, 72]);
+      assertExact("GPTQ group 2^30", w, n, 72, f2);
     });
   }),
 );

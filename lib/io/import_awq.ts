@@ -36,7 +36,11 @@ export function importAwq(
       `shapes disagree: qweight [${qweight.shape}], scales [${scales.shape}], qzeros [${qzeros.shape}]`,
     );
   }
-  let gs = groupSize === -1 ? roundUp(k, 8) : groupSize;
+  // One group over all of K (-1, or a group size >= K) is stored as groupSize = roundUp(K, 8): a huge
+  // configured group size must not size the padded arrays.
+  let gs = groupSize === -1 || (groups === 1 && groupSize !== undefined && groupSize >= k)
+    ? roundUp(k, 8)
+    : groupSize;
   if (gs === undefined) gs = groups === 1 ? roundUp(k, 8) : k % groups === 0 ? k / groups : -1;
   if (gs <= 0 || gs % 8 !== 0 || Math.ceil(k / gs) !== groups) {
     bad(prefix, `cannot use group size ${gs} for K = ${k} with ${groups} scale rows (need a multiple of 8)`);

@@ -48,7 +48,9 @@ export function gptqGroupSize(
   gs: number | undefined,
   gIdx?: Int32Array,
 ): number {
-  if (gs === -1 || (gs === undefined && groups === 1)) return roundUp(k, 8);
+  // One group over all of K (-1, or any group size >= K): stored as groupSize = kp = roundUp(K, 8), which
+  // also keeps a huge configured group size from sizing the padded arrays.
+  if (gs === -1 || (groups === 1 && (gs === undefined || gs >= k))) return roundUp(k, 8);
   if (gs === undefined && gIdx !== undefined && groups > 1) {
     gs = gIdx.indexOf(1); // rows before the first row of group 1 (exact when g_idx is trivial)
   }
