@@ -245,8 +245,17 @@ test(
       dir,
       "count.gguf",
       ggufBytes([], t, { tensorCount: 1n << 40n }),
-      /1099511627776 tensors .* cannot fit/,
+      /1099511627776 tensors is over the limit/,
     );
+    await bad(
+      dir,
+      "fit.gguf",
+      ggufBytes([], t, { tensorCount: 1000n }),
+      /1000 tensors and 0 metadata entries cannot fit/,
+    );
+    const arr = ggufBytes([["a", 9, { type: 4, items: [] }]], []);
+    new DataView(arr.buffer).setBigUint64(41, 1n << 25n, true); // the array's element count
+    await bad(dir, "array.gguf", arr, /metadata "a": array of 33554432 is over the limit/, { offset: 41 });
     await bad(
       dir,
       "trunc-meta.gguf",

@@ -12,6 +12,11 @@ const OP = "openCheckpoint";
 const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 const MAX_DIMS = 4; // GGML_MAX_DIMS
 const CHUNK = 1 << 20;
+// Object counts a header may ask for. Bytes are bounded by the file size already; these bound the JS
+// objects per byte (a 1 GB file of empty strings would otherwise become 125 M string objects). Real
+// files: ~256 K tokenizer entries, a few thousand tensors (per-expert MoE layouts: ~100 K).
+const MAX_ARRAY = 1 << 24;
+const MAX_TENSORS = 1 << 20;
 
 /** A metadata value: numbers, bigint for u64/i64 past 2^53, strings, booleans, arrays of those. */
 export type GgufValue = number | bigint | string | boolean | GgufValue[];
@@ -184,6 +189,7 @@ export class GgufFile {
     const nTensors = c.u64("tensor count");
     const nKv = c.u64("metadata count");
     // A tensor info takes >= 8 + 4 + 8 + 4 + 8 bytes, a key/value >= 8 + 4 + 1: counts beyond the file lie.
+    if (nTensors > MAX_TENSORS) throw c.fail(`${nTensors} tensors is over the limit of ${MAX_TENSORS}`, 8);
     if (nTensors * 32 > c.left() || nKv * 13 > c.left()) {
       throw c.fail(`${nTensors} tensors and ${nKv} metadata entries cannot fit in ${src.size} bytes`, 8);
     }
@@ -195,6 +201,9 @@ export class GgufFile {
         const et = c.u32(`metadata "${key}" array type`);
         const at = c.pos;
         const count = c.u64(`metadata "${key}" array count`);
+        if (count > MAX_ARRAY) {
+          throw c.fail(`metadata "${key}": array of ${count} is over the limit of ${MAX_ARRAY}`, at);
+        }
         if (count * minSize(et) > c.left()) {
           throw c.fail(`metadata "${key}": array of ${count} reaches past the end of the file`, at);
         }
