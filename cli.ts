@@ -6,6 +6,8 @@ import process from "node:process";
 import { alignCommand } from "./lib/cli/align.ts";
 import { auditCommand } from "./lib/cli/audit.ts";
 import { buildCommand } from "./lib/cli/build.ts";
+import { convertCommand } from "./lib/cli/convert.ts";
+import { inspectCommand } from "./lib/cli/inspect.ts";
 import { profileCommand } from "./lib/cli/profile.ts";
 import { selftestCommand } from "./lib/cli/selftest.ts";
 
@@ -22,6 +24,12 @@ const COMMANDS: Record<string, Command> = {
     run: buildCommand,
   },
   audit: { summary: "static memory-access audit of Metal kernels (coalescing, strides)", run: auditCommand },
+  inspect: {
+    summary:
+      "tensors of a checkpoint (.safetensors, .gguf, model dir): formats, shapes, bits/weight, exact imports",
+    run: inspectCommand,
+  },
+  convert: { summary: "convert a checkpoint to our format (<in> <out.safetensors>)", run: convertCommand },
   profile: {
     summary: "traced per-line memory traffic of a GEMM or kernel (CPU runtime, trace mode)",
     run: profileCommand,

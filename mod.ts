@@ -84,6 +84,13 @@ export {
 } from "./lib/quant/padding.ts";
 export { dequantizeF64, matmulF64, referenceGemm } from "./lib/reference/gemm.ts";
 
+// Checkpoints in and out (safetensors, sharded directories, GGUF; GPTQ, AWQ, MLX, GGUF 4-bit; our format).
+export { Checkpoint, openCheckpoint, type OpenOptions, type TensorInfo } from "./lib/io/checkpoint.ts";
+export { type RawEntry, type SaveEntry, saveQuantized } from "./lib/io/save.ts";
+export { convertCheckpoint, type ConvertOptions, type ConvertResult } from "./lib/io/convert.ts";
+export { CheckpointError, type FileLocation, InexactImportError } from "./lib/io/errors.ts";
+export type { ProjectionName } from "./lib/io/naming.ts";
+
 // Audits.
 export {
   type AlignmentReport,

@@ -26,8 +26,8 @@ function shapes(name: string): Record<string, [number, number]> {
   return out;
 }
 
-test("llama (Llama-3-8B): exactly the seed's K and N per projection", () => {
-  assert.deepStrictEqual(shapes("llama"), {
+test("llama-3-8b (Meta-Llama-3-8B config.json): exactly its K and N per projection", () => {
+  assert.deepStrictEqual(shapes("llama-3-8b"), {
     q_proj: [4096, 4096],
     k_proj: [4096, 1024],
     v_proj: [4096, 1024],
@@ -41,8 +41,8 @@ test("llama (Llama-3-8B): exactly the seed's K and N per projection", () => {
   });
 });
 
-test("qwen2 (Qwen2-7B): exactly the seed's K and N per projection (GQA 28/4 heads)", () => {
-  assert.deepStrictEqual(shapes("qwen2"), {
+test("qwen2-7b (Qwen2-7B config.json): exactly its K and N per projection (GQA 28/4 heads)", () => {
+  assert.deepStrictEqual(shapes("qwen2-7b"), {
     q_proj: [3584, 3584],
     k_proj: [3584, 512],
     v_proj: [3584, 512],
@@ -56,7 +56,7 @@ test("qwen2 (Qwen2-7B): exactly the seed's K and N per projection (GQA 28/4 head
   });
 });
 
-test("glm-4.7: exactly the seed's K and N, including router and 160 experts of 1536", () => {
+test("glm-4.7 (GLM-4.7 config.json): exactly its K and N, including router, 160 experts of 1536 and the shared expert", () => {
   assert.deepStrictEqual(shapes("glm-4.7"), {
     q_proj: [5120, 12288],
     k_proj: [5120, 1024],
@@ -72,8 +72,26 @@ test("glm-4.7: exactly the seed's K and N, including router and 160 experts of 1
     "expert.up_proj": [5120, 1536],
     "expert.gate_up_fused": [5120, 3072],
     "expert.down_proj": [1536, 5120],
+    "shared.gate_up_fused": [5120, 3072],
+    "shared.down_proj": [1536, 5120],
     lm_head: [5120, 151552],
   });
+});
+
+test("seed-* tables keep the seed's numbers (hidden/intermediate/vocab) and say what was assumed", () => {
+  const seed: Record<string, [number, number, number]> = {
+    "seed-llama": [4096, 11008, 128256],
+    "seed-qwen2": [4096, 11008, 152064],
+    "seed-glm-4.7": [3584, 9216, 128000],
+  };
+  for (const [name, [h, f, v]] of Object.entries(seed)) {
+    const s = shapes(name);
+    assert.deepStrictEqual([s.gate_proj, s.down_proj, s.lm_head], [[h, f], [f, h], [h, v]], name);
+    assert.match(BUILTIN_MODELS[name].source, /^seed table .*assumed\)$/);
+  }
+  for (const name of ["llama-3-8b", "qwen2-7b", "glm-4.7"]) {
+    assert.match(BUILTIN_MODELS[name].source, /config\.json/);
+  }
 });
 
 test("report flags M = 1 and odd M (bounds-checked, never padded) for every built-in model", () => {
@@ -158,9 +176,9 @@ test("audit routing thresholds equal the named constants of gemm_routing.cpp and
 });
 
 test("any multiple of 8 (48, 16, 200) is a group size of the same kernels: no warning, same paths", () => {
-  const base = auditAlignment(builtinModel("llama"), [1, 64], { groupSize: 32 });
+  const base = auditAlignment(builtinModel("llama-3-8b"), [1, 64], { groupSize: 32 });
   for (const groupSize of [48, 16, 200]) {
-    const r = auditAlignment(builtinModel("llama"), [1, 64], { groupSize });
+    const r = auditAlignment(builtinModel("llama-3-8b"), [1, 64], { groupSize });
     r.rows.forEach((row, i) => {
       assert.deepStrictEqual([row.path, row.kernel], [base.rows[i].path, base.rows[i].kernel]);
       assert.ok(!row.flags.some((f) => f.startsWith("no kernel")), row.flags.join("; "));
@@ -235,7 +253,10 @@ test("CLI: align prints JSON for a config file and fails with exit code 1 on an 
     assert.strictEqual(report.rows.length, 10 * 2);
     lines.length = 0;
     assert.strictEqual(await main(["align", "nope"]), 1);
-    assert.match(lines.join("\n"), /unknown model "nope"; built-in: glm-4.7, qwen2, llama/);
+    assert.match(
+      lines.join("\n"),
+      /unknown model "nope"; built-in: llama-3-8b, qwen2-7b, glm-4.7, seed-llama, seed-qwen2, seed-glm-4.7/,
+    );
     assert.strictEqual(await main(["frobnicate"]), 2);
   } finally {
     console.log = log;
