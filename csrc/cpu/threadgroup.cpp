@@ -40,7 +40,9 @@ std::string lane_list(const std::vector<uint32_t>& ids) {
   return s;
 }
 
-thread_local const mm_rt_lane* t_running = nullptr;  // the lane whose fiber this thread runs now
+// The lane whose fiber this thread runs now. initial-exec: one of the library's two 8-byte
+// thread-locals (with mm_shim::g_lane), read on every lane switch.
+thread_local const mm_rt_lane* t_running __attribute__((tls_model("initial-exec"))) = nullptr;
 
 bool is_simd_wait(LaneState s) {
   return s == LaneState::WaitCollective || s == LaneState::WaitSimdBarrier;

@@ -170,9 +170,10 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
 
   const objects: string[] = [];
   const tasks = tus.map((tu) => {
-    // Shader TUs (rewritten into gen/; not the module table) may get extra flags (instrument, coverage).
+    // Shader TUs (rewritten into gen/; not the module table) may get extra flags (instrument, coverage);
+    // linked into the library, they read the current lane with initial-exec TLS (shim/mm_runtime.h).
     const tuFlags = tu.startsWith(gen) && tu !== table
-      ? [...tc.compileFlags, ...(tc.shaderFlags ?? [])]
+      ? [...tc.compileFlags, ...(tc.shaderFlags ?? []), "-DMM_TLS_INITIAL_EXEC=1"]
       : tc.compileFlags;
     const key = createHash("sha256").update(common).update(tc.version).update(tuFlags.join(" "))
       .update(relative(ROOT, tu)).update(readFileSync(tu)).digest("hex").slice(0, 24);

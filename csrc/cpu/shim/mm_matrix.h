@@ -152,11 +152,13 @@ template <class D, class A, class B, class C>
 inline void simdgroup_multiply_accumulate(simdgroup_matrix<D, 8, 8>& d, const simdgroup_matrix<A, 8, 8>& a,
                                           const simdgroup_matrix<B, 8, 8>& b, const simdgroup_matrix<C, 8, 8>& c,
                                           MM_SITE_PARAMS) {
+  if (::mm_shim::matrix_skip_lane()) return;  // before the call: most lanes skip (fast mode)
   ::mm_shim::memo_multiply<D, A, B, C, true>(d, a, b, c, mm_rt_site{MM_SITE_ARGS});
 }
 template <class D, class A, class B>
 inline void simdgroup_multiply(simdgroup_matrix<D, 8, 8>& d, const simdgroup_matrix<A, 8, 8>& a,
                                const simdgroup_matrix<B, 8, 8>& b, MM_SITE_PARAMS) {
+  if (::mm_shim::matrix_skip_lane()) return;
   ::mm_shim::memo_multiply<D, A, B, D, false>(d, a, b, d, mm_rt_site{MM_SITE_ARGS});
 }
 
