@@ -125,6 +125,7 @@ export {
   DisposedError,
   ErrorCode,
   InternalError,
+  InterruptedError,
   InvalidArgumentError,
   LibraryLoadError,
   LimitError,
