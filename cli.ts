@@ -4,6 +4,7 @@
 // entry in COMMANDS.
 import process from "node:process";
 import { alignCommand } from "./lib/cli/align.ts";
+import { asanCommand } from "./lib/cli/asan.ts";
 import { auditCommand } from "./lib/cli/audit.ts";
 import { profileCommand } from "./lib/cli/profile.ts";
 
@@ -15,6 +16,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   align: { summary: "alignment and padding audit of a model's GEMM shapes", run: alignCommand },
+  asan: { summary: "run a script on the AddressSanitizer build (preload set up for you)", run: asanCommand },
   audit: { summary: "static memory-access audit of Metal kernels (coalescing, strides)", run: auditCommand },
   profile: {
     summary: "traced per-line memory traffic of a GEMM or kernel (CPU runtime, trace mode)",

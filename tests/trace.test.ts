@@ -125,6 +125,33 @@ test("trace: simdgroup_load/store count once per simdgroup with their 8-row foot
   );
 });
 
+test("trace: reads of a constant params block inside a loop are reported as constant, not device", () => {
+  using dev = traceDevice();
+  using src = dev.tensor(Float32Array.from({ length: 8 * 64 }, (_, i) => i % 5));
+  using dst = dev.empty([64], "f32");
+  const path = "tests/fixtures/trace/constant.metal";
+  const k = load(dev, path).kernel("strided_sum");
+  const params = new Uint32Array([8, 64]); // setBytes data bound to a constant argument
+  const d =
+    dev.trace(() => k.dispatch({ grid: 2, threadgroupSize: 32, args: [src, dst, params] })).dispatches[0];
+  const rows = d.lines.filter((l) =>
+    l.line === lineOf(path, "TRACE: params") || l.line === lineOf(path, "TRACE: src")
+  );
+  assert.ok(rows.some((l) => l.kind === "constant"), JSON.stringify(d.lines, null, 1));
+  assert.ok(d.lines.filter((l) => l.kind === "load").every((l) => l.line === lineOf(path, "TRACE: src")));
+  assert.equal(d.deviceBytesRead, 8 * 64 * 4, "device reads: src only, each float once");
+  assert.equal(d.minimalBytesRead, 8 * 64 * 4, "params are not part of the device minimum");
+  // All 32 lanes read the same word: one request of 4 distinct bytes (the compiler may hoist it).
+  assert.ok(
+    d.constantBytesRead > 0 && d.constantBytesRead <= 2 * 8 * 8,
+    `constant bytes ${d.constantBytesRead}`,
+  );
+  assert.equal(d.bytesMoved, 8 * 64 * 4 + 64 * 4, "bytes moved: src read + dst written, no params");
+  let want = 0;
+  for (let i = 0; i < 8; i++) want += (i * 64 + 3) % 5;
+  assert.equal((dst.data as Float32Array)[3], want);
+});
+
 test("trace: reports only the dispatches made inside fn, in order; table names the lines", () => {
   using dev = traceDevice();
   using a = dev.tensor(new Float32Array(64));

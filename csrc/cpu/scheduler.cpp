@@ -201,7 +201,11 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
     if (job.instrument) {
       // Trace / race mode: one threadgroup at a time, in order, on this thread (deterministic, no locks).
       if (!s.instr_runner) s.instr_runner = std::make_unique<ThreadgroupRunner>();
-      job.instrument->begin_dispatch(k->name, job.grid, job.threadgroup, job.buffers, job.buffer_lengths, 31);
+      uint32_t constant_mask = 0;  // `constant` arguments (buffers or setBytes data), from the reflection
+      for (uint32_t a = 0; a < k->n_args; ++a)
+        if (k->args[a].kind == MM_ARG_CONSTANT && k->args[a].index < 31) constant_mask |= 1u << k->args[a].index;
+      job.instrument->begin_dispatch(k->name, job.grid, job.threadgroup, job.buffers, job.buffer_lengths, 31,
+                                     constant_mask);
       s.work(*s.instr_runner);
       job.instrument->end_dispatch(s.first_error.load() == UINT64_MAX);
     } else if (s.threads.empty() || (kCallerWorks && s.total == 1)) {
