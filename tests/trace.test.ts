@@ -6,7 +6,7 @@ import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
 import { Device, InvalidArgumentError } from "../mod.ts";
 import { compareWithAudit, type TraceDispatch, type TraceLine } from "../lib/runtime/trace.ts";
-import { summarizeDispatch, traceGemm } from "../lib/cli/profile.ts";
+import { summarizeDispatch, TRACE_BENCH_SHAPES, traceGemm } from "../lib/cli/profile.ts";
 import { auditShaders } from "../lib/audit/memory.ts";
 import { lineOf, load, source } from "./util/kernels.ts";
 
@@ -247,6 +247,35 @@ test("trace bounds: hot-loop loads of the shipped GEMM kernels stay within their
   }
   for (const family of ["gemv_", "gemm_small_", "gemm_splitk_fp4", "gemm_splitk_reduce", "gemm_tiled_"]) {
     assert.ok([...seen].some((k) => k.startsWith(family)), `no ${family} kernel was traced`);
+  }
+});
+
+// Device bytes a 64x64-tile GEMM must request: A once per column tile, packed B, scales (and int4 zeros)
+// once per row tile, C once. Constant reads (the params block) are not device traffic.
+function tileBound(m: number, n: number, k: number, format: string, gs: number): number {
+  const rowTiles = Math.ceil(m / 64), colTiles = Math.ceil(n / 64);
+  const perRowTile = (k / 8) * n * 4 + (k / gs) * n * 2 + (format === "int4" ? (k / gs) * n : 0);
+  return m * k * 2 * colTiles + perRowTile * rowTiles + m * n * 2;
+}
+
+test("trace bounds: the tiled kernel's device bytes stay within manifest tileBound x the 64x64-tile bound", () => {
+  const stated = JSON.parse(source("shaders/manifest.json")) as {
+    tileBound: Record<string, { maxOverTileBound: number }>;
+  };
+  const limit = stated.tileBound["gemm_tiled_"].maxOverTileBound;
+  using dev = traceDevice();
+  const s = TRACE_BENCH_SHAPES.find((x) => x.family === "gemm_tiled")!; // the bench shape
+  for (const [format, groupSize] of [["fp4", 32], ["int4", 128]] as const) {
+    const d = traceGemm({ m: s.m, n: s.n, k: s.k, format, groupSize }, dev).dispatches[0];
+    assert.match(d.kernel, /^gemm_tiled_/);
+    const bound = tileBound(s.m, s.n, s.k, format, groupSize);
+    const ratio = (d.deviceBytesRead + d.deviceBytesWritten) / bound;
+    assert.ok(ratio >= 1 - 1e-9, `${d.kernel}: ${ratio} below the tile bound: the bound is wrong`);
+    assert.ok(
+      ratio <= limit,
+      `${d.kernel} ${s.m}x${s.n}x${s.k}: device bytes ${ratio.toFixed(4)}x the tile bound`,
+    );
+    assert.ok(d.constantBytesRead > 0, "the params block reads are counted, apart");
   }
 });
 
