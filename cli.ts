@@ -4,6 +4,7 @@
 // entry in COMMANDS.
 import process from "node:process";
 import { alignCommand } from "./lib/cli/align.ts";
+import { asanCommand } from "./lib/cli/asan.ts";
 import { auditCommand } from "./lib/cli/audit.ts";
 import { buildCommand } from "./lib/cli/build.ts";
 import { convertCommand } from "./lib/cli/convert.ts";
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
     summary: "build (or find) the native library; prints the MM_LIBRARY_PATH line",
     run: buildCommand,
   },
+  asan: { summary: "run a script on the AddressSanitizer build (preload set up for you)", run: asanCommand },
   audit: { summary: "static memory-access audit of Metal kernels (coalescing, strides)", run: auditCommand },
   inspect: {
     summary:

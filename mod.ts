@@ -141,6 +141,7 @@ export {
   DisposedError,
   ErrorCode,
   InternalError,
+  InterruptedError,
   InvalidArgumentError,
   LibraryLoadError,
   LimitError,

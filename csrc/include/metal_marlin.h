@@ -47,6 +47,7 @@ extern "C" {
 #define MM_E_UNINIT -16         /* read of never-written threadgroup memory (instrumented builds) */
 #define MM_E_INTERNAL -17       /* a bug in metal-marlin: please report */
 #define MM_E_NONUNIFORM -18     /* a simdgroup-uniform operation saw lane-dependent values */
+#define MM_E_INTERRUPTED -19    /* SIGINT (Ctrl-C) arrived during a CPU dispatch: it stopped early */
 
 typedef uint32_t mm_device;  /* 0 is never a valid handle */
 typedef uint32_t mm_buffer;

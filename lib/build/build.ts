@@ -197,9 +197,10 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
 
   const objects: string[] = [];
   const tasks = tus.map((tu) => {
-    // Shader TUs (rewritten into gen/; not the module table) may get extra flags (instrument, coverage).
+    // Shader TUs (rewritten into gen/; not the module table) may get extra flags (instrument, coverage);
+    // linked into the library, they read the current lane with initial-exec TLS (shim/mm_runtime.h).
     const tuFlags = tu.startsWith(gen) && tu !== table
-      ? [...tc.compileFlags, ...(tc.shaderFlags ?? [])]
+      ? [...tc.compileFlags, ...(tc.shaderFlags ?? []), "-DMM_TLS_INITIAL_EXEC=1"]
       : tu.endsWith(".mm")
       ? [...tc.compileFlags, ...(tc.objcFlags ?? [])]
       : tc.compileFlags;

@@ -146,7 +146,9 @@ export function staleReason(mode: BuildMode, tc: Toolchain | undefined): string 
   if (stamp === undefined) return "no build stamp";
   if ("corrupt" in stamp) return stamp.corrupt;
   // The Metal backend's sources are inputs of the builds that hold it (metal-sim modes, macOS).
-  const sources = sourceHash(tc ? tc.objcFlags !== undefined : isMetalSim(mode) || process.platform === "darwin");
+  const sources = sourceHash(
+    tc ? tc.objcFlags !== undefined : isMetalSim(mode) || process.platform === "darwin",
+  );
   if (tc === undefined) return stamp.sources === sources ? undefined : "sources changed";
   return stamp.hash === libraryHash(tc, sources) ? undefined : "sources or compiler changed";
 }
