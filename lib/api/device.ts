@@ -3,7 +3,7 @@
 // so the runtime never imports an op. Adding an op family: its file in lib/ops, then one method here
 // (and, for a public free function that takes a Device, one wrapper like gemmRoute below).
 import type { QuantizedMatrix } from "../quant/types.ts";
-import { DeviceCore, type DeviceInfo, type DeviceOptions } from "../runtime/device.ts";
+import { type BackendName, DeviceCore, type DeviceInfo, type DeviceOptions } from "../runtime/device.ts";
 import type { DType, TensorArray } from "../runtime/dtype.ts";
 import type { Library } from "../runtime/library.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -22,13 +22,13 @@ function checkObject(op: string, what: string, value: unknown): void {
   }
 }
 
-export type { DeviceInfo, DeviceOptions };
+export type { BackendName, DeviceInfo, DeviceOptions };
 
 /** An open compute device. Create with `Device.open()`, release with `dispose()` or `using`. */
 export class Device implements Disposable {
   #core: DeviceCore;
   /** Backend actually in use. */
-  readonly backend: "cpu" | "metal";
+  readonly backend: BackendName;
   /** Instrument mode the device was opened with, if any. */
   readonly instrument: "trace" | "race" | undefined;
 
@@ -54,9 +54,12 @@ export class Device implements Disposable {
     return this.#core.disposed;
   }
 
-  /** A tensor holding a copy of `data`; dtype follows the array type; shape defaults to [data.length]. */
-  tensor(data: TensorArray, shape?: readonly number[]): Tensor {
-    return this.#core.tensor(data, shape);
+  /**
+   * A tensor holding a copy of `data`; dtype follows the array type (pass "bf16" for a Uint16Array of raw
+   * bfloat16 bits, e.g. from f32ToBf16()); shape defaults to [data.length].
+   */
+  tensor(data: TensorArray, shape?: readonly number[], dtype?: "bf16"): Tensor {
+    return this.#core.tensor(data, shape, dtype);
   }
 
   /** A zero-filled tensor of `shape` and `dtype`. */
@@ -99,9 +102,23 @@ export class Device implements Disposable {
     return this.#core.scope(fn);
   }
 
-  /** Waits for all submitted work; throws the first error a dispatch hit since the last sync. */
+  /**
+   * Waits for all submitted work; throws the first error a dispatch hit since the last sync. On Metal
+   * (and metal-sim) dispatches and gemm return before the device ran them: `toArray()` and this call
+   * wait; `tensor.data` is a live view of shared memory and may show old values until one of them.
+   */
   synchronize(): void {
     this.#core.synchronize();
+  }
+
+  /**
+   * Like synchronize() without blocking the event loop: resolves when all submitted work completed
+   * (polling the command buffers' status on a timer; Bun's threadsafe JSCallback and Deno's
+   * UnsafeCallback.threadSafe could call back instead, at the price of a callback's lifetime rules),
+   * rejects with the first dispatch error. Resolves at once on the CPU backend.
+   */
+  ready(): Promise<void> {
+    return this.#core.ready();
   }
 
   // ---- ops (lib/ops): one forwarding method per op family ----

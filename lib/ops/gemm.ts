@@ -78,9 +78,28 @@ export function uploadWeight(dev: DeviceRef, q: QuantizedMatrix): QuantizedWeigh
   return new QuantizedWeight(dev, q);
 }
 
-function f16Buffer(t: Tensor, op: string, what: string): number {
+/** Activation dtypes the kernels take for A, out, bias and residual (MM_ACT_* ids). */
+const ACT_DTYPES: Readonly<Record<string, number>> = { f16: 0, bf16: 1 };
+
+// a fixes the activation dtype; out, bias and residual must match it (no silent conversion in a kernel).
+function actBuffer(t: Tensor, op: string, what: string, want?: "f16" | "bf16"): number {
   const s = tensorState(t, op);
-  if (s.dtype !== "f16") throw new InvalidArgumentError(`${op}: ${what} must be f16, got ${s.dtype}`, op);
+  if (want === undefined) {
+    if (!Object.hasOwn(ACT_DTYPES, s.dtype)) {
+      throw new InvalidArgumentError(
+        `${op}: ${what} must be f16 or bf16, got ${s.dtype}` +
+          (s.dtype === "f32" ? "; convert with f32ToF16() or f32ToBf16() (metal-marlin exports both)" : ""),
+        op,
+      );
+    }
+  } else if (s.dtype !== want) {
+    const how = want === "bf16" ? "f16ToBf16()" : "bf16ToF16()";
+    throw new InvalidArgumentError(
+      `${op}: ${what} is ${s.dtype} but a is ${want}; activations, out, bias and residual share one dtype ` +
+        `(convert ${what} with ${s.dtype === "f32" ? `f32To${want === "bf16" ? "Bf16" : "F16"}()` : how})`,
+      op,
+    );
+  }
   return s.buffer;
 }
 
@@ -98,7 +117,8 @@ function pitchOf(t: Tensor): number {
 // Fills the params block for one call (everything but batch strides and the output).
 function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batched: boolean): void {
   checkWeight(w, op, "w");
-  const aBuf = f16Buffer(a, op, "a");
+  const aBuf = actBuffer(a, op, "a");
+  const act = tensorState(a, op).dtype as "f16" | "bf16";
   const rank = a.shape.length;
   const m = checkU32(op, "m", opts.m ?? (rank >= 2 ? a.shape[rank - 2] : 1), 1);
   const cols = pitchOf(a);
@@ -141,18 +161,23 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
   u32[F.ldw] = w.np;
   u32[F.lda] = lda;
   u32[F.splitK] = opts.splitK === undefined ? 0 : checkU32(op, "splitK", opts.splitK, 0);
+  u32[F.scaleDtype] = w.scaleDtypeId;
+  u32[F.actDtype] = ACT_DTYPES[act];
+  f32[F.tensorScale] = w.tensorScale;
   setBuffer(F.packed, tensorState(w.packed, op).buffer);
   setBuffer(F.scales, tensorState(w.scales, op).buffer);
-  if (w.zeros) setBuffer(F.zeros, tensorState(w.zeros, op).buffer);
+  // The zeros slot carries int4 zero points or int4-affine biases.
+  const zb = w.zeros ?? w.biases;
+  if (zb) setBuffer(F.zeros, tensorState(zb, op).buffer);
   setBuffer(F.a, aBuf);
   let epi = 0;
   if (opts.bias) {
     epi |= EPI.bias;
-    setBuffer(F.bias, f16Buffer(opts.bias, op, "bias"));
+    setBuffer(F.bias, actBuffer(opts.bias, op, "bias", act));
   }
   if (opts.residual) {
     epi |= EPI.residual;
-    setBuffer(F.residual, f16Buffer(opts.residual, op, "residual"));
+    setBuffer(F.residual, actBuffer(opts.residual, op, "residual", act));
     u32[F.ldr] = opts.ldr === undefined ? pitchOf(opts.residual) : checkU32(op, "ldr", opts.ldr, 1);
   }
   if (opts.activation !== undefined) {
@@ -180,17 +205,20 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
       checkWeight(up, op, "up");
       if (
         up.k !== w.k || up.n !== w.n || up.kp !== w.kp || up.np !== w.np || up.format !== w.format ||
-        up.groupSize !== w.groupSize || up.batch !== w.batch
+        up.groupSize !== w.groupSize || up.batch !== w.batch || up.scaleDtype !== w.scaleDtype
       ) {
         throw new ShapeError(
-          `${op}: up weight (${up.format} k=${up.k} n=${up.n} gs=${up.groupSize} batch=${up.batch}) ` +
-            `does not match w (${w.format} k=${w.k} n=${w.n} gs=${w.groupSize} batch=${w.batch})`,
+          `${op}: up weight (${up.format} k=${up.k} n=${up.n} gs=${up.groupSize} batch=${up.batch} ` +
+            `scales ${up.scaleDtype}) does not match w (${w.format} k=${w.k} ` +
+            `n=${w.n} gs=${w.groupSize} batch=${w.batch} scales ${w.scaleDtype})`,
           op,
         );
       }
       setBuffer(F.upPacked, tensorState(up.packed, op).buffer);
       setBuffer(F.upScales, tensorState(up.scales, op).buffer);
-      if (up.zeros) setBuffer(F.upZeros, tensorState(up.zeros, op).buffer);
+      f32[F.upTensorScale] = up.tensorScale;
+      const uzb = up.zeros ?? up.biases;
+      if (uzb) setBuffer(F.upZeros, tensorState(uzb, op).buffer);
     } else {
       u32[F.upColumn] = n;
     }
@@ -205,20 +233,27 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
 // The output tensor: opts.out (no allocation) or a new f16 [batch?, M, N]; sets c and ldc.
 function output(dev: DeviceRef, op: string, opts: GemmOptions, batch: number): Tensor {
   const ldc = opts.ldc === undefined ? undefined : checkU32(op, "ldc", opts.ldc, 1);
+  const act = u32[F.actDtype] === ACT_DTYPES.bf16 ? "bf16" : "f16";
   if (opts.out) {
-    u32[F.c] = f16Buffer(opts.out, op, "out");
+    u32[F.c] = actBuffer(opts.out, op, "out", act);
     u32[F.ldc] = ldc ?? pitchOf(opts.out);
     return opts.out;
   }
   const m = u32[F.m], n = u32[F.n];
-  const out = alloc(dev, op, batch > 0 ? [batch, m, n] : [m, n], "f16", "output");
+  const out = alloc(dev, op, batch > 0 ? [batch, m, n] : [m, n], act, "output");
   u32[F.c] = tensorState(out, op).buffer;
   u32[F.ldc] = ldc ?? n;
   return out;
 }
 
 // Allocates under the caller's op, so the errors say "gemm: ...", not "tensor: ...".
-function alloc(dev: DeviceRef, op: string, shape: number[], dtype: "f16" | "f32", role: string): Tensor {
+function alloc(
+  dev: DeviceRef,
+  op: string,
+  shape: number[],
+  dtype: "f16" | "bf16" | "f32",
+  role: string,
+): Tensor {
   const elems = shape.reduce((x, y) => x * y, 1);
   if (elems > U32_MAX) {
     const msg = `${op}: the ${role} [${shape.join(", ")}] has ${elems} elements; kernels index with 32 bits`;
