@@ -1,7 +1,7 @@
-// The importers whose target formats arrive with issue #11 (int4-affine for MLX and GGUF Q4_1, mxfp4 for
-// GGUF MXFP4), checked now against the format contract: their output is decoded here with the contract's
-// formulas (w = s·q + b; w = E2M1(q)·2^(e−127)) and must equal the source formula exactly, padding
-// included. io_import_*.test.ts runs the same sources through dequantize() and GEMM once #11 lands.
+// The importers whose target formats came with issue #11 (int4-affine for MLX and GGUF Q4_1, mxfp4 for
+// GGUF MXFP4), checked against the format contract independently of lib/quant: their output is decoded
+// here with the contract's formulas (w = s·q + b; w = E2M1(q)·2^(e−127)) and must equal the source formula
+// exactly, padding included. io_import_*.test.ts runs the same sources through dequantize() and GEMM.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -75,7 +75,7 @@ test(
     );
     const g = GgufFile.open(path);
     try {
-      const a = importGguf(path, g.tensors.get("q41")!, g.bytes("q41"), true);
+      const a = importGguf(path, g.tensors.get("q41")!, g.bytes("q41"));
       assert.deepEqual([a.format, a.scaleDtype, a.groupSize, a.np], ["int4-affine", "f16", 32, 16]);
       assertContract(
         "Q4_1",
@@ -84,7 +84,7 @@ test(
         k,
         (_, r, c) => q[r * k + c] * h2f(d[r * bl + (c >> 5)]) + h2f(mm[r * bl + (c >> 5)]),
       );
-      const x = importGguf(path, g.tensors.get("mx")!, g.bytes("mx"), true);
+      const x = importGguf(path, g.tensors.get("mx")!, g.bytes("mx"));
       assert.deepEqual([x.format, x.scaleDtype, x.scales instanceof Uint8Array], ["mxfp4", "e8m0", true]);
       assertContract("MXFP4", x, n, k, (_, r, c) => E2M1[q[r * k + c]] * 2 ** (e[r * bl + (c >> 5)] - 127));
     } finally {
@@ -115,7 +115,7 @@ test("contract: MLX affine -> int4-affine with f16 and bf16 scales/biases, 2-D a
         t("w", "U32", [...lead, n, k / 8], packMlx(q.subarray(0, rows * k), rows, k)),
         t("s", dt, [...lead, n, g], s.subarray(0, rows * g)),
         t("b", dt, [...lead, n, g], b.subarray(0, rows * g)),
-        { groupSize: gs, bits: 4, contract: true },
+        { groupSize: gs, bits: 4 },
       );
       assert.deepEqual([m.format, m.scaleDtype, m.batch, m.np], [
         "int4-affine",

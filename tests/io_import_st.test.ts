@@ -18,7 +18,7 @@ import {
   randomCodes,
   randomHalves,
 } from "./util/packers.ts";
-import { assertExact, assertGemm, needAffine, using_, withDir } from "./util/io_assert.ts";
+import { assertExact, assertGemm, using_, withDir } from "./util/io_assert.ts";
 import { InexactImportError } from "../lib/io/errors.ts";
 
 function gptqFixture(
@@ -229,25 +229,4 @@ test(
       });
     }
   }),
-  { skip: needAffine },
-);
-
-test(
-  "MLX affine before int4-affine exists: refused with InexactImportError naming the format",
-  withDir(async (dir) => {
-    const n = 8, k = 32;
-    writeSt(join(dir, "model.safetensors"), [
-      { name: "m.weight", dtype: "U32", shape: [n, k / 8], bytes: le(new Uint32Array(n * k / 8)) },
-      { name: "m.scales", dtype: "F16", shape: [n, 1], bytes: le(new Float16Array(n)) },
-      { name: "m.biases", dtype: "F16", shape: [n, 1], bytes: le(new Float16Array(n)) },
-    ]);
-    await using_(dir, (ck) => {
-      assert.equal(ck.info("m.weight").exact, false);
-      assert.throws(
-        () => ck.quantized("m.weight"),
-        (x: unknown) => x instanceof InexactImportError && /int4-affine/.test(x.message),
-      );
-    });
-  }),
-  { skip: needAffine === undefined ? "int4-affine exists: the import test above covers MLX" : undefined },
 );

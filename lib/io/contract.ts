@@ -1,8 +1,6 @@
-// The format contract of issue #11 (fixed in its brief so importers could be written in parallel):
+// The format contract of issue #11 (fixed in its brief so importers could be written in parallel with it):
 // int4-affine (w = s*q + b), mxfp4 (E8M0 scales), nvfp4, and bf16 scales. Importers build matrices in the
-// contract's shape; a format that lib/quant does not list yet is refused with an InexactImportError naming
-// it, so nothing downstream ever sees a format it cannot decode.
-import { QUANT_FORMATS } from "../quant/formats.ts";
+// contract's shape, which is lib/quant's QuantizedMatrix now that #11 has landed.
 import type { QuantizedMatrix } from "../quant/types.ts";
 
 /** Every weight format of the contract. */
@@ -10,7 +8,7 @@ export type ContractFormat = "fp4" | "int4" | "int4-sym" | "int4-affine" | "mxfp
 /** Scale storage of the contract: f16 / bf16 (raw bits) / E8M0 bytes / E4M3 bytes. */
 export type ScaleDType = "f16" | "bf16" | "e8m0" | "e4m3";
 
-/** A QuantizedMatrix as the contract defines it (lib/quant's type once #11 lands). */
+/** A QuantizedMatrix as the contract defines it (the shape of lib/quant's type). */
 export interface ImportedMatrix {
   readonly format: ContractFormat;
   readonly k: number;
@@ -26,19 +24,6 @@ export interface ImportedMatrix {
   readonly zeros: Uint8Array | undefined;
   readonly biases?: Float16Array | Uint16Array;
   readonly tensorScale?: number;
-}
-
-/** True when lib/quant implements `format` (quantize, dequantize, upload). */
-export function formatAvailable(format: ContractFormat): boolean {
-  return (QUANT_FORMATS as readonly string[]).includes(format);
-}
-
-/** True when lib/quant accepts scales stored as `dtype` ("f16" always; the rest arrive with #11). */
-export function scaleDtypeAvailable(dtype: ScaleDType): boolean {
-  if (dtype === "f16") return true;
-  if (dtype === "e8m0") return formatAvailable("mxfp4");
-  if (dtype === "e4m3") return formatAvailable("nvfp4");
-  return formatAvailable("int4-affine"); // bf16 scales arrive together with int4-affine (#11)
 }
 
 /** The matrix as lib/quant's QuantizedMatrix (same object: the contract only adds fields). */

@@ -3,12 +3,10 @@
 // run along K; byte j of a block's qs holds value j (low nibble) and value j + 16 (high nibble).
 //   Q4_0  {f16 d; u8 qs[16]}         w = (q - 8)·d          -> int4-sym, group 32, scale d (sign kept)
 //   Q4_1  {f16 d; f16 m; u8 qs[16]}  w = q·d + m            -> int4-affine, scale d, bias m
-//   MXFP4 {u8 e; u8 qs[16]}          w = E2M1(q)·2^(e-127)  -> mxfp4 (E8M0 scale e); until #11 lands,
-//                                     fp4 with the f16 scale 2^(e-127) when every e gives a normal or
-//                                     subnormal f16 power of two (e in 103..142), which is exact
+//   MXFP4 {u8 e; u8 qs[16]}          w = E2M1(q)·2^(e-127)  -> mxfp4 (E8M0 scale e)
 //   Q4_K  refused: its sub-block scale d·sc (f16 × 6-bit) needs up to 17 significant bits, f16 has 11.
 import { InexactImportError } from "./errors.ts";
-import { formatAvailable, type ImportedMatrix, roundUp } from "./contract.ts";
+import { type ImportedMatrix, roundUp } from "./contract.ts";
 import type { GgufTensor } from "./gguf.ts";
 
 const OP = "quantized";
@@ -40,7 +38,7 @@ function dims(file: string, t: GgufTensor): Dims {
 }
 
 /** Why `t` cannot be imported exactly (structure only), or undefined when it can. */
-export function ggufRefusal(t: GgufTensor, contract = false): string | undefined {
+export function ggufRefusal(t: GgufTensor): string | undefined {
   const name = t.ggml.name;
   if (name === "Q4_K") {
     return "Q4_K cannot be imported exactly: its per-sub-block scale d·sc (an f16 times a 6-bit integer) " +
@@ -48,9 +46,6 @@ export function ggufRefusal(t: GgufTensor, contract = false): string | undefined
   }
   if (!GGUF_IMPORTABLE.includes(name)) return `${name} is not a 4-bit format we import (Q4_0, Q4_1, MXFP4)`;
   if (t.ne.length < 2 || t.ne.length > 3) return `ne [${t.ne.join(", ")}] is not a matrix or a stack of them`;
-  if (name === "Q4_1" && !contract && !formatAvailable("int4-affine")) {
-    return "Q4_1 needs format int4-affine (w = s·q + b), which lib/quant does not have yet (issue #11)";
-  }
   return undefined;
 }
 
@@ -99,11 +94,11 @@ function repack32(
 }
 
 /**
- * Imports a Q4_0, Q4_1 or MXFP4 tensor exactly; anything else is an InexactImportError. `contract`
- * builds the issue-#11 contract formats (int4-affine, mxfp4) even before lib/quant has them (tests).
+ * Imports a Q4_0 (int4-sym), Q4_1 (int4-affine) or MXFP4 (mxfp4) tensor exactly; anything else is an
+ * InexactImportError.
  */
-export function importGguf(file: string, t: GgufTensor, bytes: Uint8Array, contract = false): ImportedMatrix {
-  const why = ggufRefusal(t, contract);
+export function importGguf(file: string, t: GgufTensor, bytes: Uint8Array): ImportedMatrix {
+  const why = ggufRefusal(t);
   if (why !== undefined) throw new InexactImportError(OP, file, t.name, why);
   const d = dims(file, t);
   const np = roundUp(d.n, 8), batch = d.batch ?? 1;
@@ -134,11 +129,10 @@ export function importGguf(file: string, t: GgufTensor, bytes: Uint8Array, contr
   }
   // MXFP4
   const e = new Uint8Array(nScales);
-  let lo = 255, hi = 0, at = -1;
+  let hi = 0, at = -1;
   repack32(bytes, d, np, 17, 1, packed, (i, o) => {
     const v = bytes[o];
     e[i] = v;
-    if (v < lo) lo = v;
     if (v > hi) [hi, at] = [v, o];
   });
   if (hi === 255) {
@@ -149,22 +143,5 @@ export function importGguf(file: string, t: GgufTensor, bytes: Uint8Array, contr
       `E8M0 scale 255 (NaN) in the block at byte ${t.start + at}`,
     );
   }
-  if (contract || formatAvailable("mxfp4")) {
-    return { ...base, format: "mxfp4", scaleDtype: "e8m0", scales: e, zeros: undefined };
-  }
-  // Pre-#11 path: 2^(e-127) as an f16 scale is exact for e in 103..142 (2^-24 subnormal .. 2^15).
-  if (lo < 103 || hi > 142) {
-    throw new InexactImportError(
-      OP,
-      file,
-      t.name,
-      `E8M0 exponents span ${lo - 127}..${hi - 127}; until format mxfp4 exists (issue #11) only -24..15 ` +
-        "(exact f16 scales for fp4) import exactly",
-    );
-  }
-  const scales = new Float16Array(nScales);
-  for (let i = 0; i < nScales; i++) {
-    if ((i % np) < d.n) scales[i] = 2 ** (e[i] - 127);
-  }
-  return { ...base, format: "fp4", scaleDtype: "f16", scales, zeros: undefined };
+  return { ...base, format: "mxfp4", scaleDtype: "e8m0", scales: e, zeros: undefined };
 }

@@ -3,33 +3,21 @@
 // or bf16); w = scale·q + bias. Our word [k/8][n] is MLX's word [n][k/8] transposed, nibbles unchanged;
 // scales and biases keep their exact bits. Stacked experts [E, N, K/8] become a batch.
 import { InexactImportError } from "./errors.ts";
-import { formatAvailable, type ImportedMatrix, scaleDtypeAvailable } from "./contract.ts";
+import type { ImportedMatrix } from "./contract.ts";
 import { halvesOf, u32View } from "./dtypes.ts";
 import type { RawTensor } from "./import_gptq.ts";
 
 const OP = "quantized";
 
-/** Why an MLX layer with these scale dtypes cannot be imported now, or undefined. */
-export function mlxRefusal(
-  scaleDtype: string,
-  bits: number | undefined,
-  contract = false,
-): string | undefined {
+/** Why an MLX layer with these scale dtypes cannot be imported, or undefined. */
+export function mlxRefusal(scaleDtype: string, bits: number | undefined): string | undefined {
   if (bits !== undefined && bits !== 4) return `MLX ${bits}-bit quantization is not 4-bit`;
   if (scaleDtype !== "F16" && scaleDtype !== "BF16") return `scales are ${scaleDtype}, not F16 or BF16`;
-  if (contract) return undefined;
-  if (!formatAvailable("int4-affine")) {
-    return "MLX affine needs format int4-affine (w = s·q + b), which lib/quant does not have yet (issue #11)";
-  }
-  if (scaleDtype === "BF16" && !scaleDtypeAvailable("bf16")) {
-    return "bf16 scales are not available yet (issue #11)";
-  }
   return undefined;
 }
 
 /**
  * Imports one MLX affine 4-bit layer. `groupSize` from config.json's quantization, else K / groups.
- * `contract` builds int4-affine even before lib/quant has it (tests).
  */
 export function importMlx(
   file: string,
@@ -37,9 +25,9 @@ export function importMlx(
   weight: RawTensor,
   scales: RawTensor,
   biases: RawTensor,
-  opts: { groupSize?: number; bits?: number; contract?: boolean } = {},
+  opts: { groupSize?: number; bits?: number } = {},
 ): ImportedMatrix {
-  const why = mlxRefusal(scales.dtype, opts.bits, opts.contract);
+  const why = mlxRefusal(scales.dtype, opts.bits);
   if (why !== undefined) throw new InexactImportError(OP, file, prefix, why);
   const nd = weight.shape.length;
   const sameShape = scales.shape.join() === biases.shape.join() && scales.dtype === biases.dtype;

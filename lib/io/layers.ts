@@ -5,7 +5,8 @@
 //   MLX   PREFIX.weight U32 + .scales + .biases
 import { checkQuantized } from "../quant/validate.ts";
 import type { QuantizedMatrix } from "../quant/types.ts";
-import { formatAvailable, type ImportedMatrix, scaleDtypeAvailable } from "./contract.ts";
+import type { ImportedMatrix } from "./contract.ts";
+import { QUANT_FORMATS } from "../quant/formats.ts";
 import { CheckpointError, InexactImportError } from "./errors.ts";
 import { importAwq } from "./import_awq.ts";
 import { importGptq, type RawTensor } from "./import_gptq.ts";
@@ -13,6 +14,9 @@ import { importMlx, mlxRefusal } from "./import_mlx.ts";
 import { MARLIN_FORMAT, MARLIN_TENSORS_KEY, type MarlinTensorMeta } from "./save.ts";
 import type { SafetensorsFile } from "./safetensors.ts";
 import { halvesOf, wordsOf } from "./dtypes.ts";
+
+/** Scale dtypes our own format may name (lib/quant's scale storage). */
+const SCALE_DTYPES: readonly string[] = ["f16", "bf16", "e8m0", "e4m3"];
 
 /** Quantization settings from config.json / quantize_config.json. */
 export interface QuantConfig {
@@ -201,8 +205,8 @@ export function layerRefusal(l: Layer): string | undefined {
       return undefined;
     case "marlin": {
       const m = l.meta!;
-      if (!formatAvailable(m.format as never)) return `format ${m.format} is not available in lib/quant yet`;
-      if (!scaleDtypeAvailable(m.scaleDtype as never)) return `${m.scaleDtype} scales are not available yet`;
+      if (!(QUANT_FORMATS as readonly string[]).includes(m.format)) return `unknown format ${m.format}`;
+      if (!SCALE_DTYPES.includes(m.scaleDtype)) return `unknown scale dtype ${m.scaleDtype}`;
       return undefined;
     }
   }

@@ -8,14 +8,8 @@ import { openCpu } from "../gemm_helpers.ts";
 import { Rng } from "./random.ts";
 import { type Checkpoint, openCheckpoint } from "../../lib/io/checkpoint.ts";
 import { dequantize } from "../../lib/quant/dequantize.ts";
-import { QUANT_FORMATS } from "../../lib/quant/formats.ts";
 import { matmulF64 } from "../../lib/reference/gemm.ts";
 import type { QuantizedMatrix } from "../../lib/quant/types.ts";
-
-/** True when lib/quant has `f`. */
-export const has = (f: string) => (QUANT_FORMATS as readonly string[]).includes(f);
-/** Skip reason for tests that need int4-affine (issue #11). */
-export const needAffine = has("int4-affine") ? undefined : "needs format int4-affine from issue #11";
 
 /** Runs fn in a fresh temp directory. */
 export function withDir(fn: (dir: string) => void | Promise<void>): () => Promise<void> {
