@@ -11,6 +11,10 @@ import type { TraceReport } from "../runtime/trace.ts";
 import { batchedGemm, type BatchedGemmOptions, gemm, type GemmOptions, uploadWeight } from "../ops/gemm.ts";
 import { type GemmRoute, type GemmRouteShape, routeOf } from "../ops/gemm_route.ts";
 import type { QuantizedWeight } from "../ops/weight.ts";
+import { rmsNorm, type RmsNormOptions } from "../ops/norm.ts";
+import { rope, type RopeOptions } from "../ops/rope.ts";
+import { attention, type AttentionOptions, KVCache, type KVCacheOptions } from "../ops/attention.ts";
+import type { Operand } from "../ops/layer_common.ts";
 
 export type { DeviceInfo, DeviceOptions };
 
@@ -104,6 +108,35 @@ export class Device implements Disposable {
    */
   batchedGemm(a: Tensor, w: QuantizedWeight, opts?: BatchedGemmOptions): Tensor {
     return batchedGemm(this, a, w, opts);
+  }
+
+  /**
+   * RMSNorm of each row of x (f16): y = x · rsqrt(mean(x²) + eps) · weight, weight f16 [dim]. Returns
+   * opts.out (x itself works: in place) or a new f16 tensor; see RmsNormOptions.
+   */
+  rmsNorm(x: Operand, weight: Tensor, opts?: RmsNormOptions): Tensor {
+    return rmsNorm(this, x, weight, opts);
+  }
+
+  /**
+   * Rotary position embedding of x (f16 [T, heads, headDim] by default; pitches in RopeOptions), in
+   * place or into opts.out; half-split (default) or interleaved pairs, position offset, partial dims.
+   */
+  rope(x: Operand, opts: RopeOptions): Tensor {
+    return rope(this, x, opts);
+  }
+
+  /** A KV cache of f16 [kvHeads, capacity, headDim] keys and values, owned by this device. */
+  kvCache(opts: KVCacheOptions): KVCache {
+    return new KVCache(this, opts);
+  }
+
+  /**
+   * Causal (by default) attention of q (f16 [T, heads, headDim]) over `cache`, GQA when heads > kvHeads;
+   * long caches with few queries split the keys across threadgroups. Returns f16 [T, heads · headDim].
+   */
+  attention(q: Operand, cache: KVCache, opts: AttentionOptions): Tensor {
+    return attention(this, q, cache, opts);
   }
 
   // ---- lifetime ----
