@@ -61,4 +61,53 @@ typedef struct AttnParams {
   uint32_t pad[2];
 } AttnParams;
 
+#define MOE_THREADS 128u      /* router, grouped GEMM, combine */
+#define MOE_SORT_THREADS 256u /* sort: one threadgroup, thread e owns expert e (e += 256) */
+#define MOE_MAX_EXPERTS 256u  /* router logits and sort counts live in threadgroup memory */
+#define MOE_MAX_TOPK 16u
+#define MOE_TILE_ROWS 16u     /* grouped GEMM: sorted rows of one expert per threadgroup */
+
+typedef struct RouterParams {
+  uint32_t tokens;     // T (grid.x)
+  uint32_t experts;    // E <= MOE_MAX_EXPERTS
+  uint32_t top_k;      // k <= min(E, MOE_MAX_TOPK)
+  uint32_t dim;        // hidden size D
+  uint32_t ldx;        // row pitch of x
+  uint32_t renorm;     // 1: top-k weights divided by their sum (Mixtral); 0: the softmax probabilities
+  uint32_t pad[2];
+} RouterParams;
+
+typedef struct SortParams {
+  uint32_t pairs;      // T * k (token, slot) pairs, pair p = t * k + slot
+  uint32_t experts;    // E
+  uint32_t pad[2];
+} SortParams;
+
+typedef struct MoeGemmParams {
+  uint32_t N;          // output columns
+  uint32_t K;          // reduction length
+  uint32_t Kw;         // packed rows walked: ceil(K / 8)
+  uint32_t Np;         // padded columns (the pitch of packed words, scales and zeros)
+  uint32_t lda;        // row pitch of a
+  uint32_t ldc;        // row pitch of c
+  uint32_t experts;    // E
+  uint32_t top_k;      // k (gather: sorted pair p reads token p / k)
+  uint32_t stride_w;   // packed words per expert
+  uint32_t stride_s;   // scales (and zeros) per expert
+  uint32_t gather;     // 1: row r of the tile reads a[token of sorted[r]]; 0: a[r] (already sorted)
+  uint32_t swiglu;     // 1: c = silu(a W_gate) * (a W_up), up weight at buffers 8..10
+  uint32_t pad[4];
+} MoeGemmParams;
+
+typedef struct CombineParams {
+  uint32_t tokens;     // T (grid.y)
+  uint32_t N;          // columns
+  uint32_t top_k;      // k
+  uint32_t ldy;        // row pitch of the sorted expert outputs
+  uint32_t ldo;        // row pitch of out
+  uint32_t add;        // 1: out also adds `add` (shared expert and/or residual), row pitch ld_add
+  uint32_t ld_add;
+  uint32_t pad;
+} CombineParams;
+
 #endif  // MM_LAYER_PARAMS_H

@@ -15,6 +15,17 @@ import { rmsNorm, type RmsNormOptions } from "../ops/norm.ts";
 import { rope, type RopeOptions } from "../ops/rope.ts";
 import { attention, type AttentionOptions, KVCache, type KVCacheOptions } from "../ops/attention.ts";
 import type { Operand } from "../ops/layer_common.ts";
+import {
+  moe,
+  moeCombine,
+  moeGemm,
+  type MoeGemmOptions,
+  moeRoute,
+  type MoeRouting,
+  moeSort,
+  type MoeSorted,
+  type MoeWeights,
+} from "../ops/moe.ts";
 
 export type { DeviceInfo, DeviceOptions };
 
@@ -137,6 +148,38 @@ export class Device implements Disposable {
    */
   attention(q: Operand, cache: KVCache, opts: AttentionOptions): Tensor {
     return attention(this, q, cache, opts);
+  }
+
+  /**
+   * MoE router: logits x · routerᵀ (router f16 [E, D]), softmax, top-k (ties to the lower expert),
+   * renormalised unless `renormalize: false`. Returns u32 ids and f32 weights, [T, k] each.
+   */
+  moeRoute(
+    x: Tensor,
+    router: Tensor,
+    opts: { topK: number; experts: number; renormalize?: boolean },
+  ): MoeRouting {
+    return moeRoute(this, x, router, opts);
+  }
+
+  /** Stable, deterministic counting sort of routing pairs (ids u32 [T, k]) by expert. */
+  moeSort(ids: Tensor, experts: number): MoeSorted {
+    return moeSort(this, ids, experts);
+  }
+
+  /** Grouped GEMM over sorted pairs with per-expert weights (w batched [E, ...]); f16 [P, N] in sorted order. */
+  moeGemm(a: Tensor, w: QuantizedWeight, sorted: MoeSorted, opts: MoeGemmOptions): Tensor {
+    return moeGemm(this, a, w, sorted, opts);
+  }
+
+  /** Weighted combine of sorted expert outputs back to tokens, plus an optional f16 [T, N] `add`. */
+  moeCombine(y: Tensor, routing: MoeRouting, sorted: MoeSorted, add?: Tensor): Tensor {
+    return moeCombine(this, y, routing, sorted, add);
+  }
+
+  /** A whole MoE MLP block (route, sort, expert SwiGLU + down, combine, shared expert, residual). */
+  moe(x: Tensor, weights: MoeWeights, residual?: Tensor): Tensor {
+    return moe(this, x, weights, residual);
   }
 
   // ---- lifetime ----
