@@ -110,4 +110,20 @@ typedef struct CombineParams {
   uint32_t pad;
 } CombineParams;
 
+#define DEQUANT_THREADS 64u  /* dequant: one (group, 4 columns) per thread */
+
+typedef struct DequantParams {
+  uint32_t K;          // logical rows of the output
+  uint32_t N;          // logical columns of the output
+  uint32_t Np;         // padded columns: pitch of packed words, scales and zeros
+  uint32_t group_size; // K values per scale, a multiple of 8
+  uint32_t groups;     // Kp / group_size (grid.y)
+  uint32_t ldo;        // row pitch of the output
+  uint32_t stride_w;   // packed words per batch entry
+  uint32_t stride_s;   // scales (and zeros) per batch entry
+  uint32_t stride_o;   // output elements per batch entry
+  uint32_t vec;        // 1: ldo % 4 == 0 and the output is 8-byte aligned, so half4 stores are legal
+  uint32_t pad[2];
+} DequantParams;
+
 #endif  // MM_LAYER_PARAMS_H

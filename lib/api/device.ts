@@ -15,6 +15,7 @@ import { rmsNorm, type RmsNormOptions } from "../ops/norm.ts";
 import { rope, type RopeOptions } from "../ops/rope.ts";
 import { attention, type AttentionOptions, KVCache, type KVCacheOptions } from "../ops/attention.ts";
 import type { Operand } from "../ops/layer_common.ts";
+import { dequantizeWeight } from "../ops/dequant.ts";
 import {
   moe,
   moeCombine,
@@ -180,6 +181,11 @@ export class Device implements Disposable {
   /** A whole MoE MLP block (route, sort, expert SwiGLU + down, combine, shared expert, residual). */
   moe(x: Tensor, weights: MoeWeights, residual?: Tensor): Tensor {
     return moe(this, x, weights, residual);
+  }
+
+  /** Dequantizes `w` on the device to a dense f16 [K, N] tensor ([batch, K, N] for batched weights). */
+  dequantize(w: QuantizedWeight): Tensor {
+    return dequantizeWeight(this, w);
   }
 
   // ---- lifetime ----
