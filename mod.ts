@@ -59,7 +59,9 @@ export {
   type KVCacheOptions,
 } from "./lib/ops/attention.ts";
 export { type MoeGemmOptions, type MoeRouting, type MoeSorted, type MoeWeights } from "./lib/ops/moe.ts";
+export { type DecoderConfig, type DecoderWeights, type MlpWeights } from "./lib/ops/layer.ts";
 export { rmsNormF64 } from "./lib/reference/norm.ts";
+export { LayerRef, type LayerRefConfig, type LayerRefWeights } from "./lib/reference/layer.ts";
 export { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "./lib/reference/moe.ts";
 export { ropeF64, type RopeRefOptions } from "./lib/reference/rope.ts";
 export { attentionF64, type AttentionRefOptions } from "./lib/reference/attention.ts";

@@ -17,6 +17,14 @@ import { attention, type AttentionOptions, KVCache, type KVCacheOptions } from "
 import type { Operand } from "../ops/layer_common.ts";
 import { dequantizeWeight } from "../ops/dequant.ts";
 import {
+  type DecoderConfig,
+  decoderLayer,
+  type DecoderWeights,
+  mlp,
+  type MlpWeights,
+  rmsNormLinear,
+} from "../ops/layer.ts";
+import {
   moe,
   moeCombine,
   moeGemm,
@@ -186,6 +194,27 @@ export class Device implements Disposable {
   /** Dequantizes `w` on the device to a dense f16 [K, N] tensor ([batch, K, N] for batched weights). */
   dequantize(w: QuantizedWeight): Tensor {
     return dequantizeWeight(this, w);
+  }
+
+  /**
+   * RMSNorm(x; gamma) · w with the GEMM epilogue of `opts` (bias, activation, residual, SwiGLU via `up`):
+   * the norm is computed once per row, then one quantized GEMM. Returns f16 [M, N].
+   */
+  rmsNormLinear(x: Tensor, gamma: Tensor, w: QuantizedWeight, opts?: GemmOptions & { eps?: number }): Tensor {
+    return rmsNormLinear(this, x, gamma, w, opts);
+  }
+
+  /** SwiGLU MLP down(silu(x·gate) * (x·up)) (+ residual), over the GEMM epilogues. */
+  mlp(x: Tensor, weights: MlpWeights, residual?: Tensor): Tensor {
+    return mlp(this, x, weights, residual);
+  }
+
+  /**
+   * One decoder layer (Llama-style, or MoE when weights.mlp has a router) over x f16 [T, hidden] at
+   * positions cache.length ..; appends T tokens to the cache. Returns f16 [T, hidden].
+   */
+  decoderLayer(x: Tensor, weights: DecoderWeights, config: DecoderConfig, cache: KVCache): Tensor {
+    return decoderLayer(this, x, weights, config, cache);
   }
 
   // ---- lifetime ----
