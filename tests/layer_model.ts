@@ -3,7 +3,7 @@
 import { quantize } from "../lib/quant/quantize.ts";
 import type { QuantFormat } from "../lib/quant/formats.ts";
 import type { QuantizedMatrix } from "../lib/quant/types.ts";
-import { type LayerRefWeights } from "../lib/reference/layer.ts";
+import type { LayerRefWeights } from "../lib/reference/layer.ts";
 import type { DecoderWeights, Device } from "../mod.ts";
 import { rng } from "./gemm_helpers.ts";
 

@@ -56,6 +56,7 @@ export class LayerRef {
   #cfg: LayerRefConfig;
   #deq = new Map<QuantizedMatrix, Float64Array>();
 
+  /** A layer with these weights and shape, at position 0 (empty cache). */
   constructor(w: LayerRefWeights, cfg: LayerRefConfig) {
     this.#w = w;
     this.#cfg = cfg;
