@@ -1,27 +1,28 @@
 // attention.metal — flash attention over a KV cache (attention.h) and the split-decode combine.
 // Names: attn_d<DMAX> (O directly) and attn_split_d<DMAX> (partials for attn_combine); DMAX 128 takes
-// head dims 8..128 with 32-key tiles, DMAX 256 head dims 136..256 with 16-key tiles (32 KB limit).
+// head dims 8..128 with 32-key tiles and 16 tasks per threadgroup, DMAX 256 head dims 136..256 with 16-key
+// tiles and 8 tasks (the 32 KB limit).
 #include <metal_stdlib>
 using namespace metal;
 
 #include "attention.h"
 
-template [[host_name("attn_d128")]] [[kernel]] void attn_tiles<128u, 32u, half>(
+template [[host_name("attn_d128")]] [[kernel]] void attn_tiles<128u, 32u, 4u, half>(
     device const half* kc [[buffer(0)]], device const half* vc [[buffer(1)]], device const half* q [[buffer(2)]],
     device half* out [[buffer(3)]], constant AttnParams& p [[buffer(4)]],
     uint3 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
     uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("attn_d256")]] [[kernel]] void attn_tiles<256u, 16u, half>(
+template [[host_name("attn_d256")]] [[kernel]] void attn_tiles<256u, 16u, 2u, half>(
     device const half* kc [[buffer(0)]], device const half* vc [[buffer(1)]], device const half* q [[buffer(2)]],
     device half* out [[buffer(3)]], constant AttnParams& p [[buffer(4)]],
     uint3 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
     uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("attn_split_d128")]] [[kernel]] void attn_tiles<128u, 32u, float>(
+template [[host_name("attn_split_d128")]] [[kernel]] void attn_tiles<128u, 32u, 4u, float>(
     device const half* kc [[buffer(0)]], device const half* vc [[buffer(1)]], device const half* q [[buffer(2)]],
     device float* out [[buffer(3)]], constant AttnParams& p [[buffer(4)]],
     uint3 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
     uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("attn_split_d256")]] [[kernel]] void attn_tiles<256u, 16u, float>(
+template [[host_name("attn_split_d256")]] [[kernel]] void attn_tiles<256u, 16u, 2u, float>(
     device const half* kc [[buffer(0)]], device const half* vc [[buffer(1)]], device const half* q [[buffer(2)]],
     device float* out [[buffer(3)]], constant AttnParams& p [[buffer(4)]],
     uint3 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],

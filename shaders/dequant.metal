@@ -30,31 +30,42 @@ template <int FMT>
   zeros += b * p.stride_s;
   out += b * p.stride_o;
   // One read of the group's scales (and zero points) per thread: the "scale cache" is a register.
-  const half4 s4 = *((device const half4*)(scales + g * p.Np + n));
+  // Assignment (not initialisation) from the cast pointer, as gemm_tiled.h: one vector access.
+  half4 s4;
+  s4 = *((device const half4*)(scales + g * p.Np + n));
   float4 z4 = float4(FMT == GEMM_FMT_INT4_SYM ? 8.0f : 0.0f);
   if (FMT == GEMM_FMT_INT4) {
-    z4 = float4(*((device const uchar4*)(zeros + g * p.Np + n)));
+    uchar4 zb;
+    zb = *((device const uchar4*)(zeros + g * p.Np + n));
+    z4 = float4(zb);
   }
-  const float s[4] = {float(s4.x), float(s4.y), float(s4.z), float(s4.w)};
-  const float z[4] = {z4.x, z4.y, z4.z, z4.w};
+  // Kept as vectors end to end (vector shifts, float4 math, one half4 store per row): each lane's word,
+  // scales and output row are single 16-, 8- and 8-byte accesses, as on the GPU.
+  const float4 sf = float4(s4);
   const bool full = p.vec != 0u && n + 3u < p.N;
   const uint kw_end = min((g + 1u) * p.group_size, p.K + 7u) / 8u;
   for (uint kw = g * p.group_size / 8u; kw < kw_end; ++kw) {
-    const uint4 w4 = *((device const uint4*)(packed + kw * p.Np + n));
-    const uint wv[4] = {w4.x, w4.y, w4.z, w4.w};
-    float v[4][8];
-    for (uint c = 0; c < 4u; ++c) {
-      gemm_dequant8<FMT>(wv[c], s[c], z[c], v[c]);
-    }
+    uint4 w4;
+    w4 = *((device const uint4*)(packed + kw * p.Np + n));
     for (uint i = 0; i < 8u; ++i) {
       const uint k = kw * 8u + i;
-      if (k < p.K) {
-        if (full) {
-          *((device half4*)(out + k * p.ldo + n)) = half4(half(v[0][i]), half(v[1][i]), half(v[2][i]), half(v[3][i]));
-        } else {
-          for (uint c = 0; c < 4u && n + c < p.N; ++c) {
-            out[k * p.ldo + n + c] = half(v[c][i]);
-          }
+      if (k >= p.K) {
+        break;
+      }
+      const uint4 code = (w4 >> (4u * i)) & 15u;
+      // The same decode as gemm_dequant8 (gemm_common.h), four columns at once.
+      float4 val;
+      if (FMT == GEMM_FMT_FP4) {
+        val = float4(mm_fp4_e2m1_values[code.x], mm_fp4_e2m1_values[code.y], mm_fp4_e2m1_values[code.z],
+                     mm_fp4_e2m1_values[code.w]) * sf;
+      } else {
+        val = (float4(code) - z4) * sf;
+      }
+      if (full) {
+        *((device half4*)(out + k * p.ldo + n)) = half4(val);
+      } else {
+        for (uint c = 0; c < 4u && n + c < p.N; ++c) {
+          out[k * p.ldo + n + c] = half(val[c]);
         }
       }
     }

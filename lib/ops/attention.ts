@@ -184,7 +184,7 @@ export function attentionSplits(
   const tile = 32;
   let splits = requested;
   if (splits === 0) {
-    const groups = Math.ceil(tasks / 4) * kvHeads;
+    const groups = Math.ceil(tasks / 16) * kvHeads;
     splits = groups >= ATTN_MIN_GROUPS || kvLen <= ATTN_SPLIT_KEYS
       ? 1
       : Math.min(MAX_SPLITS, Math.ceil(kvLen / ATTN_SPLIT_KEYS));
@@ -258,7 +258,8 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
   ]);
   P.f32[13] = scale;
   const suffix = D <= 128 ? "d128" : "d256";
-  const grid = [Math.ceil(tasks / 4), cache.kvHeads, splits];
+  const perGroup = D <= 128 ? 16 : 8; // 4 simdgroups x R tasks (attention.metal)
+  const grid = [Math.ceil(tasks / perGroup), cache.kvHeads, splits];
   if (splits === 1) {
     kernel(dev, `attn_${suffix}`).dispatch({
       grid,
