@@ -31,12 +31,13 @@ template <int FMT>
   out += b * p.stride_o;
   // One read of the group's scales (and zero points) per thread: the "scale cache" is a register.
   // Assignment (not initialisation) from the cast pointer, as gemm_tiled.h: one vector access.
+  const uint gi = g * p.Np + n;  // params read here, so the next line reads only the scales
   half4 s4;
-  s4 = *((device const half4*)(scales + g * p.Np + n));
+  s4 = *((device const half4*)(scales + gi));  // TRACE: scales
   float4 z4 = float4(FMT == GEMM_FMT_INT4_SYM ? 8.0f : 0.0f);
   if (FMT == GEMM_FMT_INT4) {
     uchar4 zb;
-    zb = *((device const uchar4*)(zeros + g * p.Np + n));
+    zb = *((device const uchar4*)(zeros + gi));  // TRACE: zeros
     z4 = float4(zb);
   }
   // Kept as vectors end to end (vector shifts, float4 math, one half4 store per row): each lane's word,
