@@ -36,7 +36,8 @@ typedef struct RopeParams {
   uint32_t dst_head;   // pitch between heads in dst
   uint32_t pos0;       // position of token 0 (the KV-cache offset)
   uint32_t mode;       // ROPE_HALF_SPLIT | ROPE_INTERLEAVED
-  uint32_t pad[2];
+  uint32_t vec2;       // 1: src, dst, pitches and offsets are even, so interleaved pairs load as one half2
+  uint32_t pad;
 } RopeParams;
 
 #define ATTN_THREADS 128u  /* attention: 4 simdgroups, one (query row, query head) task each */

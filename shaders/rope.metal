@@ -23,17 +23,42 @@ using namespace metal;
   device half* d = dst + t * p.dst_tok + h * p.dst_head;
   const float pos = float(p.pos0 + t);
   const uint half_rot = p.rot_dim / 2u;
-  for (uint i = tid; i < half_rot; i += ROPE_THREADS) {
-    const uint i0 = p.mode == ROPE_INTERLEAVED ? 2u * i : i;
-    const uint i1 = p.mode == ROPE_INTERLEAVED ? 2u * i + 1u : i + half_rot;
-    // precise:: because fast-math sin/cos lose accuracy for the large angles of long caches.
-    const float angle = pos * inv_freq[i];
-    const float c = precise::cos(angle);
-    const float sn = precise::sin(angle);
-    const float x0 = float(s[i0]);
-    const float x1 = float(s[i1]);
-    d[i0] = half(x0 * c - x1 * sn);
-    d[i1] = half(x0 * sn + x1 * c);
+  if (p.mode == ROPE_INTERLEAVED && p.vec2 != 0u) {
+    // Interleaved pairs are adjacent: one half2 load and store per lane keeps the row contiguous across
+    // the simdgroup (two scalar accesses 4 bytes apart would touch every sector twice).
+    for (uint i = tid; i < half_rot; i += ROPE_THREADS) {
+      const float angle = pos * inv_freq[i];
+      const float c = precise::cos(angle);
+      const float sn = precise::sin(angle);
+      half2 hv;
+      hv = *((device const half2*)(s + 2u * i));
+      const float2 x = float2(hv);
+      *((device half2*)(d + 2u * i)) = half2(x * c + x.yx * float2(-sn, sn));
+    }
+  } else if (p.mode == ROPE_INTERLEAVED) {
+    // Interleaved from an odd element offset (no half2): stride-2 scalar accesses, correct at twice the
+    // sectors; the host takes the half2 path whenever offsets and pitches are even.
+    for (uint i = tid; i < half_rot; i += ROPE_THREADS) {
+      const float angle = pos * inv_freq[i];
+      const float c = precise::cos(angle);
+      const float sn = precise::sin(angle);
+      const float x0 = float(s[2u * i]);
+      const float x1 = float(s[2u * i + 1u]);
+      d[2u * i] = half(x0 * c - x1 * sn);
+      d[2u * i + 1u] = half(x0 * sn + x1 * c);
+    }
+  } else {
+    // Half-split: lanes read two contiguous runs, i and i + rot/2.
+    for (uint i = tid; i < half_rot; i += ROPE_THREADS) {
+      // precise:: because fast-math sin/cos lose accuracy for the large angles of long caches.
+      const float angle = pos * inv_freq[i];
+      const float c = precise::cos(angle);
+      const float sn = precise::sin(angle);
+      const float x0 = float(s[i]);
+      const float x1 = float(s[i + half_rot]);
+      d[i] = half(x0 * c - x1 * sn);
+      d[i + half_rot] = half(x0 * sn + x1 * c);
+    }
   }
   for (uint i = p.rot_dim + tid; i < p.head_dim; i += ROPE_THREADS) {
     d[i] = s[i];

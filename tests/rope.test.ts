@@ -106,3 +106,23 @@ test("rope errors: odd rotary dims, rotaryDim > headDim, too short a tensor", ()
   assert.throws(() => dev.rope(x, { heads: 1, headDim: 16, rotaryDim: 18 }), InvalidArgumentError);
   assert.throws(() => dev.rope(x, { heads: 2, headDim: 16, tokens: 3 }), /needs 96 elements/);
 });
+
+test("rope interleaved from an odd element offset (scalar path) matches the half2 path's reference", () => {
+  using dev = openCpu();
+  const [T, H, D] = [5, 3, 32];
+  const x = randF16(1 + T * H * D, 17, 2);
+  using xt = dev.tensor(x);
+  dev.rope({ tensor: xt, offset: 1 }, { heads: H, headDim: D, positionOffset: 7, interleaved: true });
+  const src = x.subarray(1);
+  const want = ropeF64(src, T, {
+    heads: H,
+    headDim: D,
+    rotaryDim: D,
+    positionOffset: 7,
+    interleaved: true,
+    invFreq: ropeInvFreq(D),
+  });
+  const got = xt.toArray() as Float16Array;
+  assert.ok(Object.is(got[0], x[0]), "element before the offset untouched");
+  assertWithin("odd offset", got.subarray(1), want, bound(src, want, H, D, 7));
+});

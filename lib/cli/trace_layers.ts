@@ -51,6 +51,10 @@ export function traceLayers(dev: Device, s: LayerTraceShape): LayerTrace[] {
 
   using q = dev.tensor(fill(T * s.heads * D), [T, s.heads * D]);
   run(`rope ${T} tokens x ${s.heads} heads x ${D}`, () => void dev.rope(q, { heads: s.heads, headDim: D }));
+  run(
+    `rope interleaved ${T} tokens x ${s.heads} heads x ${D}`,
+    () => void dev.rope(q, { heads: s.heads, headDim: D, interleaved: true }),
+  );
 
   using kv = dev.tensor(fill(Math.max(T, s.decodeKv) * s.kvHeads * D), [
     Math.max(T, s.decodeKv),

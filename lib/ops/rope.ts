@@ -113,7 +113,22 @@ export function rope(dev: OpDevice, x: Operand, opts: RopeOptions): Tensor {
   if (tokens === 0) return dst.tensor;
   const freq = invFreqTensor(dev, op, rot, opts);
   const mode = opts.interleaved === true ? 1 : 0;
-  P.u32.set([tokens, heads, headDim, rot, srcTok, srcHead, dstTok, dstHead, pos0, mode, 0, 0]);
+  // half2 pairs need 4-byte alignment: every element offset and pitch even (buffers are 256-byte aligned).
+  const even = [src.offset, dst.offset, srcTok, srcHead, dstTok, dstHead].every((v) => v % 2 === 0);
+  P.u32.set([
+    tokens,
+    heads,
+    headDim,
+    rot,
+    srcTok,
+    srcHead,
+    dstTok,
+    dstHead,
+    pos0,
+    mode,
+    mode === 1 && even ? 1 : 0,
+    0,
+  ]);
   kernel(dev, "rope_f16").dispatch({
     grid: [tokens, heads],
     threadgroupSize: 64,
