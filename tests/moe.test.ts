@@ -8,7 +8,7 @@ import { assertWithin, openCpu, randF16, randomWeight, sameBits } from "./layer_
 import { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "../lib/reference/moe.ts";
 import { dequantizeF64, matmulF64 } from "../lib/reference/gemm.ts";
 import { gemmF16Tolerance } from "./util/reference_f16.ts";
-import type { QuantFormat } from "../mod.ts";
+import { InvalidArgumentError, type QuantFormat, ShapeError } from "../mod.ts";
 
 /** Router weights [E, D]: random rows, expert 3 boosted (skew) and, if `tied`, rows 5 = 6 and 9 = 2. */
 function routerWeights(E: number, D: number, seed: number, tied: boolean): Float16Array {
@@ -27,6 +27,7 @@ const ROUTES = [
   { T: 37, E: 8, k: 1, tied: false },
   { T: 37, E: 8, k: 2, tied: false },
   { T: 13, E: 8, k: 8, tied: false },
+  { T: 37, E: 64, k: 1, tied: true },
   { T: 37, E: 64, k: 2, tied: true },
   { T: 13, E: 64, k: 8, tied: true },
   { T: 1, E: 64, k: 8, tied: true },
@@ -195,5 +196,27 @@ test("moeCombine vs float64 (with an added residual), and the full chain is bit-
     got,
     want.out,
     (i) => Math.abs(want.out[i]) * 2 ** -11 + (k + 2) * 2 ** -24 * want.abs[i] + 2 ** -25,
+  );
+});
+
+test("moe errors name the numbers: top-k over the experts, router not rows of D, expert count mismatch", () => {
+  using dev = openCpu();
+  using x = dev.tensor(new Float16Array(4 * 16), [4, 16]);
+  using r = dev.tensor(new Float16Array(8 * 16), [8, 16]);
+  assert.throws(
+    () => dev.moeRoute(x, r, { topK: 9, experts: 8 }),
+    (e) => e instanceof InvalidArgumentError && /topK must be an integer in 1\.\.8/.test(e.message),
+  );
+  assert.throws(
+    () => dev.moeRoute(x, r, { topK: 2, experts: 7 }),
+    (e) => e instanceof ShapeError && /128 elements, not a multiple of 7 experts/.test(e.message),
+  );
+  assert.throws(() => dev.moeRoute(x, r, { topK: 2, experts: 300 }), InvalidArgumentError);
+  using ids = dev.tensor(new Uint32Array(8), [4, 2]);
+  const s = dev.moeSort(ids, 4);
+  using w = dev.upload(randomWeight(16, 8, "fp4", 32, 1, 3));
+  assert.throws(
+    () => dev.moeGemm(x, w, s, { gather: true }),
+    (e) => e instanceof ShapeError && /w holds 3 experts but the routing has 4/.test(e.message),
   );
 });

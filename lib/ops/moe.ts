@@ -177,6 +177,15 @@ export function moeCombine(dev: OpDevice, y: Tensor, r: MoeRouting, s: MoeSorted
   const op = "moeCombine";
   const T = r.ids.shape[0];
   const N = y.shape[y.shape.length - 1];
+  const weights = checkDtype(op, "weights", r.weights, "f32");
+  if (weights !== T * s.topK || r.ids.length !== T * s.topK) {
+    throw new ShapeError(
+      `${op}: ids and weights need ${T}·${s.topK} = ${
+        T * s.topK
+      } entries, have ${r.ids.length} and ${weights}`,
+      op,
+    );
+  }
   checkRows(op, "y", y, "f16", s.sorted.length, N, N);
   if (add) checkRows(op, "add", add, "f16", T, N, N);
   const out = dev.empty([T, N], "f16");
