@@ -67,9 +67,11 @@ typedef struct AttnParams {
 #define MOE_MAX_EXPERTS 256u  /* router logits and sort counts live in threadgroup memory */
 #define MOE_MAX_TOPK 16u
 #define MOE_TILE_ROWS 16u     /* grouped GEMM: sorted rows of one expert per threadgroup */
+#define MOE_ROUTER_TOKENS 8u  /* router: tokens per threadgroup (router weights read once per 8 tokens) */
+#define MOE_ROUTER_CHUNK 512u /* router: x columns staged per step */
 
 typedef struct RouterParams {
-  uint32_t tokens;     // T (grid.x)
+  uint32_t tokens;     // T (grid.x = ceil(T / MOE_ROUTER_TOKENS))
   uint32_t experts;    // E <= MOE_MAX_EXPERTS
   uint32_t top_k;      // k <= min(E, MOE_MAX_TOPK)
   uint32_t dim;        // hidden size D

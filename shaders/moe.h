@@ -7,8 +7,8 @@
 #include "gemm_common.h"
 #include "layer_params.h"
 
-// Grid (ceil(N / 32), ceil(P / 16) + E) x 128 threads: grid.y enumerates (expert, tile) pairs in expert
-// order, an upper bound on sum_e ceil(count_e / 16); threadgroups past the last tile return at once.
+// Grid (ceil(N / 32), min(ceil(P / 16) + E, P)) x 128 threads: grid.y enumerates (expert, tile) pairs in
+// expert order, an upper bound on sum_e ceil(count_e / 16); threadgroups past the last tile return at once.
 // Lane l owns column 32 * group.x + l; simdgroup s walks words [8s, 8s + 8) of each 256-deep K block,
 // as gemm_vec (gemm_vec.h). Threadgroup memory: 16 x 256 float (16 KB): the gathered x rows, then the
 // cross-simdgroup reduction. Reuses gemm_dequant8 / gemm_zero (gemm_common.h). No alignment requirement.

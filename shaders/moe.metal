@@ -7,43 +7,71 @@ using namespace metal;
 
 #include "moe.h"
 
-// Grid (T) x 128 threads; one token per threadgroup. Simdgroup s computes the logits of experts s, s + 4,
-// ...: its lanes stride along D of the router row W[e] (router weights [E, D], row-major: each request
-// reads 32 consecutive halves of one row, coalesced) and simd_sum them. Threadgroup memory: E floats.
-// Thread 0 then takes the softmax and the top-k: scanning experts upward with a strict '>', so a tie goes
-// to the lower expert index; weights are the softmax probabilities, renormalised over the k if asked.
+// Grid (ceil(T / 8)) x 128 threads; 8 tokens per threadgroup, so the router weights are read once per 8
+// tokens. The tokens' x rows are staged in threadgroup memory 512 columns at a time; simdgroup s computes
+// the logits of experts s, s + 4, ...: its lanes stride along D of the router row W[e] (router weights
+// [E, D], row-major: each request reads 32 consecutive halves of one row, coalesced), each weight applied to
+// all 8 tokens, and adds the simd_sum per chunk in chunk order (deterministic). Threadgroup memory: 8 x 512
+// half + 8 x E float (16 KB at E = 256). Thread t < 8 then takes token t's softmax and top-k: scanning
+// experts upward with a strict '>', so a tie goes to the lower expert index; weights are the softmax
+// probabilities, renormalised over the k if asked.
 [[kernel]] void moe_router_f16(device const half* w [[buffer(0)]],
                                device const half* x [[buffer(1)]],
                                device uint* ids [[buffer(2)]],
                                device float* weights [[buffer(3)]],
                                constant RouterParams& p [[buffer(4)]],
-                               uint t [[threadgroup_position_in_grid]],
+                               uint tg [[threadgroup_position_in_grid]],
                                uint tid [[thread_index_in_threadgroup]],
                                uint sg [[simdgroup_index_in_threadgroup]],
                                uint lane [[thread_index_in_simdgroup]]) {
-  threadgroup float logits[MOE_MAX_EXPERTS];
-  device const half* xr = x + t * p.ldx;
-  for (uint e = sg; e < p.experts; e += MOE_THREADS / 32u) {
-    float acc = 0.0f;
-    for (uint d = lane; d < p.dim; d += 32u) {
-      acc += float(xr[d]) * float(w[e * p.dim + d]);
+  threadgroup half xs[MOE_ROUTER_TOKENS * MOE_ROUTER_CHUNK];
+  threadgroup float logits[MOE_ROUTER_TOKENS * MOE_MAX_EXPERTS];
+  const uint t0 = tg * MOE_ROUTER_TOKENS;
+  const uint rows = min(MOE_ROUTER_TOKENS, p.tokens - t0);
+  for (uint i = tid; i < MOE_ROUTER_TOKENS * MOE_MAX_EXPERTS; i += MOE_THREADS) {
+    logits[i] = 0.0f;
+  }
+  for (uint c0 = 0; c0 < p.dim; c0 += MOE_ROUTER_CHUNK) {
+    const uint len = min(MOE_ROUTER_CHUNK, p.dim - c0);
+    threadgroup_barrier(mem_flags::mem_threadgroup);  // the previous chunk's readers are done
+    for (uint i = tid; i < MOE_ROUTER_TOKENS * MOE_ROUTER_CHUNK; i += MOE_THREADS) {
+      const uint t = i / MOE_ROUTER_CHUNK;
+      const uint d = i - t * MOE_ROUTER_CHUNK;
+      xs[i] = t < rows && d < len ? x[(t0 + t) * p.ldx + c0 + d] : half(0.0h);
     }
-    acc = simd_sum(acc);
-    if (lane == 0u) {
-      logits[e] = acc;
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    for (uint e = sg; e < p.experts; e += MOE_THREADS / 32u) {
+      float acc[MOE_ROUTER_TOKENS];
+      for (uint t = 0; t < MOE_ROUTER_TOKENS; ++t) {
+        acc[t] = 0.0f;
+      }
+      for (uint d = lane; d < len; d += 32u) {
+        const float wv = float(w[e * p.dim + c0 + d]);
+        for (uint t = 0; t < MOE_ROUTER_TOKENS; ++t) {
+          acc[t] += float(xs[t * MOE_ROUTER_CHUNK + d]) * wv;
+        }
+      }
+      for (uint t = 0; t < rows; ++t) {
+        const float s = simd_sum(acc[t]);
+        if (lane == 0u) {
+          logits[t * MOE_MAX_EXPERTS + e] += s;
+        }
+      }
     }
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
-  if (tid != 0u) {
+  if (tid >= rows) {
     return;
   }
-  float mx = logits[0];
+  threadgroup const float* lg = logits + tid * MOE_MAX_EXPERTS;
+  const uint t = t0 + tid;
+  float mx = lg[0];
   for (uint e = 1; e < p.experts; ++e) {
-    mx = max(mx, logits[e]);
+    mx = max(mx, lg[e]);
   }
   float total = 0.0f;
   for (uint e = 0; e < p.experts; ++e) {
-    total += exp(logits[e] - mx);
+    total += exp(lg[e] - mx);
   }
   uint chosen[MOE_MAX_TOPK];
   float picked = 0.0f;
@@ -54,17 +82,17 @@ using namespace metal;
       for (uint i = 0; i < j; ++i) {
         taken = taken || chosen[i] == e;
       }
-      if (!taken && (best == 0xffffffffu || logits[e] > logits[best])) {
+      if (!taken && (best == 0xffffffffu || lg[e] > lg[best])) {
         best = e;
       }
     }
     chosen[j] = best;
-    picked += exp(logits[best] - mx);
+    picked += exp(lg[best] - mx);
   }
   const float den = p.renorm != 0u ? picked : total;
   for (uint j = 0; j < p.top_k; ++j) {
     ids[t * p.top_k + j] = chosen[j];
-    weights[t * p.top_k + j] = exp(logits[chosen[j]] - mx) / den;
+    weights[t * p.top_k + j] = exp(lg[chosen[j]] - mx) / den;
   }
 }
 

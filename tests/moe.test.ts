@@ -23,7 +23,7 @@ function routerWeights(E: number, D: number, seed: number, tied: boolean): Float
   return w;
 }
 
-const ROUTES = [
+const ROUTES: { T: number; E: number; k: number; tied: boolean; D?: number }[] = [
   { T: 37, E: 8, k: 1, tied: false },
   { T: 37, E: 8, k: 2, tied: false },
   { T: 13, E: 8, k: 8, tied: false },
@@ -31,12 +31,13 @@ const ROUTES = [
   { T: 37, E: 64, k: 2, tied: true },
   { T: 13, E: 64, k: 8, tied: true },
   { T: 1, E: 64, k: 8, tied: true },
+  { T: 11, E: 8, k: 2, tied: false, D: 600 }, // two x chunks of 512 (the second ragged), a ragged token tile
 ];
 
 for (const c of ROUTES) {
-  test(`moeRoute T=${c.T} E=${c.E} k=${c.k} ${c.tied ? "tied" : "skewed"} logits vs float64`, () => {
+  test(`moeRoute T=${c.T} E=${c.E} k=${c.k} D=${c.D ?? 48} ${c.tied ? "tied" : "skewed"} logits vs float64`, () => {
     using dev = openCpu();
-    const D = 48;
+    const D = c.D ?? 48;
     const x = randF16(c.T * D, 100 + c.T);
     const router = routerWeights(c.E, D, 7 + c.E, c.tied);
     // Tied rows give every token exact ties: duplicate the tied experts' logits so both sides see them.

@@ -58,7 +58,7 @@ export function moeRoute(
   if (T > 0) {
     RP.u32.set([T, E, k, D, D, opts.renormalize === false ? 0 : 1, 0, 0]);
     kernel(dev, "moe_router_f16").dispatch({
-      grid: T,
+      grid: Math.ceil(T / 8), // MOE_ROUTER_TOKENS tokens per threadgroup
       threadgroupSize: 128,
       args: [router, x, ids, weights, RP.u32],
     });
@@ -150,7 +150,9 @@ export function moeGemm(
   ]);
   const u = up ?? w;
   kernel(dev, `moe_gemm_${fmt}_gs${w.groupSize}`).dispatch({
-    grid: [Math.ceil(w.n / 32), Math.ceil(P / 16) + s.experts],
+    // Tiles per expert: ceil(count / 16), so in total <= ceil(P / 16) + E, and <= P (every tile has a row):
+    // M = 1 decode launches exactly k tiles per column block, no idle threadgroups.
+    grid: [Math.ceil(w.n / 32), Math.min(Math.ceil(P / 16) + s.experts, Math.max(P, 1))],
     threadgroupSize: 128,
     args: [
       w.packed,
