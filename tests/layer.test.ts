@@ -93,3 +93,30 @@ test("rmsNormLinear = RMSNorm once per row, then the GEMM (decode M=1 and prefil
     );
   }
 });
+
+test("mlp: down(silu(x·gate) * (x·up)) + residual in one call, M = 1 and M = 5", () => {
+  using dev = openCpu();
+  const [H, F] = [48, 80];
+  const gq = randomWeight(H, F, "int4-sym", 32, 1), uq = randomWeight(H, F, "int4-sym", 32, 2);
+  const dq = randomWeight(F, H, "fp4", 32, 3);
+  using gate = dev.upload(gq), up = dev.upload(uq), down = dev.upload(dq);
+  const [gd, ud, dd] = [dequantizeF64(gq), dequantizeF64(uq), dequantizeF64(dq)];
+  for (const M of [1, 5]) {
+    const x = randF16(M * H, 10 + M), res = randF16(M * H, 20 + M);
+    using xt = dev.tensor(x, [M, H]), rt = dev.tensor(res, [M, H]);
+    using y = dev.mlp(xt, { gate, up, down }, rt);
+    const g = matmulF64(x, gd, M, H, F), u = matmulF64(x, ud, M, H, F);
+    // The device stores h = silu(g)·u as f16 before the down projection: the reference does the same.
+    const h = Float16Array.from(g.map((v, i) => v / (1 + Math.exp(-v)) * u[i]));
+    const want = matmulF64(h, dd, M, F, H).map((v, i) => v + res[i]);
+    // h may differ by one f16 ulp (2^-10 relative) where float accumulation tips its rounding.
+    const tol = gemmF16Tolerance(h, dd, M, H, F);
+    const flip = matmulF64(h.map(Math.abs), dd.map(Math.abs), M, F, H).map((v) => v * 2 ** -10);
+    assertWithin(
+      `mlp M=${M}`,
+      y.toArray() as Float16Array,
+      want,
+      (i) => tol[i] + flip[i] + Math.abs(want[i]) * 2 ** -11,
+    );
+  }
+});
