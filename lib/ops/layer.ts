@@ -14,6 +14,9 @@ import type { QuantizedWeight } from "./weight.ts";
  * y = RMSNorm(x; gamma, eps) · W (+ the GEMM epilogue in `opts`: bias, activation, residual, SwiGLU
  * via `up`). The norm runs once per row into a reused f16 scratch [M, K], then one quantized GEMM
  * (decode or prefill kernel by M): no column block recomputes it.
+ * Why two dispatches and not one kernel: every GEMM column block reads its rows of x anyway; a kernel
+ * that normalised while staging would also read gamma (K values) per block, about twice the x-side bytes
+ * of reading the normalised copy, which costs one K-element write and read per row.
  */
 export function rmsNormLinear(
   dev: OpDevice,
