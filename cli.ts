@@ -4,8 +4,13 @@
 // entry in COMMANDS.
 import process from "node:process";
 import { alignCommand } from "./lib/cli/align.ts";
+import { asanCommand } from "./lib/cli/asan.ts";
 import { auditCommand } from "./lib/cli/audit.ts";
+import { buildCommand } from "./lib/cli/build.ts";
+import { convertCommand } from "./lib/cli/convert.ts";
+import { inspectCommand } from "./lib/cli/inspect.ts";
 import { profileCommand } from "./lib/cli/profile.ts";
+import { selftestCommand } from "./lib/cli/selftest.ts";
 
 interface Command {
   summary: string;
@@ -15,10 +20,25 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   align: { summary: "alignment and padding audit of a model's GEMM shapes", run: alignCommand },
+  build: {
+    summary: "build (or find) the native library; prints the MM_LIBRARY_PATH line",
+    run: buildCommand,
+  },
+  asan: { summary: "run a script on the AddressSanitizer build (preload set up for you)", run: asanCommand },
   audit: { summary: "static memory-access audit of Metal kernels (coalescing, strides)", run: auditCommand },
+  inspect: {
+    summary:
+      "tensors of a checkpoint (.safetensors, .gguf, model dir): formats, shapes, bits/weight, exact imports",
+    run: inspectCommand,
+  },
+  convert: { summary: "convert a checkpoint to our format (<in> <out.safetensors>)", run: convertCommand },
   profile: {
     summary: "traced per-line memory traffic of a GEMM or kernel (CPU runtime, trace mode)",
     run: profileCommand,
+  },
+  selftest: {
+    summary: "every built-in kernel family on metal (or metal-sim) against cpu, within the tolerance policy",
+    run: selftestCommand,
   },
 };
 

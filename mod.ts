@@ -24,7 +24,7 @@
 //   cli/        the command-line subcommands that cli.ts dispatches to (anything)
 
 // Devices, tensors and user kernels.
-export { Device, type DeviceInfo, type DeviceOptions } from "./lib/api/device.ts";
+export { type BackendName, Device, type DeviceInfo, type DeviceOptions } from "./lib/api/device.ts";
 export { Tensor } from "./lib/runtime/tensor.ts";
 export {
   type BufferArgInfo,
@@ -72,12 +72,21 @@ export { dequantize } from "./lib/quant/dequantize.ts";
 export { padQuantized } from "./lib/quant/pad.ts";
 export type { QuantizedMatrix, QuantizeOptions, WeightLayout } from "./lib/quant/types.ts";
 export {
+  bitsPerWeight,
+  decodeBF16,
+  decodeE4M3,
+  decodeE8M0,
   DEFAULT_GROUP_SIZE,
   FORMAT_IDS,
+  FORMAT_INFO,
+  type FormatInfo,
   FP4_E2M1_VALUES,
   QUANT_FORMATS,
   type QuantFormat,
+  SCALE_DTYPE_IDS,
+  type ScaleDType,
 } from "./lib/quant/formats.ts";
+export { bf16ToF16, bf16ToF32, f16ToBf16, f16ToF32, f32ToBf16, f32ToF16 } from "./lib/quant/convert.ts";
 export {
   DEFAULT_M_PADDING,
   M_PAD_LARGE,
@@ -93,6 +102,13 @@ export {
   sliceMatrix,
 } from "./lib/quant/padding.ts";
 export { dequantizeF64, matmulF64, referenceGemm } from "./lib/reference/gemm.ts";
+
+// Checkpoints in and out (safetensors, sharded directories, GGUF; GPTQ, AWQ, MLX, GGUF 4-bit; our format).
+export { Checkpoint, openCheckpoint, type OpenOptions, type TensorInfo } from "./lib/io/checkpoint.ts";
+export { type RawEntry, type SaveEntry, saveQuantized } from "./lib/io/save.ts";
+export { convertCheckpoint, type ConvertOptions, type ConvertResult } from "./lib/io/convert.ts";
+export { CheckpointError, type FileLocation, InexactImportError } from "./lib/io/errors.ts";
+export type { ProjectionName } from "./lib/io/naming.ts";
 
 // Audits.
 export {
@@ -144,6 +160,7 @@ export {
   DisposedError,
   ErrorCode,
   InternalError,
+  InterruptedError,
   InvalidArgumentError,
   LibraryLoadError,
   LimitError,

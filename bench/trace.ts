@@ -9,7 +9,7 @@ import process from "node:process";
 import { LAYER_TRACE_BENCH, traceLayers } from "../lib/cli/trace_layers.ts";
 import { auditShaders } from "../lib/audit/memory.ts";
 import { Device } from "../lib/api/device.ts";
-import { QUANT_FORMATS } from "../lib/quant/formats.ts";
+import type { QuantFormat } from "../lib/quant/formats.ts";
 import {
   type DispatchSummary,
   summarizeDispatch,
@@ -19,13 +19,33 @@ import {
 import { compareWithAudit } from "../lib/runtime/trace.ts";
 import { stamp } from "./report.ts";
 
-const GROUP_SIZES = [32, 64, 128, 256];
+// The three original formats at the group sizes traced before issue 11 (before/after comparison), then
+// the new formats and group sizes: odd sizes, per channel (gs = K), mxfp4 / nvfp4 at their fixed size,
+// and bf16 activations (which pick gemm_tiled_bf16 for prefill).
+interface Variant {
+  format: QuantFormat;
+  groupSize: number | "channel";
+  act?: "f16" | "bf16";
+}
+const VARIANTS: Variant[] = [
+  ...(["fp4", "int4", "int4-sym"] as const).flatMap((format) =>
+    [32, 64, 128, 256].map((groupSize) => ({ format, groupSize }))
+  ),
+  ...[8, 16, 40, 64, 128, "channel" as const].map((groupSize) => ({
+    format: "int4-affine" as const,
+    groupSize,
+  })),
+  { format: "int4-affine", groupSize: 64, act: "bf16" },
+  { format: "int4", groupSize: "channel" },
+  { format: "mxfp4", groupSize: 32 },
+  { format: "nvfp4", groupSize: 16 },
+];
 
 interface Row extends DispatchSummary {
   family: string;
   /** Static audit verdicts (lib/audit/memory.ts) that agree with the trace, over those it could match. */
   auditAgreement: { agree: number; matched: number };
-  shape: { m: number; n: number; k: number; format: string; groupSize: number; splitK?: number };
+  shape: { m: number; n: number; k: number; format: string; groupSize: number; splitK?: number; act: string };
 }
 
 const resultsUrl = new URL("./results/trace.json", import.meta.url);
@@ -35,9 +55,11 @@ const audit = auditShaders();
 using dev = Device.open({ backend: "cpu", instrument: "trace" });
 if (layersOnly && existsSync(resultsUrl)) rows = JSON.parse(readFileSync(resultsUrl, "utf8")).rows as Row[];
 for (const s of layersOnly ? [] : TRACE_BENCH_SHAPES) {
-  for (const format of QUANT_FORMATS) {
-    for (const groupSize of GROUP_SIZES) {
-      const shape = { m: s.m, n: s.n, k: s.k, format, groupSize, splitK: s.splitK };
+  for (const v of VARIANTS) {
+    {
+      const groupSize = v.groupSize === "channel" ? s.k : v.groupSize;
+      const { format } = v;
+      const shape = { m: s.m, n: s.n, k: s.k, format, groupSize, splitK: s.splitK, act: v.act ?? "f16" };
       const report = traceGemm(shape, dev);
       for (const d of report.dispatches) {
         const accesses = audit.kernels.find((k) => k.name === d.kernel)?.accesses ?? [];
@@ -46,9 +68,9 @@ for (const s of layersOnly ? [] : TRACE_BENCH_SHAPES) {
         const row = { family: s.family, shape, auditAgreement, ...summarizeDispatch(d) };
         rows.push(row);
         console.log(
-          `${d.kernel.padEnd(26)} ${`${s.m}x${s.n}x${s.k}`.padEnd(12)} moved/minimal ${
-            row.movedOverMinimal.toFixed(3)
-          }  ` +
+          `${d.kernel.padEnd(18)} ${format.padEnd(11)} gs${String(groupSize).padEnd(5)} ${shape.act} ${
+            `${s.m}x${s.n}x${s.k}`.padEnd(12)
+          } moved/minimal ${row.movedOverMinimal.toFixed(3)}  ` +
             `worst hot load ${row.worstHotRatio.toFixed(2)}x ideal (${row.worstHotLine})  ` +
             `audit agrees ${auditAgreement.agree}/${auditAgreement.matched}`,
         );

@@ -3,13 +3,15 @@
 // Runs on Metal on an Apple-silicon Mac once the Metal backend lands; everywhere else on the CPU
 // shader runtime, which executes the very same .metal kernels.
 //
-//   bun examples/demo.ts [--k 1024] [--n 1024] [--m 1,7,64] [--format fp4|int4|int4-sym] [--group-size 128]
+//   bun examples/demo.ts [--k 1024] [--n 1024] [--m 1,7,64]
+//     [--format fp4|int4|int4-sym|int4-affine|mxfp4|nvfp4] [--group-size 128|channel|any multiple of 8]
 //   deno run -A examples/demo.ts ...
 import { parseArgs } from "node:util";
 import {
   dequantizeF64,
   Device,
   FORMAT_IDS,
+  FORMAT_INFO,
   gemmRoute,
   type QuantFormat,
   quantize,
@@ -23,14 +25,16 @@ const { values } = parseArgs({
     n: { type: "string", default: "1024" },
     m: { type: "string", default: "1,7,64" },
     format: { type: "string", default: "fp4" },
-    "group-size": { type: "string", default: "128" },
+    "group-size": { type: "string" },
   },
 });
 const k = Number(values.k);
 const n = Number(values.n);
 const ms = values.m.split(",").map(Number);
 const format = values.format as QuantFormat;
-const groupSize = Number(values["group-size"]);
+// mxfp4 and nvfp4 fix their group size (32, 16); "channel" is one group over all of K.
+const gsArg = values["group-size"] ?? String(FORMAT_INFO[format]?.fixedGroupSize ?? 128);
+const groupSizeOpt = gsArg === "channel" ? "channel" : Number(gsArg);
 
 /** Deterministic pseudo-normal values (no Math.random: the demo prints the same numbers each run). */
 function normals(count: number, seed: number): Float32Array {
@@ -50,12 +54,15 @@ console.log(`device: ${dev.backend} — ${dev.info.name}`);
 // An nn.Linear weight is [N, K] ("nk" layout); y = x · Wᵀ.
 const weight = normals(n * k, 1).map((v) => v * 0.02);
 let t = performance.now();
-const q = quantize(weight, { k, n, format, groupSize });
+const q = quantize(weight, { k, n, format, groupSize: groupSizeOpt });
+const groupSize = q.groupSize;
 console.log(
   `quantized ${n}x${k} weight to ${format} (group size ${groupSize}) in ${
     (performance.now() - t).toFixed(1)
   } ms: ` +
-    `${q.packed.byteLength + q.scales.byteLength + (q.zeros?.byteLength ?? 0)} bytes vs ${n * k * 2} as fp16`,
+    `${
+      q.packed.byteLength + q.scales.byteLength + (q.zeros?.byteLength ?? 0) + (q.biases?.byteLength ?? 0)
+    } bytes vs ${n * k * 2} as fp16`,
 );
 using w = dev.upload(q);
 const dequantized = dequantizeF64(q); // [K, N] float64: the exact weights the kernels must reproduce

@@ -3,7 +3,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { buildLibrary } from "../lib/build/build.ts";
-import type { BuildMode } from "../lib/build/toolchain.ts";
+import { BUILD_MODES, type BuildMode } from "../lib/build/toolchain.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -16,14 +16,11 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log("usage: scripts/build.ts [--mode fast|asan] [--force] [--quiet]");
+  console.log(`usage: scripts/build.ts [--mode ${BUILD_MODES.join("|")}] [--force] [--quiet]`);
   process.exit(0);
 }
-if (
-  values.mode !== "fast" && values.mode !== "asan" && values.mode !== "coverage" &&
-  values.mode !== "instrument"
-) {
-  console.error(`build: --mode must be "fast", "asan", "coverage" or "instrument", got "${values.mode}"`);
+if (!(BUILD_MODES as readonly string[]).includes(values.mode!)) {
+  console.error(`build: --mode must be one of ${BUILD_MODES.join(", ")}, got "${values.mode}"`);
   process.exit(2);
 }
 

@@ -1,32 +1,87 @@
-// gemm_common.h — helpers every GEMM kernel shares: 4-bit decode of one packed word and the epilogue.
+// gemm_common.h — helpers every GEMM kernel shares: the group decode (scale, bias) of every format, the
+// 4-bit decode of one packed word, activation loads/stores in f16 or bf16, and the epilogue.
 // Formats and epilogue bits are defined in gemm_params.h; the layout is lib/quant/formats.ts.
 #ifndef MM_GEMM_COMMON_H
 #define MM_GEMM_COMMON_H
 
 #include "gemm_params.h"
-#include "quant_formats.h"  // the one FP4 codebook, generated from lib/quant/formats.ts
+#include "quant_formats.h"  // code and scale tables, generated from lib/quant/formats.ts
 
-// Decodes the 8 codes of word w (lowest k in the lowest nibble) into out[0..7], scaled.
-// zero is the group's zero point for int4 (ignored for fp4; 8 for int4-sym).
-template <int FMT>
-inline void gemm_dequant8(uint w, float scale, float zero, thread float* out) {
-  for (uint i = 0; i < 8; ++i) {
-    const uint c = (w >> (4u * i)) & 15u;
-    if (FMT == GEMM_FMT_FP4) {
-      out[i] = mm_fp4_e2m1_values[c] * scale;
-    } else {
-      out[i] = (float(c) - zero) * scale;
-    }
+// Every format decodes as w = table[code] * s + b, with s and b fixed per (group, column):
+//   fp4, mxfp4: E2M1[code] * s          int4: code * s - zero * s (exact: both products fit a float)
+//   int4-sym: code * s - 8 * s          int4-affine: code * s + bias      nvfp4: E2M1[code] * (s * t)
+// so the hot loop has no per-format branch; the format only picks the table and the group's s and b.
+inline constant float* gemm_code_table(uint format) {
+  return (format == GEMM_FMT_FP4 || format == GEMM_FMT_MXFP4 || format == GEMM_FMT_NVFP4) ? mm_fp4_e2m1_values
+                                                                                              : mm_uint4_values;
+}
+
+// One stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) at element index idx.
+inline float gemm_scale_at(device const uchar* raw, uint idx, uint dtype) {
+  if (dtype == MM_SCALE_F16) {
+    return float(((device const half*)raw)[idx]);
+  }
+  if (dtype == MM_SCALE_BF16) {
+    return as_type<float>(uint(((device const ushort*)raw)[idx]) << 16);
+  }
+  return dtype == MM_SCALE_E8M0 ? mm_e8m0_values[raw[idx]] : mm_e4m3_values[raw[idx]];
+}
+
+// What decoding a weight needs from the params, copied to registers once per kernel: reading the
+// constant block at every group change would add a request per field to the hot loop.
+struct GemmDecode {
+  uint format;       // GEMM_FMT_*
+  uint scale_dtype;  // MM_SCALE_*
+  float ts;          // nvfp4 tensor scale of this weight (gate or up)
+};
+
+inline GemmDecode gemm_decode(constant GemmParams& p, bool up) {
+  GemmDecode d;
+  d.format = p.format;
+  d.scale_dtype = p.scale_dtype;
+  d.ts = d.format != GEMM_FMT_NVFP4 ? 1.0f : up ? p.up_tensor_scale : p.tensor_scale;
+  return d;
+}
+
+// Scale s and offset b of (group, column) element index idx: w = table[code] * s + b.
+// zb holds the int4 zero points (u8) or the int4-affine biases (scale dtype); unused otherwise.
+inline void gemm_group(GemmDecode d, device const uchar* scales, device const uchar* zb, uint idx, thread float& s,
+                       thread float& b) {
+  s = gemm_scale_at(scales, idx, d.scale_dtype);
+  b = 0.0f;
+  if (d.format == GEMM_FMT_INT4) {
+    b = -float(zb[idx]) * s;
+  } else if (d.format == GEMM_FMT_INT4_SYM) {
+    b = -8.0f * s;
+  } else if (d.format == GEMM_FMT_INT4_AFFINE) {
+    b = gemm_scale_at(zb, idx, d.scale_dtype);
+  } else if (d.format == GEMM_FMT_NVFP4) {
+    s *= d.ts;
   }
 }
 
-// Zero point of (group row g, column col) for the format: read only for int4.
-template <int FMT>
-inline float gemm_zero(device const uchar* zeros, uint index) {
-  if (FMT == GEMM_FMT_INT4) {
-    return float(zeros[index]);
+// Decodes the 8 codes of word w (lowest k in the lowest nibble) into out[0..7].
+inline void gemm_dequant8(uint w, constant float* table, float s, float b, thread float* out) {
+  for (uint i = 0; i < 8; ++i) {
+    out[i] = fma(table[(w >> (4u * i)) & 15u], s, b);
   }
-  return FMT == GEMM_FMT_INT4_SYM ? 8.0f : 0.0f;
+}
+
+// Activations, outputs, bias and residual are raw 16-bit elements: f16, or bf16 with GEMM_EPI_BF16.
+inline float gemm_act(ushort v, bool bf16) {
+  return bf16 ? as_type<float>(uint(v) << 16) : float(as_type<half>(v));
+}
+
+// float -> f16 or bf16 bits, round to nearest even (bf16: NaN stays NaN, overflow goes to infinity).
+inline ushort gemm_act_bits(float v, bool bf16) {
+  if (!bf16) {
+    return as_type<ushort>(half(v));
+  }
+  const uint u = as_type<uint>(v);
+  if ((u & 0x7fffffffu) > 0x7f800000u) {
+    return ushort((u >> 16) | 0x40u);
+  }
+  return ushort((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
 inline float gemm_silu(float x) {
@@ -43,16 +98,16 @@ inline float gemm_gelu(float x) {
 
 // The epilogue for output (m, n): g = accumulated A*W (gate), u = A*Wup (SwiGLU only).
 // Order: swiglu -> +bias -> relu|silu|gelu -> *alpha -> +residual (documented in the README).
-// residual points at this batch's residual matrix.
-inline float gemm_epilogue(float g, float u, uint m, uint n, constant GemmParams& p,
-                           device const half* bias, device const half* residual) {
-  const uint e = p.epilogue;
+// residual points at this batch's residual matrix; bias and residual are in the activation dtype
+// (e: the caller's register copy of p.epilogue; bf16: its GEMM_EPI_BF16 bit).
+inline float gemm_epilogue(float g, float u, uint m, uint n, constant GemmParams& p, uint e, bool bf16,
+                           device const ushort* bias, device const ushort* residual) {
   float v = g;
   if ((e & GEMM_EPI_SWIGLU) != 0u) {
     v = gemm_silu(g) * u;
   }
   if ((e & GEMM_EPI_BIAS) != 0u) {
-    v += float(bias[n]);
+    v += gemm_act(bias[n], bf16);
   }
   if ((e & GEMM_EPI_RELU) != 0u) {
     v = max(v, 0.0f);
@@ -65,7 +120,7 @@ inline float gemm_epilogue(float g, float u, uint m, uint n, constant GemmParams
     v *= p.alpha;
   }
   if ((e & GEMM_EPI_RESIDUAL) != 0u) {
-    v += float(residual[m * p.ldr + n]);
+    v += gemm_act(residual[m * p.ldr + n], bf16);
   }
   return v;
 }

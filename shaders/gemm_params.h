@@ -10,10 +10,15 @@
 #include <stdint.h>
 #endif
 
-// Weight formats (same ids as lib/quant/formats.ts FORMAT_IDS and MM_FORMAT_* in metal_marlin.h).
-#define GEMM_FMT_FP4 0
-#define GEMM_FMT_INT4 1
-#define GEMM_FMT_INT4_SYM 2
+// Weight formats (same ids as lib/quant/formats.ts FORMAT_IDS, MM_QFMT_* in quant_formats.h and
+// MM_FORMAT_* in metal_marlin.h). Scale storage ids are MM_SCALE_* of quant_formats.h.
+#define GEMM_FMT_FP4 0u
+#define GEMM_FMT_INT4 1u
+#define GEMM_FMT_INT4_SYM 2u
+#define GEMM_FMT_INT4_AFFINE 3u
+#define GEMM_FMT_MXFP4 4u
+#define GEMM_FMT_NVFP4 5u
+
 
 // Epilogue bits, applied in this order: swiglu -> +bias -> activation -> *alpha -> +residual.
 // Same values as MM_EPILOGUE_* in metal_marlin.h.
@@ -24,6 +29,9 @@
 #define GEMM_EPI_RESIDUAL 16u
 #define GEMM_EPI_SCALE 32u
 #define GEMM_EPI_SWIGLU 64u   /* out = silu(A*Wgate) * (A*Wup); the up weight is bound at 8..10 */
+// Not an epilogue step: A, bias, residual and C are bf16 (else f16); set by the host from act_dtype. It
+// rides in `epilogue` because every kernel reads that word anyway (no extra constant-block read).
+#define GEMM_EPI_BF16 128u
 
 // Flags.
 #define GEMM_FLAG_A_VEC4 1u   /* lda % 4 == 0 and A is 8-byte aligned: half4 loads are legal */
@@ -31,7 +39,7 @@
 // Buffer indices (STYLE.md order: weights, scales, zeros, activations, output, params, extras).
 #define GEMM_BUF_PACKED 0
 #define GEMM_BUF_SCALES 1
-#define GEMM_BUF_ZEROS 2
+#define GEMM_BUF_ZEROS 2  /* int4 zero points (u8) or int4-affine biases (scale dtype) */
 #define GEMM_BUF_A 3
 #define GEMM_BUF_C 4
 #define GEMM_BUF_PARAMS 5
@@ -68,12 +76,18 @@ typedef struct GemmParams {
   uint32_t stride_s;  // scales and zeros elements per batch
   uint32_t stride_c;
   uint32_t stride_r;
-  uint32_t epilogue;  // GEMM_EPI_* bits
+  uint32_t epilogue;  // GEMM_EPI_* bits (GEMM_EPI_BF16: activations and outputs are bf16)
   float alpha;        // output scale (GEMM_EPI_SCALE)
   uint32_t splits;    // split-K partitions (1 otherwise)
-  uint32_t k_chunk;   // K values per split, a multiple of GEMM_VEC_KBLOCK (and so of the group size)
+  uint32_t k_chunk;   // K values per split, a multiple of GEMM_VEC_KBLOCK
   uint32_t flags;     // GEMM_FLAG_*
-  uint32_t reserved[3];
+  uint32_t format;    // GEMM_FMT_*
+  uint32_t group_size;  // K values per scale, any multiple of 8 up to Kp (per channel: Kp)
+  uint32_t scale_dtype; // MM_SCALE_* of scales (and int4-affine biases)
+  uint32_t reserved0;
+  float tensor_scale;   // nvfp4 per-tensor scale (1 for the other formats)
+  float up_tensor_scale; // the same for SwiGLU's separate up weight
+  uint32_t reserved[1];
 } GemmParams;
 
 #endif  // MM_GEMM_PARAMS_H

@@ -11,19 +11,21 @@
 // K block costs two barriers. Threadgroup memory: one ROWS x 256 float array (ROWS = 16: 16 KB; ROWS = 1:
 // 1 KB), the x block during the K loop, then the cross-simdgroup reduction (2 planes x 4 simdgroups x
 // ROWS x 32 lanes, the same size). Requires M <= ROWS; no alignment requirement.
-// OutT = half: final output with the epilogue. OutT = float: raw partial sums of K range
+// Format, group size, scale storage and activation dtype (f16 / bf16) are runtime parameters (p): the
+// group's scale and bias are fetched when K crosses a group boundary, so any group size runs the same
+// loop. OutT = ushort: final f16/bf16 output with the epilogue. OutT = float: raw partial sums of K range
 // [split * k_chunk, (split + 1) * k_chunk) to workspace [batch][splits][planes][M][N] (no epilogue).
-template <int FMT, uint GS, uint ROWS, typename OutT>
+template <uint ROWS, typename OutT>
 [[kernel]] void gemm_vec(device const uint* packed [[buffer(0)]],
-                         device const half* scales [[buffer(1)]],
+                         device const uchar* scales [[buffer(1)]],
                          device const uchar* zeros [[buffer(2)]],
-                         device const half* a [[buffer(3)]],
+                         device const ushort* a [[buffer(3)]],
                          device OutT* c [[buffer(4)]],
                          constant GemmParams& p [[buffer(5)]],
-                         device const half* bias [[buffer(6)]],
-                         device const half* residual [[buffer(7)]],
+                         device const ushort* bias [[buffer(6)]],
+                         device const ushort* residual [[buffer(7)]],
                          device const uint* up_packed [[buffer(8)]],
-                         device const half* up_scales [[buffer(9)]],
+                         device const uchar* up_scales [[buffer(9)]],
                          device const uchar* up_zeros [[buffer(10)]],
                          uint3 group [[threadgroup_position_in_grid]],
                          uint tid [[thread_index_in_threadgroup]],
@@ -35,7 +37,8 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
   threadgroup float* red = &xs[0];
 
   const bool partial = sizeof(OutT) == 4;
-  const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
+  const uint epi = p.epilogue;
+  const bool swiglu = (epi & GEMM_EPI_SWIGLU) != 0u;
   const uint b = group.z;
   const uint n = group.x * GEMM_VEC_COLS + lane;
   const uint rows = min(p.M, ROWS);
@@ -43,13 +46,17 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
   const uint kw_begin = partial ? group.y * (p.k_chunk / 8) : 0u;
   const uint kw_end = partial ? min(p.Kw, kw_begin + p.k_chunk / 8) : p.Kw;
   const bool col_ok = n < p.Np;
+  const bool bf16 = (epi & GEMM_EPI_BF16) != 0u;
+  // Params the loops use, read once into registers (the constant block is not re-read per word).
+  const GemmDecode dec = gemm_decode(p, false);
+  const GemmDecode dec_up = swiglu ? gemm_decode(p, true) : dec;
+  constant float* table = gemm_code_table(dec.format);
+  const uint gs = p.group_size, ldb = p.ldb, lda = p.lda, kdim = p.K;
+  // Scales, zero points and biases are indexed in elements of their own type (gemm_group).
+  const uint sb = b * p.stride_s;
 
   packed += b * p.stride_w;
   up_packed += b * p.stride_w;
-  scales += b * p.stride_s;
-  up_scales += b * p.stride_s;
-  zeros += b * p.stride_s;
-  up_zeros += b * p.stride_s;
   a += b * p.stride_a;
 
   float acc[ROWS];
@@ -58,8 +65,9 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
     acc[r] = 0.0f;
     acc_up[r] = 0.0f;
   }
-  // The group's scale and zero stay in registers until the group changes (every GS / 8 words).
-  uint g_cur = 0xffffffffu;
+  // The group's scale and bias stay in registers until K leaves the group: each thread walks K upward,
+  // so one compare per word finds the boundary and the division runs once per group.
+  uint g_end = 0u;
   float s = 0.0f, z = 0.0f, s_up = 0.0f, z_up = 0.0f;
 
   for (uint kb = kw_begin; kb < kw_end; kb += wpb) {
@@ -68,25 +76,23 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
     for (uint e = tid; e < rows * GEMM_VEC_KBLOCK; e += GEMM_THREADS) {
       const uint r = e / GEMM_VEC_KBLOCK;
       const uint k = kb * 8u + e % GEMM_VEC_KBLOCK;
-      xs[e] = k < p.K ? float(a[r * p.lda + k]) : 0.0f;
+      xs[e] = k < kdim ? gemm_act(a[r * lda + k], bf16) : 0.0f;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
     if (col_ok) {
       for (uint j = 0; j < 8; ++j) {
         const uint kw = kb + sg * 8u + j;
         if (kw < kw_end) {
-          const uint g = kw * 8u / GS;
-          if (g != g_cur) {
-            g_cur = g;
-            s = float(scales[g * p.ldb + n]);
-            z = gemm_zero<FMT>(zeros, g * p.ldb + n);
+          if (kw * 8u >= g_end) {
+            const uint g = kw * 8u / gs;
+            g_end = (g + 1u) * gs;
+            gemm_group(dec, scales, zeros, sb + g * ldb + n, s, z);
             if (swiglu) {
-              s_up = float(up_scales[g * p.ldb + n]);
-              z_up = gemm_zero<FMT>(up_zeros, g * p.ldb + n);
+              gemm_group(dec_up, up_scales, up_zeros, sb + g * ldb + n, s_up, z_up);
             }
           }
           float w[8];
-          gemm_dequant8<FMT>(packed[kw * p.ldb + n], s, z, w);
+          gemm_dequant8(packed[kw * ldb + n], table, s, z, w);
           const uint x0 = (sg * 8u + j) * 8u;
           for (uint r = 0; r < rows; ++r) {
             float t = 0.0f;
@@ -96,7 +102,7 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
             acc[r] += t;
           }
           if (swiglu) {
-            gemm_dequant8<FMT>(up_packed[kw * p.ldb + n], s_up, z_up, w);
+            gemm_dequant8(up_packed[kw * ldb + n], table, s_up, z_up, w);
             for (uint r = 0; r < rows; ++r) {
               float t = 0.0f;
               for (uint i = 0; i < 8; ++i) {
@@ -137,8 +143,8 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
           c[base + p.M * p.N] = OutT(usum);
         }
       } else {
-        const float v = gemm_epilogue(gsum, usum, r, n, p, bias, residual + b * p.stride_r);
-        c[b * p.stride_c + r * p.ldc + n] = OutT(v);
+        const float v = gemm_epilogue(gsum, usum, r, n, p, epi, bf16, bias, residual + b * p.stride_r);
+        c[b * p.stride_c + r * p.ldc + n] = OutT(gemm_act_bits(v, bf16));
       }
     }
   }
@@ -148,21 +154,23 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
 // Grid (ceil(M * N / 256), 1, batch) x 256 threads; one output per thread. No threadgroup memory.
 // Reads workspace [batch][splits][planes][M][N] float written by gemm_splitk_*.
 [[kernel]] void gemm_splitk_reduce(device const float* part [[buffer(3)]],
-                                   device half* c [[buffer(4)]],
+                                   device ushort* c [[buffer(4)]],
                                    constant GemmParams& p [[buffer(5)]],
-                                   device const half* bias [[buffer(6)]],
-                                   device const half* residual [[buffer(7)]],
+                                   device const ushort* bias [[buffer(6)]],
+                                   device const ushort* residual [[buffer(7)]],
                                    uint3 group [[threadgroup_position_in_grid]],
                                    uint tid [[thread_index_in_threadgroup]]) {
   const uint idx = group.x * GEMM_REDUCE_THREADS + tid;
   const uint b = group.z;
   const uint mn = p.M * p.N;
   if (idx < mn) {
-    const bool swiglu = (p.epilogue & GEMM_EPI_SWIGLU) != 0u;
+    const uint epi = p.epilogue;
+    const bool swiglu = (epi & GEMM_EPI_SWIGLU) != 0u;
     const uint planes = swiglu ? 2u : 1u;
     float g = 0.0f, u = 0.0f;
-    for (uint q = 0; q < p.splits; ++q) {
-      const uint base = (b * p.splits + q) * planes * mn;
+    const uint splits = p.splits;  // loop bound in a register, not re-read per split
+    for (uint q = 0; q < splits; ++q) {
+      const uint base = (b * splits + q) * planes * mn;
       g += part[base + idx];
       if (swiglu) {
         u += part[base + mn + idx];
@@ -170,8 +178,9 @@ template <int FMT, uint GS, uint ROWS, typename OutT>
     }
     const uint m = idx / p.N;
     const uint n = idx % p.N;
-    const float v = gemm_epilogue(g, u, m, n, p, bias, residual + b * p.stride_r);
-    c[b * p.stride_c + m * p.ldc + n] = half(v);
+    const bool bf16 = (epi & GEMM_EPI_BF16) != 0u;
+    const float v = gemm_epilogue(g, u, m, n, p, epi, bf16, bias, residual + b * p.stride_r);
+    c[b * p.stride_c + m * p.ldc + n] = gemm_act_bits(v, bf16);
   }
 }
 

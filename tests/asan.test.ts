@@ -44,3 +44,19 @@ test("ASan build reports an out-of-bounds device read at the planted .metal line
   assert.match(r.stderr, /ERROR: AddressSanitizer: heap-buffer-overflow/, r.stderr.slice(0, 4000));
   assert.match(r.stderr, new RegExp(`oob_read\\.metal:${line}\\b`), r.stderr.slice(0, 4000));
 }, { skip });
+
+test("cli asan <script>: one command runs a user script on the ASan build with the preload set up", () => {
+  const fixture = new URL("./fixtures/kernels/oob_read.metal", import.meta.url);
+  const line = readFileSync(fixture, "utf8").split("\n").findIndex((l) => l.includes("OOB_READ")) + 1;
+  const cli = fileURLToPath(new URL("../cli.ts", import.meta.url));
+  const child = fileURLToPath(new URL("./asan/oob_child.ts", import.meta.url));
+  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+  const args = isDeno ? ["run", "-A", cli, "asan", child] : [cli, "asan", child];
+  const env = { ...process.env };
+  delete env.LD_PRELOAD; // the command sets it up itself
+  delete env.MM_BUILD;
+  const r = spawnSync(process.execPath, args, { encoding: "utf8", env, timeout: 600_000 });
+  assert.notEqual(r.status, 0, `exited 0; stdout: ${r.stdout}`);
+  assert.match(r.stderr, /ERROR: AddressSanitizer: heap-buffer-overflow/, r.stderr.slice(0, 4000));
+  assert.match(r.stderr, new RegExp(`oob_read\\.metal:${line}\\b`), r.stderr.slice(0, 4000));
+}, { skip });

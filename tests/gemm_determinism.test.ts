@@ -2,13 +2,42 @@
 // fixed reduction orders (simdgroups, split-K partials), per-threadgroup state only.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
+import { Device } from "../lib/api/device.ts";
+import { type Case, label, runCase } from "./gemm_helpers.ts";
+
+// Worker-thread counts are the CPU runtime's: this file stays on "cpu" under MM_TEST_BACKEND.
+const openCpu = (threads: number) => Device.open({ backend: "cpu", threads });
 
 const CASES: Case[] = [
   { m: 1, n: 70, k: 520, format: "int4", gs: 64, kind: "gemv", splitK: 1 },
   { m: 9, n: 40, k: 300, format: "fp4", gs: 32, kind: "small", splitK: 1 },
   { m: 4, n: 24, k: 2000, format: "int4-sym", gs: 128, kind: "splitk", splitK: 5, activation: "gelu" },
   { m: 65, n: 130, k: 200, format: "int4", gs: 32, kind: "tiled", bias: true, swiglu: "separate" },
+  // Issue 11: the new formats, odd group sizes and bf16 activations (the float-tiled bf16 kernel).
+  {
+    m: 1,
+    n: 70,
+    k: 1000,
+    format: "int4-affine",
+    gs: 40,
+    scaleDtype: "bf16",
+    act: "bf16",
+    kind: "gemv",
+    splitK: 1,
+  },
+  { m: 6, n: 40, k: 3000, format: "nvfp4", gs: undefined, kind: "splitk", splitK: 3, residual: true },
+  {
+    m: 70,
+    n: 72,
+    k: 200,
+    format: "mxfp4",
+    gs: undefined,
+    act: "bf16",
+    kind: "tiled",
+    bias: true,
+    activation: "silu",
+  },
+  { m: 40, n: 66, k: 1000, format: "int4-affine", gs: "channel", kind: "tiled" },
 ];
 
 for (const c of CASES) {

@@ -11,7 +11,6 @@ import {
   InvalidArgumentError,
   LimitError,
   ShapeError,
-  UnsupportedError,
 } from "../lib/runtime/errors.ts";
 import { type Device, gemmRoute } from "../lib/api/device.ts";
 import { nativeOf, tensorState } from "../lib/runtime/internal.ts";
@@ -110,13 +109,14 @@ test(
 );
 
 test(
-  "gemm: group size 16 is UnsupportedError; SwiGLU shape errors are ShapeErrors",
+  "gemm: a weight whose group size breaks its format's definition is refused; SwiGLU shape errors are ShapeErrors",
   withDev((dev) => {
-    const w16 = dev.upload(randomWeight(64, 16, "fp4", 16, 1));
+    // quantize() refuses mxfp4 at group size 16; a hand-edited matrix reaches upload's check instead.
+    const mx = randomWeight(64, 16, "mxfp4", undefined, 1);
     const a = dev.tensor(randF16(64, 7), [1, 64]);
     assert.throws(
-      () => dev.gemm(a, w16),
-      (e: unknown) => e instanceof UnsupportedError && /group size 16/.test(e.message),
+      () => dev.upload({ ...mx, groupSize: 16, scales: new Uint8Array(4 * 16) }),
+      (e: unknown) => e instanceof InvalidArgumentError && /mxfp4 has group size 32/.test(e.message),
     );
     const odd = dev.upload(randomWeight(64, 15, "fp4", 32, 1));
     assert.throws(() => dev.gemm(a, odd, { swiglu: true }), ShapeError);
@@ -293,10 +293,10 @@ test(
       (e: unknown) => e instanceof ShapeError && e.message === "batchedGemm: lda = 32 is below k = 64",
     );
     assert.throws(
-      () => gemmRoute(dev, { m: 1, n: 8, k: 64, format: 0, groupSize: 48 }),
+      () => gemmRoute(dev, { m: 1, n: 8, k: 64, format: 0, groupSize: 44 }),
       (e: unknown) =>
-        e instanceof UnsupportedError &&
-        e.message === "gemmRoute: group size 48 has no kernels (supported: 32, 64, 128, 256)",
+        e instanceof InvalidArgumentError &&
+        e.message === "gemmRoute: group_size = 44 must be a positive multiple of 8",
     );
   }),
 );

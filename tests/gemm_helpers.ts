@@ -12,14 +12,19 @@
 // gelu 1.13, scale |alpha|; SwiGLU: 1.1 e_g (|u| + e_u) + |silu(g)| e_u).
 import assert from "node:assert";
 import { Device, gemmRoute } from "../lib/api/device.ts";
+import { testBackend } from "./util/backend.ts";
 import { dequantizeF64 } from "../lib/reference/gemm.ts";
 import { quantize } from "../lib/quant/quantize.ts";
-import type { QuantFormat } from "../lib/quant/formats.ts";
+import { FORMAT_IDS, type QuantFormat, type ScaleDType } from "../lib/quant/formats.ts";
+import { bf16BitsToF32, f32ToBf16Bits } from "../lib/quant/convert.ts";
 import type { QuantizedMatrix } from "../lib/quant/types.ts";
 
-/** Opens a CPU-runtime device; `threads` fixes the worker count (default: the library's default). */
+/**
+ * Opens the suite's device: the CPU runtime, or metal-sim under MM_TEST_BACKEND=metal-sim (there
+ * `threads` is ignored by the backend; the simulated driver's MM_SIM_THREADS applies).
+ */
 export function openCpu(threads = 0): Device {
-  return Device.open({ backend: "cpu", threads });
+  return Device.open({ backend: testBackend(), threads });
 }
 
 /** Deterministic uniform numbers in [-1, 1) (mulberry32). */
@@ -42,28 +47,40 @@ export function randF16(len: number, seed: number, scale = 1): Float16Array {
   return out;
 }
 
+/** `len` random bf16 values in [-scale, scale): the raw bits and their exact values. */
+export function randBf16(len: number, seed: number, scale = 1): { bits: Uint16Array; values: Float32Array } {
+  const r = rng(seed);
+  const bits = new Uint16Array(len), values = new Float32Array(len);
+  for (let i = 0; i < len; i++) {
+    bits[i] = f32ToBf16Bits(r() * scale);
+    values[i] = bf16BitsToF32(bits[i]);
+  }
+  return { bits, values };
+}
+
 /** A random [batch?][N, K] ("nk", as nn.Linear) weight quantized to `format`. */
 export function randomWeight(
   k: number,
   n: number,
   format: QuantFormat,
-  groupSize: number,
+  groupSize: number | "channel" | undefined,
   seed: number,
   batch?: number,
+  scaleDtype?: ScaleDType,
 ): QuantizedMatrix {
   const r = rng(seed);
   const w = new Float32Array((batch ?? 1) * k * n);
   for (let i = 0; i < w.length; i++) w[i] = r();
-  return quantize(w, { k, n, format, groupSize, layout: "nk", batch });
+  return quantize(w, { k, n, format, groupSize, layout: "nk", batch, scaleDtype });
 }
 
 /** Epilogue of one case, in the library's order: swiglu -> bias -> activation -> scale -> residual. */
 export interface Epi {
-  bias?: Float16Array;
+  bias?: ArrayLike<number>;
   activation?: "relu" | "silu" | "gelu";
   scale?: number;
   /** Row-major [M, N] per batch, dense. */
-  residual?: Float16Array;
+  residual?: ArrayLike<number>;
 }
 
 const silu = (x: number): number => x / (1 + Math.exp(-x));
@@ -86,7 +103,10 @@ export function expect(
   up: Float64Array | undefined,
   epi: Epi,
   resOff = 0,
+  out: "f16" | "bf16" = "f16",
 ): { ref: Float64Array; tol: Float64Array } {
+  // Rounding the result to the output type: half an ulp, 2^-11 relative for f16, 2^-8 for bf16.
+  const outRel = out === "bf16" ? 2 ** -8 : 2 ** -11;
   const ref = new Float64Array(m * n), tol = new Float64Array(m * n);
   const acc = (wm: Float64Array, i: number, j: number): [number, number] => {
     let s = 0, abs = 0;
@@ -115,7 +135,7 @@ export function expect(
       if (epi.scale !== undefined) [v, e] = [v * epi.scale, e * Math.abs(epi.scale)];
       if (epi.residual) v += epi.residual[resOff + i * n + j];
       ref[i * n + j] = v;
-      tol[i * n + j] = e + 2 ** -11 * Math.abs(v) + 2 ** -24 +
+      tol[i * n + j] = e + outRel * Math.abs(v) + 2 ** -24 +
         (transcendental ? 2 ** -20 * (Math.abs(v) + 1) : 0);
     }
   }
@@ -153,7 +173,12 @@ export interface Case {
   n: number;
   k: number;
   format: QuantFormat;
-  gs: number;
+  /** Group size, "channel", or undefined for the format's fixed size (mxfp4, nvfp4). */
+  gs: number | "channel" | undefined;
+  /** Scale storage (default: the format's default). */
+  scaleDtype?: ScaleDType;
+  /** Activation / output dtype. Default "f16". */
+  act?: "f16" | "bf16";
   seed?: number;
   bias?: boolean;
   activation?: "relu" | "silu" | "gelu";
@@ -169,7 +194,9 @@ export interface Case {
 
 /** Human-readable label with every parameter of the case. */
 export function label(c: Case): string {
-  const parts = [`M=${c.m}`, `N=${c.n}`, `K=${c.k}`, c.format, `gs=${c.gs}`];
+  const parts = [`M=${c.m}`, `N=${c.n}`, `K=${c.k}`, c.format, `gs=${c.gs ?? "fixed"}`];
+  if (c.scaleDtype) parts.push(`scales=${c.scaleDtype}`);
+  if (c.act) parts.push(`act=${c.act}`);
   if (c.bias) parts.push("bias");
   if (c.activation) parts.push(c.activation);
   if (c.scale !== undefined) parts.push(`scale=${c.scale}`);
@@ -179,26 +206,41 @@ export function label(c: Case): string {
   return parts.join(" ");
 }
 
-const FORMAT_ID: Record<QuantFormat, number> = { "fp4": 0, "int4": 1, "int4-sym": 2 };
-
 /** Runs one case through dev.gemm on `dev` and checks it against the float64 expectation. */
-export function runCase(dev: Device, c: Case): Float16Array {
-  const seed = c.seed ?? (c.m * 7919 + c.n * 104729 + c.k * 31 + c.gs);
+export function runCase(dev: Device, c: Case): Float16Array | Uint16Array {
+  const gsNum = typeof c.gs === "number" ? c.gs : c.gs === "channel" ? 7 : 0;
+  const seed = c.seed ?? (c.m * 7919 + c.n * 104729 + c.k * 31 + gsNum);
   const { m, n, k } = c;
   const fused = c.swiglu === "fused";
-  const q = randomWeight(k, fused ? 2 * n : n, c.format, c.gs, seed);
-  const qUp = c.swiglu === "separate" ? randomWeight(k, n, c.format, c.gs, seed + 1) : undefined;
-  const aData = randF16(m * k, seed + 2);
+  const bf = c.act === "bf16";
+  const q = randomWeight(k, fused ? 2 * n : n, c.format, c.gs, seed, undefined, c.scaleDtype);
+  const qUp = c.swiglu === "separate"
+    ? randomWeight(k, n, c.format, c.gs, seed + 1, undefined, c.scaleDtype)
+    : undefined;
+  // Activation-typed data: the values the reference uses and the array uploaded (f16, or bf16 bits).
+  const data = (len: number, sd: number, scale = 1): [ArrayLike<number>, Float16Array | Uint16Array] => {
+    if (!bf) {
+      const v = randF16(len, sd, scale);
+      return [v, v];
+    }
+    const { bits, values } = randBf16(len, sd, scale);
+    return [values, bits];
+  };
+  const up16 = (arr: Float16Array | Uint16Array, shape?: number[]) =>
+    bf ? dev.tensor(arr, shape, "bf16") : dev.tensor(arr, shape);
+  const [aData, aRaw] = data(m * k, seed + 2);
   const epi: Epi = { activation: c.activation, scale: c.scale };
-  if (c.bias) epi.bias = randF16(n, seed + 3, 2);
-  if (c.residual) epi.residual = randF16(m * n, seed + 4, 4);
+  let biasRaw: Float16Array | Uint16Array | undefined, resRaw: Float16Array | Uint16Array | undefined;
+  if (c.bias) [epi.bias, biasRaw] = data(n, seed + 3, 2);
+  if (c.residual) [epi.residual, resRaw] = data(m * n, seed + 4, 4);
   if (c.kind) {
     const r = gemmRoute(dev, {
       m,
       n,
       k,
-      format: FORMAT_ID[c.format],
-      groupSize: c.gs,
+      format: FORMAT_IDS[c.format],
+      groupSize: q.groupSize,
+      act: c.act,
       swiglu: c.swiglu !== undefined,
       splitK: c.splitK,
     });
@@ -206,9 +248,9 @@ export function runCase(dev: Device, c: Case): Float16Array {
   }
   const w = dev.upload(q);
   const up = qUp ? dev.upload(qUp) : undefined;
-  const a = dev.tensor(aData, [m, k]);
-  const bias = epi.bias ? dev.tensor(epi.bias) : undefined;
-  const residual = epi.residual ? dev.tensor(epi.residual, [m, n]) : undefined;
+  const a = up16(aRaw, [m, k]);
+  const bias = biasRaw ? up16(biasRaw) : undefined;
+  const residual = resRaw ? up16(resRaw, [m, n]) : undefined;
   try {
     const out = dev.gemm(a, w, {
       bias,
@@ -219,7 +261,8 @@ export function runCase(dev: Device, c: Case): Float16Array {
       swiglu: c.swiglu !== undefined,
       splitK: c.splitK,
     });
-    const got = out.toArray() as Float16Array;
+    const raw = out.toArray() as Float16Array | Uint16Array;
+    const got = bf ? Float32Array.from(raw, bf16BitsToF32) : raw;
     out.dispose();
     // Fused: gate = columns [0, n), up = [n, 2n) of the fused weight.
     let wd = dense(q), upd = qUp ? dense(qUp) : undefined;
@@ -234,8 +277,8 @@ export function runCase(dev: Device, c: Case): Float16Array {
       wd = g;
       upd = u;
     }
-    assertClose(label(c), got, 0, n, m, n, expect(aData, 0, k, m, k, n, wd, 0, upd, epi));
-    return got;
+    assertClose(label(c), got, 0, n, m, n, expect(aData, 0, k, m, k, n, wd, 0, upd, epi, 0, c.act));
+    return raw;
   } finally {
     w.dispose();
     up?.dispose();

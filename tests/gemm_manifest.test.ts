@@ -30,8 +30,14 @@ test("every kernel routing returns is in the manifest, and every manifest kernel
   const dev = openCpu();
   try {
     const reached = new Set<string>();
-    for (const format of [0, 1, 2]) {
-      for (const groupSize of [32, 64, 128, 256]) {
+    for (
+      const [format, groupSize, act] of [[0, 32], [1, 8], [2, 200], [3, 64], [4, 32], [
+        5,
+        16,
+        "bf16",
+      ]] as const
+    ) {
+      {
         for (
           const [m, n, k, splitK] of [[1, 4096, 512, 0], [8, 4096, 512, 0], [1, 64, 4096, 0], [
             64,
@@ -40,7 +46,7 @@ test("every kernel routing returns is in the manifest, and every manifest kernel
             0,
           ]]
         ) {
-          const r = gemmRoute(dev, { m, n, k, format, groupSize, splitK });
+          const r = gemmRoute(dev, { m, n, k, format, groupSize, splitK, act });
           reached.add(r.kernel);
           if (r.reduceKernel) reached.add(r.reduceKernel);
         }

@@ -6,6 +6,7 @@ import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
 import { Device, type Library, RaceError, UninitializedReadError } from "../mod.ts";
 import { syntheticWeight } from "../lib/cli/profile.ts";
+import type { QuantFormat } from "../lib/quant/formats.ts";
 import { lineOf, load } from "./util/kernels.ts";
 
 // Every test here needs the clang-only instrumented build (see tests/util/clang.ts).
@@ -167,6 +168,24 @@ test("race: the shipped GEMM kernels (every family, format, two group sizes) are
   // reached from instrumented code running outside a dispatch.
   for (const groupSize of [32, 128]) {
     using dev = raceDevice();
+    raceShapes(dev, ["fp4", "int4", "int4-sym"], groupSize, "f16");
+  }
+});
+
+test("race: the new formats (int4-affine gs 24, mxfp4, nvfp4) with bf16 activations are clean on every family", () => {
+  using dev = raceDevice();
+  raceShapes(dev, ["int4-affine"], 24, "bf16");
+  raceShapes(dev, ["mxfp4"], 32, "bf16");
+  raceShapes(dev, ["nvfp4"], 16, "f16");
+});
+
+function raceShapes(
+  dev: Device,
+  formats: readonly QuantFormat[],
+  groupSize: number,
+  act: "f16" | "bf16",
+): void {
+  {
     for (
       const shape of [
         { m: 1, n: 72, k: 256 },
@@ -175,10 +194,13 @@ test("race: the shipped GEMM kernels (every family, format, two group sizes) are
         { m: 40, n: 72, k: 128 },
       ]
     ) {
-      for (const format of ["fp4", "int4", "int4-sym"] as const) {
+      for (const format of formats) {
         using w = dev.upload(syntheticWeight(shape.k, shape.n, format, groupSize));
-        using a = dev.tensor(new Float16Array(shape.m * shape.k).fill(0.5), [shape.m, shape.k]);
-        const label = `M=${shape.m} N=${shape.n} K=${shape.k} ${format} gs${groupSize}`;
+        // 0.5 is 0x3800 in f16 and 0x3f00 in bf16
+        using a = act === "bf16"
+          ? dev.tensor(new Uint16Array(shape.m * shape.k).fill(0x3f00), [shape.m, shape.k], "bf16")
+          : dev.tensor(new Float16Array(shape.m * shape.k).fill(0.5), [shape.m, shape.k]);
+        const label = `M=${shape.m} N=${shape.n} K=${shape.k} ${format} gs${groupSize} ${act}`;
         try {
           using out = dev.gemm(a, w, { splitK: shape.splitK ?? 0 });
           assert.equal(out.shape[0], shape.m, label);
@@ -188,7 +210,7 @@ test("race: the shipped GEMM kernels (every family, format, two group sizes) are
       }
     }
   }
-});
+}
 
 test("race: a barrier orders only the address spaces its mem_flags name", () => {
   using dev = raceDevice();

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "./harness.ts";
+import { writeReadmeFixtures } from "./util/readme_fixtures.ts";
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
@@ -21,9 +22,11 @@ examples.forEach((code, i) => {
   test(`README example ${i + 1} runs (${code.split("\n")[0].slice(0, 60)})`, () => {
     const dir = mkdtempSync(join(tmpdir(), "mm-readme-"));
     try {
+      writeReadmeFixtures(dir); // "Loading real models" opens these stand-ins by their real names
       const file = join(dir, `example${i + 1}.ts`);
       writeFileSync(file, code.replaceAll(`from "metal-marlin"`, `from ${JSON.stringify(modPath)}`));
       const r = spawnSync(process.execPath, isDeno ? ["run", "-A", file] : [file], {
+        cwd: dir,
         encoding: "utf8",
         timeout: 300_000,
       });

@@ -5,7 +5,7 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { openCpu } from "./gemm_helpers.ts";
 import { gemmRoute } from "../lib/api/device.ts";
-import { InvalidArgumentError, UnsupportedError } from "../lib/runtime/errors.ts";
+import { InvalidArgumentError } from "../lib/runtime/errors.ts";
 
 const FP4 = 0, INT4 = 1, SYM = 2;
 
@@ -31,7 +31,7 @@ const TABLE: Row[] = [
     k: 4096,
     format: FP4,
     gs: 128,
-    kernel: "gemv_fp4_gs128",
+    kernel: "gemv",
     grid: [128, 1, 1],
     why: "decode, 128 threadgroups",
   },
@@ -41,7 +41,7 @@ const TABLE: Row[] = [
     k: 4096,
     format: INT4,
     gs: 32,
-    kernel: "gemv_int4_gs32",
+    kernel: "gemv",
     why: "exactly 64 threadgroups: no split",
   },
   {
@@ -50,7 +50,7 @@ const TABLE: Row[] = [
     k: 4096,
     format: INT4,
     gs: 32,
-    kernel: "gemm_splitk_int4_gs32",
+    kernel: "gemm_splitk",
     splits: 2,
     why: "63 threadgroups",
   },
@@ -60,7 +60,7 @@ const TABLE: Row[] = [
     k: 4096,
     format: SYM,
     gs: 64,
-    kernel: "gemm_splitk_int4sym_gs64",
+    kernel: "gemm_splitk",
     splits: 4,
     grid: [8, 4, 1],
     why: "capped at K/1024 parts",
@@ -71,7 +71,7 @@ const TABLE: Row[] = [
     k: 512,
     format: FP4,
     gs: 256,
-    kernel: "gemv_fp4_gs256",
+    kernel: "gemv",
     why: "K <= 512 stays on the GEMV (no slow path)",
   },
   {
@@ -80,18 +80,18 @@ const TABLE: Row[] = [
     k: 2047,
     format: FP4,
     gs: 32,
-    kernel: "gemm_splitk_fp4_gs32",
+    kernel: "gemm_splitk",
     splits: 2,
     why: "2048 walked K = 2 parts",
   },
-  { m: 1, n: 64, k: 2040, format: FP4, gs: 32, kernel: "gemv_fp4_gs32", why: "2040 < 2 x 1024" },
+  { m: 1, n: 64, k: 2040, format: FP4, gs: 32, kernel: "gemv", why: "2040 < 2 x 1024" },
   {
     m: 2,
     n: 4096,
     k: 4096,
     format: INT4,
     gs: 128,
-    kernel: "gemm_small_int4_gs128",
+    kernel: "gemm_small",
     why: "small batch starts at 2",
   },
   {
@@ -100,7 +100,7 @@ const TABLE: Row[] = [
     k: 4096,
     format: SYM,
     gs: 256,
-    kernel: "gemm_small_int4sym_gs256",
+    kernel: "gemm_small",
     why: "small batch ends at 16",
   },
   {
@@ -109,7 +109,7 @@ const TABLE: Row[] = [
     k: 4096,
     format: FP4,
     gs: 64,
-    kernel: "gemm_tiled_fp4_gs64",
+    kernel: "gemm_tiled_f16",
     grid: [64, 1, 1],
     why: "17 rows: tiled",
   },
@@ -119,7 +119,7 @@ const TABLE: Row[] = [
     k: 8192,
     format: INT4,
     gs: 64,
-    kernel: "gemm_splitk_int4_gs64",
+    kernel: "gemm_splitk",
     splits: 8,
     why: "small M, deep K, 1 group",
   },
@@ -129,7 +129,7 @@ const TABLE: Row[] = [
     k: 300,
     format: INT4,
     gs: 32,
-    kernel: "gemm_tiled_int4_gs32",
+    kernel: "gemm_tiled_f16",
     grid: [3, 3, 1],
     why: "ceil(129/64) rows",
   },
@@ -140,7 +140,7 @@ const TABLE: Row[] = [
     format: SYM,
     gs: 32,
     swiglu: true,
-    kernel: "gemm_tiled_int4sym_gs32",
+    kernel: "gemm_tiled_f16",
     grid: [5, 1, 1],
     why: "SwiGLU tiles are 32 wide",
   },
@@ -151,7 +151,7 @@ const TABLE: Row[] = [
     format: FP4,
     gs: 128,
     splitK: 1,
-    kernel: "gemv_fp4_gs128",
+    kernel: "gemv",
     why: "splitK=1 never splits",
   },
   {
@@ -161,7 +161,7 @@ const TABLE: Row[] = [
     format: FP4,
     gs: 128,
     splitK: 3,
-    kernel: "gemm_splitk_fp4_gs128",
+    kernel: "gemm_splitk",
     splits: 2,
     why: "forced; one part per 256",
   },
@@ -172,7 +172,7 @@ const TABLE: Row[] = [
     format: INT4,
     gs: 128,
     batch: 4,
-    kernel: "gemv_int4_gs128",
+    kernel: "gemv",
     grid: [16, 1, 4],
     why: "batch fills 64",
   },
@@ -183,7 +183,7 @@ const TABLE: Row[] = [
     format: INT4,
     gs: 128,
     splitK: 4,
-    kernel: "gemm_tiled_int4_gs128",
+    kernel: "gemm_tiled_f16",
     why: "tiled ignores splitK",
   },
 ];
@@ -221,10 +221,29 @@ for (const r of TABLE) {
   });
 }
 
-test("routing rejects group sizes without kernels and unknown formats", () => {
+test("routing: any multiple of 8 is a group size of the same kernels; bad sizes and formats are refused", () => {
   const dev = openCpu();
   try {
-    assert.throws(() => gemmRoute(dev, { m: 1, n: 8, k: 64, format: FP4, groupSize: 16 }), UnsupportedError);
+    for (const groupSize of [8, 16, 24, 40, 200, 1000, 4096]) {
+      assert.strictEqual(gemmRoute(dev, { m: 1, n: 4096, k: 4096, format: FP4, groupSize }).kernel, "gemv");
+      assert.strictEqual(
+        gemmRoute(dev, { m: 64, n: 64, k: 4096, format: 3, groupSize }).kernel,
+        "gemm_tiled_f16",
+      );
+    }
+    assert.strictEqual(
+      gemmRoute(dev, { m: 64, n: 64, k: 64, format: 4, groupSize: 32, act: "bf16" }).kernel,
+      "gemm_tiled_bf16",
+    );
+    for (const groupSize of [12, 0]) {
+      assert.throws(
+        () => gemmRoute(dev, { m: 1, n: 8, k: 64, format: FP4, groupSize }),
+        InvalidArgumentError,
+      );
+    }
+    // mxfp4 is defined with 32-value blocks, nvfp4 with 16: other sizes are another format.
+    assert.throws(() => gemmRoute(dev, { m: 1, n: 8, k: 64, format: 4, groupSize: 16 }), /group size 32/);
+    assert.throws(() => gemmRoute(dev, { m: 1, n: 8, k: 64, format: 5, groupSize: 32 }), /group size 16/);
     assert.throws(
       () => gemmRoute(dev, { m: 1, n: 8, k: 64, format: 7, groupSize: 32 }),
       InvalidArgumentError,

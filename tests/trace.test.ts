@@ -6,7 +6,7 @@ import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
 import { Device, InvalidArgumentError } from "../mod.ts";
 import { compareWithAudit, type TraceDispatch, type TraceLine } from "../lib/runtime/trace.ts";
-import { summarizeDispatch, traceGemm } from "../lib/cli/profile.ts";
+import { summarizeDispatch, TRACE_BENCH_SHAPES, traceGemm } from "../lib/cli/profile.ts";
 import { auditShaders } from "../lib/audit/memory.ts";
 import { lineOf, load, source } from "./util/kernels.ts";
 
@@ -125,6 +125,33 @@ test("trace: simdgroup_load/store count once per simdgroup with their 8-row foot
   );
 });
 
+test("trace: reads of a constant params block inside a loop are reported as constant, not device", () => {
+  using dev = traceDevice();
+  using src = dev.tensor(Float32Array.from({ length: 8 * 64 }, (_, i) => i % 5));
+  using dst = dev.empty([64], "f32");
+  const path = "tests/fixtures/trace/constant.metal";
+  const k = load(dev, path).kernel("strided_sum");
+  const params = new Uint32Array([8, 64]); // setBytes data bound to a constant argument
+  const d =
+    dev.trace(() => k.dispatch({ grid: 2, threadgroupSize: 32, args: [src, dst, params] })).dispatches[0];
+  const rows = d.lines.filter((l) =>
+    l.line === lineOf(path, "TRACE: params") || l.line === lineOf(path, "TRACE: src")
+  );
+  assert.ok(rows.some((l) => l.kind === "constant"), JSON.stringify(d.lines, null, 1));
+  assert.ok(d.lines.filter((l) => l.kind === "load").every((l) => l.line === lineOf(path, "TRACE: src")));
+  assert.equal(d.deviceBytesRead, 8 * 64 * 4, "device reads: src only, each float once");
+  assert.equal(d.minimalBytesRead, 8 * 64 * 4, "params are not part of the device minimum");
+  // All 32 lanes read the same word: one request of 4 distinct bytes (the compiler may hoist it).
+  assert.ok(
+    d.constantBytesRead > 0 && d.constantBytesRead <= 2 * 8 * 8,
+    `constant bytes ${d.constantBytesRead}`,
+  );
+  assert.equal(d.bytesMoved, 8 * 64 * 4 + 64 * 4, "bytes moved: src read + dst written, no params");
+  let want = 0;
+  for (let i = 0; i < 8; i++) want += (i * 64 + 3) % 5;
+  assert.equal((dst.data as Float32Array)[3], want);
+});
+
 test("trace: reports only the dispatches made inside fn, in order; table names the lines", () => {
   using dev = traceDevice();
   using a = dev.tensor(new Float32Array(64));
@@ -193,9 +220,18 @@ test("trace bounds: hot-loop loads of the shipped GEMM kernels stay within their
   using dev = traceDevice();
   const seen = new Set<string>();
   for (const shape of SMALL_SHAPES) {
-    for (const format of ["fp4", "int4", "int4-sym"] as const) {
-      for (const groupSize of [32, 128]) {
-        const report = traceGemm({ ...shape, format, groupSize }, dev);
+    const variants = [
+      ...(["fp4", "int4", "int4-sym"] as const).flatMap((format) =>
+        [32, 128].map((groupSize) => ({ format, groupSize }))
+      ),
+      { format: "int4-affine", groupSize: 40 },
+      { format: "mxfp4", groupSize: 32 },
+      { format: "nvfp4", groupSize: 16, act: "bf16" },
+    ] as const;
+    for (const { format, groupSize, ...rest } of variants) {
+      {
+        const act = "act" in rest ? rest.act : undefined;
+        const report = traceGemm({ ...shape, format, groupSize, act }, dev);
         assert.ok(report.dispatches.length >= 1);
         for (const d of report.dispatches) {
           seen.add(d.kernel);
@@ -218,8 +254,46 @@ test("trace bounds: hot-loop loads of the shipped GEMM kernels stay within their
       }
     }
   }
-  for (const family of ["gemv_", "gemm_small_", "gemm_splitk_fp4", "gemm_splitk_reduce", "gemm_tiled_"]) {
+  for (
+    const family of [
+      "gemv",
+      "gemm_small",
+      "gemm_splitk",
+      "gemm_splitk_reduce",
+      "gemm_tiled_f16",
+      "gemm_tiled_bf16",
+    ]
+  ) {
     assert.ok([...seen].some((k) => k.startsWith(family)), `no ${family} kernel was traced`);
+  }
+});
+
+// Device bytes a 64x64-tile GEMM must request: A once per column tile, packed B, scales (and int4 zeros)
+// once per row tile, C once. Constant reads (the params block) are not device traffic.
+function tileBound(m: number, n: number, k: number, format: string, gs: number): number {
+  const rowTiles = Math.ceil(m / 64), colTiles = Math.ceil(n / 64);
+  const perRowTile = (k / 8) * n * 4 + (k / gs) * n * 2 + (format === "int4" ? (k / gs) * n : 0);
+  return m * k * 2 * colTiles + perRowTile * rowTiles + m * n * 2;
+}
+
+test("trace bounds: the tiled kernel's device bytes stay within manifest tileBound x the 64x64-tile bound", () => {
+  const stated = JSON.parse(source("shaders/manifest.json")) as {
+    tileBound: Record<string, { maxOverTileBound: number }>;
+  };
+  const limit = stated.tileBound["gemm_tiled_"].maxOverTileBound;
+  using dev = traceDevice();
+  const s = TRACE_BENCH_SHAPES.find((x) => x.family === "gemm_tiled")!; // the bench shape
+  for (const [format, groupSize] of [["fp4", 32], ["int4", 128]] as const) {
+    const d = traceGemm({ m: s.m, n: s.n, k: s.k, format, groupSize }, dev).dispatches[0];
+    assert.match(d.kernel, /^gemm_tiled_/);
+    const bound = tileBound(s.m, s.n, s.k, format, groupSize);
+    const ratio = (d.deviceBytesRead + d.deviceBytesWritten) / bound;
+    assert.ok(ratio >= 1 - 1e-9, `${d.kernel}: ${ratio} below the tile bound: the bound is wrong`);
+    assert.ok(
+      ratio <= limit,
+      `${d.kernel} ${s.m}x${s.n}x${s.k}: device bytes ${ratio.toFixed(4)}x the tile bound`,
+    );
+    assert.ok(d.constantBytesRead > 0, "the params block reads are counted, apart");
   }
 });
 

@@ -83,6 +83,12 @@ class Backend {
   virtual int dispatch(const char* op, const Job& job) = 0;
   // Waits for submitted work; returns (and clears) the first deferred error.
   virtual int synchronize(const char* op) = 0;
+  // Submits encoded work without waiting; *out = submitted batches not completed yet.
+  virtual int pending(const char* op, uint64_t* out) {
+    (void)op;
+    *out = 0;  // synchronous backends have nothing in flight
+    return 0;
+  }
   // Trace mode (instrumented CPU builds): JSON of the dispatches traced since the last call.
   virtual int trace_take(const char* op, std::string* out) {
     (void)out;
@@ -98,8 +104,9 @@ int make_cpu_backend(uint32_t threads, std::unique_ptr<Backend>* out);
 // CPU backend of an instrumented build in trace or race mode ("trace" / "race"); MM_E_UNSUPPORTED
 // when this library was not built with -DMM_INSTRUMENT (lib/build mode "instrument").
 int make_cpu_backend_instrumented(const char* op, uint32_t threads, const char* mode, std::unique_ptr<Backend>* out);
-#if defined(MM_HAVE_METAL)
-// Returns MM_E_UNSUPPORTED (with a message) when no Apple7+ GPU is present.
+#if defined(MM_HAVE_METAL) || defined(MM_METAL_SIM)
+// Returns MM_E_UNSUPPORTED (with a message) when no Apple7+ GPU is present. In the metal-sim build
+// (MM_METAL_SIM) the device is the simulated driver's.
 int make_metal_backend(std::unique_ptr<Backend>* out);
 #endif
 

@@ -1,5 +1,7 @@
 // device.cpp — mm_device_*: backend choice, thread count, info, close (which frees all children).
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -58,6 +60,9 @@ int make_backend(const char* op, const char* name, uint32_t threads, std::unique
   if (std::strcmp(name, "auto") == 0) {
 #if defined(MM_HAVE_METAL)
     if (make_metal_backend(out) == MM_OK) return MM_OK;
+    // One line, once per process, so a Mac user learns why the GPU was not used.
+    static std::once_flag said;
+    std::call_once(said, [] { std::fprintf(stderr, "metal-marlin: auto picked cpu: %s\n", mm_last_error()); });
 #endif
     return make_cpu_backend(threads, out);
   }
@@ -70,7 +75,17 @@ int make_backend(const char* op, const char* name, uint32_t threads, std::unique
                 " (CPU runtime only)", op);
 #endif
   }
-  return fail(MM_E_INVALID_ARG, "%s: unknown backend \"%.32s\" (expected \"auto\", \"cpu\" or \"metal\")", op, name);
+  if (std::strcmp(name, "metal-sim") == 0) {
+#if defined(MM_METAL_SIM)
+    return make_metal_backend(out);
+#else
+    return fail(MM_E_UNSUPPORTED,
+                "%s: backend \"metal-sim\" lives in the metal-sim build of the library (clang-16 and "
+                "libblocksruntime-dev; Device.open({ backend: \"metal-sim\" }) loads it), not in this one", op);
+#endif
+  }
+  return fail(MM_E_INVALID_ARG,
+              "%s: unknown backend \"%.32s\" (expected \"auto\", \"cpu\", \"metal\" or \"metal-sim\")", op, name);
 }
 
 }  // namespace
@@ -161,6 +176,23 @@ MM_API int mm_device_info_get(mm_device h, mm_device_info* out) {
     std::memcpy(out, &info, size < sizeof info ? size : sizeof info);
     out->size = size;
     return MM_OK;
+  });
+}
+
+#if !defined(MM_METAL_SIM) && !defined(MM_HAVE_METAL)
+MM_API int mm_metal_register_module(const char*, const char*) {
+  return fail(MM_E_UNSUPPORTED, "mm_metal_register_module: this build has no Metal backend");
+}
+#endif
+
+MM_API int mm_device_pending(mm_device h, uint64_t* out) {
+  static const char* op = "mm_device_pending";
+  return guarded(op, [&] {
+    if (!out) return fail(MM_E_INVALID_ARG, "%s: out is NULL", op);
+    *out = 0;
+    auto dev = get_as<Device>(h, Tag::Device, op);
+    if (!dev) return MM_E_BAD_HANDLE;
+    return dev->backend->pending(op, out);
   });
 }
 

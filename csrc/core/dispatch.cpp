@@ -12,7 +12,7 @@ namespace mm::core {
 namespace {
 
 const char* dtype_name(uint32_t d) {
-  static const char* names[] = {"any", "f16", "f32", "i32", "u32", "u16", "u8", "i16", "i8"};
+  static const char* names[] = {"any", "f16", "f32", "i32", "u32", "u16", "u8", "i16", "i8", "bf16"};
   return d < sizeof names / sizeof names[0] ? names[d] : "invalid";
 }
 
@@ -140,7 +140,7 @@ int dispatch_validated(const char* op, Device& dev, const BackendLibrary& lib, u
     if (b.kind != MM_BIND_BUFFER && b.kind != MM_BIND_BYTES)
       return fail(MM_E_INVALID_ARG, "%s: kernel %s: bindings[%u] (buffer(%u)) has kind %u; use MM_BIND_BUFFER or MM_BIND_BYTES",
                   op, kn, i, b.index, b.kind);
-    if (b.dtype > MM_DTYPE_I8)
+    if (b.dtype > MM_DTYPE_BF16)
       return fail(MM_E_INVALID_ARG, "%s: kernel %s: buffer(%u) has dtype code %u, not an MM_DTYPE_*", op, kn, b.index,
                   b.dtype);
     const ArgInfo* a = find_arg(k, b.index);
@@ -149,7 +149,9 @@ int dispatch_validated(const char* op, Device& dev, const BackendLibrary& lib, u
                   b.index, b.index);
     if (job.bindings[b.index].kind)
       return fail(MM_E_BINDING, "%s: kernel %s: buffer(%u) '%s' is bound twice", op, kn, b.index, a->arg_name.c_str());
-    if (b.dtype && a->dtype && b.dtype != a->dtype)
+    // bf16 data binds to a ushort argument too: kernels without MSL 3.1's bfloat read the raw bits.
+    const bool bf16_bits = b.dtype == MM_DTYPE_BF16 && a->dtype == MM_DTYPE_U16;
+    if (b.dtype && a->dtype && b.dtype != a->dtype && !bf16_bits)
       return fail(MM_E_BINDING, "%s: kernel %s: buffer(%u) is bound to a %s buffer but the kernel declares %s (%s)", op,
                   kn, b.index, dtype_name(b.dtype), a->type_name.c_str(), dtype_name(a->dtype));
     if (b.kind == MM_BIND_BYTES) {

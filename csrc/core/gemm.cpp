@@ -11,15 +11,20 @@
 namespace mm::core {
 namespace {
 
-static_assert(sizeof(GemmParams) == 96, "GemmParams layout is shared with the shaders");
+static_assert(sizeof(GemmParams) == 112, "GemmParams layout is shared with the shaders");
 static_assert(MM_FORMAT_FP4 == GEMM_FMT_FP4 && MM_FORMAT_INT4 == GEMM_FMT_INT4 &&
-                  MM_FORMAT_INT4_SYM == GEMM_FMT_INT4_SYM, "format ids");
+                  MM_FORMAT_INT4_SYM == GEMM_FMT_INT4_SYM && MM_FORMAT_INT4_AFFINE == GEMM_FMT_INT4_AFFINE &&
+                  MM_FORMAT_MXFP4 == GEMM_FMT_MXFP4 && MM_FORMAT_NVFP4 == GEMM_FMT_NVFP4, "format ids");
+// The block as it was before scale_dtype/act_dtype/tensor_scale were appended: still accepted.
+constexpr uint32_t kParamsV1Bytes = offsetof(mm_gemm_params, scale_dtype);
+static_assert(kParamsV1Bytes == 224, "mm_gemm_params v1 size");
 static_assert(MM_EPILOGUE_BIAS == GEMM_EPI_BIAS && MM_EPILOGUE_RELU == GEMM_EPI_RELU &&
                   MM_EPILOGUE_SILU == GEMM_EPI_SILU && MM_EPILOGUE_GELU == GEMM_EPI_GELU &&
                   MM_EPILOGUE_RESIDUAL == GEMM_EPI_RESIDUAL && MM_EPILOGUE_SCALE == GEMM_EPI_SCALE &&
                   MM_EPILOGUE_SWIGLU == GEMM_EPI_SWIGLU, "epilogue bits");
 
 constexpr uint32_t kEpilogueAll = 127u;
+static_assert((kEpilogueAll & GEMM_EPI_BF16) == 0, "GEMM_EPI_BF16 is internal, not an MM_EPILOGUE bit");
 typedef unsigned long long ull;
 
 // Dims after defaults (pitch 0 = dense, ldw 0 = np), shared by route and dispatch.
@@ -30,17 +35,19 @@ struct Resolved {
 
 int resolve(const char* op, const mm_gemm_params* in, bool batched, Resolved* r) {
   if (!in) return fail(MM_E_INVALID_ARG, "%s: params is NULL", op);
-  if (in->size < sizeof(mm_gemm_params))
-    return fail(MM_E_INVALID_ARG, "%s: params->size = %u but mm_gemm_params is %zu bytes", op, in->size,
-                sizeof(mm_gemm_params));
-  mm_gemm_params p = *in;
+  if (in->size < kParamsV1Bytes)
+    return fail(MM_E_INVALID_ARG, "%s: params->size = %u but mm_gemm_params is %zu bytes (at least %u)", op,
+                in->size, sizeof(mm_gemm_params), kParamsV1Bytes);
+  // Fields past the caller's size keep their defaults (f16 scales and activations).
+  mm_gemm_params p;
+  std::memset(&p, 0, sizeof p);
+  std::memcpy(&p, in, in->size < sizeof p ? in->size : sizeof p);
   if (p.batch == 0) p.batch = 1;
   if (!batched && p.batch != 1)
     return fail(MM_E_INVALID_ARG, "%s: batch = %u; use mm_batched_gemm for batch > 1", op, p.batch);
   if (p.m == 0 || p.n == 0 || p.k == 0)
     return fail(MM_E_SHAPE, "%s: m=%u n=%u k=%u must all be >= 1", op, p.m, p.n, p.k);
-  if (p.group_size == 0 || p.group_size % 8)
-    return fail(MM_E_INVALID_ARG, "%s: group_size = %u must be a positive multiple of 8", op, p.group_size);
+  if (int rc = check_format(op, p)) return rc;
   if (p.kp < p.k || p.kp % p.group_size)
     return fail(MM_E_SHAPE, "%s: weight has kp = %u but k = %u needs kp >= k and a multiple of group_size %u", op,
                 p.kp, p.k, p.group_size);
@@ -82,6 +89,7 @@ GemmShape shape_of(const Resolved& r) {
   s.k = r.p.k;
   s.format = r.p.format;
   s.group_size = r.p.group_size;
+  s.act_dtype = r.p.act_dtype;
   s.batch = r.p.batch;
   s.swiglu = r.swiglu;
   s.split_k = r.p.split_k;
@@ -143,6 +151,9 @@ int check_overlaps(const char* op, const Resolved& r, const mm_gemm_route_info& 
   const uint64_t s_elems = span(p.stride_s ? p.batch : 1, p.stride_s, groups, p.ldw, p.np);
   const bool up = r.swiglu && !r.fused_up;
   const bool int4 = p.format == MM_FORMAT_INT4;
+  const bool affine = p.format == MM_FORMAT_INT4_AFFINE;
+  const uint32_t sbytes = scale_bytes(p.scale_dtype);
+  const uint64_t z_bytes = s_elems * (affine ? sbytes : 1);
   const bool res_on = (p.epilogue & MM_EPILOGUE_RESIDUAL) != 0;
   const bool res_in_place = res_on && p.residual == p.c && p.residual_offset == p.c_offset && p.ldr == p.ldc &&
                             (p.batch == 1 || p.stride_r == p.stride_c);
@@ -151,13 +162,13 @@ int check_overlaps(const char* op, const Resolved& r, const mm_gemm_route_info& 
   const Extent in[9] = {
       {"a", p.a, p.a_offset, p.a_offset + a_bytes},
       {"packed", p.packed, p.packed_offset, p.packed_offset + w_bytes},
-      {"scales", p.scales, p.scales_offset, p.scales_offset + s_elems * 2},
-      {"zeros", int4 ? p.zeros : 0, p.zeros_offset, p.zeros_offset + s_elems},
+      {"scales", p.scales, p.scales_offset, p.scales_offset + s_elems * sbytes},
+      {int4 ? "zeros" : "biases", int4 || affine ? p.zeros : 0, p.zeros_offset, p.zeros_offset + z_bytes},
       {"bias", (p.epilogue & MM_EPILOGUE_BIAS) ? p.bias : 0, p.bias_offset, p.bias_offset + uint64_t(p.n) * 2},
       {"residual", res_on && !res_in_place ? p.residual : 0, p.residual_offset, p.residual_offset + r_bytes},
       {"up_packed", up ? p.up_packed : 0, p.up_packed_offset, p.up_packed_offset + w_bytes},
-      {"up_scales", up ? p.up_scales : 0, p.up_scales_offset, p.up_scales_offset + s_elems * 2},
-      {"up_zeros", up && int4 ? p.up_zeros : 0, p.up_zeros_offset, p.up_zeros_offset + s_elems},
+      {"up_scales", up ? p.up_scales : 0, p.up_scales_offset, p.up_scales_offset + s_elems * sbytes},
+      {"up_zeros", up && (int4 || affine) ? p.up_zeros : 0, p.up_zeros_offset, p.up_zeros_offset + z_bytes},
   };
   for (const Extent& o : out) {
     for (const Extent& i : in)
@@ -178,9 +189,12 @@ int validate_buffers(const char* op, mm_device dev, const Resolved& r, const mm_
   const uint64_t w_words = span(wb, p.stride_w, p.kp / 8, p.ldw, p.np);
   const uint64_t s_elems = span(sb, p.stride_s, groups, p.ldw, p.np);
   if (int rc = need(op, dev, "packed", p.packed, p.packed_offset, w_words, 4, 4)) return rc;
-  if (int rc = need(op, dev, "scales", p.scales, p.scales_offset, s_elems, 2, 2)) return rc;
+  const uint32_t sbytes = scale_bytes(p.scale_dtype);
+  if (int rc = need(op, dev, "scales", p.scales, p.scales_offset, s_elems, sbytes, sbytes)) return rc;
   if (p.format == MM_FORMAT_INT4) {
     if (int rc = need(op, dev, "zeros", p.zeros, p.zeros_offset, s_elems, 1, 1)) return rc;
+  } else if (p.format == MM_FORMAT_INT4_AFFINE) {
+    if (int rc = need(op, dev, "biases (zeros)", p.zeros, p.zeros_offset, s_elems, sbytes, sbytes)) return rc;
   }
   if (int rc = need(op, dev, "a", p.a, p.a_offset, span(p.stride_a ? p.batch : 1, p.stride_a, p.m, p.lda, p.k), 2, 2))
     return rc;
@@ -194,9 +208,12 @@ int validate_buffers(const char* op, mm_device dev, const Resolved& r, const mm_
   }
   if (r.swiglu && !r.fused_up) {
     if (int rc = need(op, dev, "up_packed", p.up_packed, p.up_packed_offset, w_words, 4, 4)) return rc;
-    if (int rc = need(op, dev, "up_scales", p.up_scales, p.up_scales_offset, s_elems, 2, 2)) return rc;
+    if (int rc = need(op, dev, "up_scales", p.up_scales, p.up_scales_offset, s_elems, sbytes, sbytes)) return rc;
     if (p.format == MM_FORMAT_INT4) {
       if (int rc = need(op, dev, "up_zeros", p.up_zeros, p.up_zeros_offset, s_elems, 1, 1)) return rc;
+    } else if (p.format == MM_FORMAT_INT4_AFFINE) {
+      if (int rc = need(op, dev, "up biases (up_zeros)", p.up_zeros, p.up_zeros_offset, s_elems, sbytes, sbytes))
+        return rc;
     }
   }
   if (route.workspace_bytes && p.workspace) {
@@ -236,16 +253,24 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
   gp.stride_s = p.stride_s;
   gp.stride_c = p.stride_c;
   gp.stride_r = p.stride_r;
-  gp.epilogue = p.epilogue;
+  gp.epilogue = p.epilogue | (p.act_dtype == MM_ACT_BF16 ? GEMM_EPI_BF16 : 0u);
   gp.alpha = p.alpha;
   gp.splits = route.splits;
   gp.k_chunk = route.k_chunk;
   const bool a_vec = p.lda % 4 == 0 && (p.batch == 1 || p.stride_a % 4 == 0) && p.a_offset % 8 == 0;
   gp.flags = a_vec ? GEMM_FLAG_A_VEC4 : 0u;
+  gp.format = p.format;
+  gp.group_size = p.group_size;
+  gp.scale_dtype = p.scale_dtype;
+  gp.tensor_scale = p.format == MM_FORMAT_NVFP4 ? p.tensor_scale : 1.0f;
+  // A fused gate/up weight is one tensor with one scale; a separate up weight brings its own.
+  gp.up_tensor_scale = p.format != MM_FORMAT_NVFP4 ? 1.0f : r.swiglu && !r.fused_up ? p.up_tensor_scale : p.tensor_scale;
 
   // Unused arguments still need a binding: they get a buffer the kernel provably never reads
   // through them (epilogue bits and format gate every access).
-  const bool int4 = p.format == MM_FORMAT_INT4;
+  const bool int4 = p.format == MM_FORMAT_INT4 || p.format == MM_FORMAT_INT4_AFFINE;  // a zeros/biases array
+  const uint32_t sbytes = scale_bytes(p.scale_dtype);
+  const uint32_t zbytes = p.format == MM_FORMAT_INT4 ? 1 : sbytes;
   const mm_buffer zeros = int4 ? p.zeros : p.scales;
   const uint64_t zeros_off = int4 ? p.zeros_offset : p.scales_offset;
   const bool bias_on = (p.epilogue & MM_EPILOGUE_BIAS) != 0;
@@ -257,8 +282,8 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
     up_po = p.up_packed_offset, up_so = p.up_scales_offset, up_zo = int4 ? p.up_zeros_offset : p.up_scales_offset;
   } else if (r.fused_up) {
     up_po += uint64_t(p.up_column) * 4;
-    up_so += uint64_t(p.up_column) * 2;
-    up_zo += uint64_t(p.up_column) * (int4 ? 1 : 2);
+    up_so += uint64_t(p.up_column) * sbytes;
+    up_zo += uint64_t(p.up_column) * (int4 ? zbytes : sbytes);
   }
   const mm_buffer bias = bias_on ? p.bias : p.a;
   const uint64_t bias_off = bias_on ? p.bias_offset : p.a_offset;
@@ -277,15 +302,15 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
   const bool split = route.kind == MM_GEMM_KIND_SPLITK;
   const Bind binds[11] = {
       {GEMM_BUF_PACKED, p.packed, p.packed_offset, 0, nullptr, MM_DTYPE_U32},
-      {GEMM_BUF_SCALES, p.scales, p.scales_offset, 0, nullptr, MM_DTYPE_F16},
+      {GEMM_BUF_SCALES, p.scales, p.scales_offset, 0, nullptr, MM_DTYPE_ANY},  // raw bytes of MM_SCALE_*
       {GEMM_BUF_ZEROS, zeros, zeros_off, 0, nullptr, MM_DTYPE_ANY},
-      {GEMM_BUF_A, p.a, p.a_offset, 0, nullptr, MM_DTYPE_F16},
-      {GEMM_BUF_C, split ? ws : p.c, split ? ws_off : p.c_offset, 0, nullptr, split ? MM_DTYPE_F32 : MM_DTYPE_F16},
+      {GEMM_BUF_A, p.a, p.a_offset, 0, nullptr, MM_DTYPE_U16},  // f16 or bf16 bits (act_dtype)
+      {GEMM_BUF_C, split ? ws : p.c, split ? ws_off : p.c_offset, 0, nullptr, split ? MM_DTYPE_F32 : MM_DTYPE_U16},
       {GEMM_BUF_PARAMS, 0, 0, sizeof gp, &gp, MM_DTYPE_ANY},
-      {GEMM_BUF_BIAS, bias, bias_off, 0, nullptr, MM_DTYPE_F16},
-      {GEMM_BUF_RESIDUAL, res, res_off, 0, nullptr, MM_DTYPE_F16},
+      {GEMM_BUF_BIAS, bias, bias_off, 0, nullptr, MM_DTYPE_U16},
+      {GEMM_BUF_RESIDUAL, res, res_off, 0, nullptr, MM_DTYPE_U16},
       {GEMM_BUF_UP_PACKED, up_p, up_po, 0, nullptr, MM_DTYPE_U32},
-      {GEMM_BUF_UP_SCALES, up_s, up_so, 0, nullptr, MM_DTYPE_F16},
+      {GEMM_BUF_UP_SCALES, up_s, up_so, 0, nullptr, MM_DTYPE_ANY},
       {GEMM_BUF_UP_ZEROS, up_z, up_zo, 0, nullptr, MM_DTYPE_ANY},
   };
   int rc = dispatch_builtin(dev, route.kernel, route.grid, route.threadgroup, binds, 11, nullptr);
@@ -294,10 +319,10 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
     const uint32_t tg[3] = {GEMM_REDUCE_THREADS, 1, 1};
     const Bind rb[5] = {
         {GEMM_BUF_A, ws, ws_off, 0, nullptr, MM_DTYPE_F32},
-        {GEMM_BUF_C, p.c, p.c_offset, 0, nullptr, MM_DTYPE_F16},
+        {GEMM_BUF_C, p.c, p.c_offset, 0, nullptr, MM_DTYPE_U16},
         {GEMM_BUF_PARAMS, 0, 0, sizeof gp, &gp, MM_DTYPE_ANY},
-        {GEMM_BUF_BIAS, bias, bias_off, 0, nullptr, MM_DTYPE_F16},
-        {GEMM_BUF_RESIDUAL, res, res_off, 0, nullptr, MM_DTYPE_F16},
+        {GEMM_BUF_BIAS, bias, bias_off, 0, nullptr, MM_DTYPE_U16},
+        {GEMM_BUF_RESIDUAL, res, res_off, 0, nullptr, MM_DTYPE_U16},
     };
     rc = dispatch_builtin(dev, route.reduce_kernel, grid, tg, rb, 5, nullptr);
   }

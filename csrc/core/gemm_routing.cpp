@@ -23,21 +23,12 @@ const uint32_t kSmallMaxM = GEMM_SMALL_MAX_M;
 const uint32_t kSplitTargetThreadgroups = 64;
 // Smallest K per split: 4 x-blocks of 256. Below ~1K values the float partial write and the extra
 // reduction pass cost more than the parallelism gains (partials = 4 bytes/output/split vs 0.5 byte
-// per weight read). Also aligns every split to every supported group size (all divide 256).
+// per weight read). Splits need not align to the group size: kernels find group boundaries per word.
 const uint32_t kSplitMinChunk = 4 * GEMM_VEC_KBLOCK;
 // Upper bound on parts: keeps the workspace (splits x M x N floats) and the reduction short.
 const uint32_t kSplitMaxParts = 32;
 
 namespace {
-
-const char* format_name(uint32_t f) {
-  switch (f) {
-    case MM_FORMAT_FP4: return "fp4";
-    case MM_FORMAT_INT4: return "int4";
-    case MM_FORMAT_INT4_SYM: return "int4sym";
-    default: return nullptr;
-  }
-}
 
 // a * b, or UINT64_MAX when that does not fit (workspace sizes of absurd raw-ABI dims must not wrap
 // to a small number).
@@ -46,13 +37,13 @@ uint64_t mul_sat(uint64_t a, uint64_t b) { return b != 0 && a > UINT64_MAX / b ?
 }  // namespace
 
 int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
-  const char* fmt = format_name(s.format);
-  if (fmt == nullptr) {
-    return fail(MM_E_INVALID_ARG, "%s: unknown format %u (MM_FORMAT_FP4 0, INT4 1, INT4_SYM 2)", op, s.format);
+  if (s.format > MM_FORMAT_NVFP4) {
+    return fail(MM_E_INVALID_ARG,
+                "%s: unknown format %u (MM_FORMAT_FP4 0, INT4 1, INT4_SYM 2, INT4_AFFINE 3, MXFP4 4, NVFP4 5)", op,
+                s.format);
   }
-  if (s.group_size != 32 && s.group_size != 64 && s.group_size != 128 && s.group_size != 256) {
-    return fail(MM_E_UNSUPPORTED, "%s: group size %u has no kernels (supported: 32, 64, 128, 256)", op,
-                s.group_size);
+  if (s.act_dtype > MM_ACT_BF16) {
+    return fail(MM_E_INVALID_ARG, "%s: unknown act_dtype %u (MM_ACT_F16 0, MM_ACT_BF16 1)", op, s.act_dtype);
   }
   if (s.m == 0 || s.n == 0 || s.k == 0 || s.batch == 0) {
     return fail(MM_E_INVALID_ARG, "%s: m=%u n=%u k=%u batch=%u must all be >= 1", op, s.m, s.n, s.k, s.batch);
@@ -90,12 +81,14 @@ int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
     kind = MM_GEMM_KIND_TILED;
   }
 
-  const char* family = kind == MM_GEMM_KIND_GEMV     ? "gemv"
-                       : kind == MM_GEMM_KIND_SMALL  ? "gemm_small"
-                       : kind == MM_GEMM_KIND_SPLITK ? "gemm_splitk"
-                                                     : "gemm_tiled";
+  // One pipeline per family; the tiled kernel has a tile type per activation dtype (half, or float for bf16).
+  const char* name = kind == MM_GEMM_KIND_GEMV     ? "gemv"
+                     : kind == MM_GEMM_KIND_SMALL  ? "gemm_small"
+                     : kind == MM_GEMM_KIND_SPLITK ? "gemm_splitk"
+                     : s.act_dtype == MM_ACT_BF16  ? "gemm_tiled_bf16"
+                                                   : "gemm_tiled_f16";
   out->kind = kind;
-  std::snprintf(out->kernel, sizeof out->kernel, "%s_%s_gs%u", family, fmt, s.group_size);
+  std::snprintf(out->kernel, sizeof out->kernel, "%s", name);
   std::memset(out->reduce_kernel, 0, sizeof out->reduce_kernel);
   out->splits = splits;
   if (splits == 1) out->k_chunk = k_span;

@@ -1,5 +1,5 @@
 // gemm_routing.h — the one place that picks a GEMM kernel (name, grid, split-K) from the problem's
-// dims, format and group size. Pure function of its inputs: every backend uses it unchanged.
+// dims (format, group size and scale type are runtime data of every kernel). Pure function of its inputs: every backend uses it unchanged.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +11,9 @@ namespace mm::core {
 // What routing looks at. Dims are the logical ones; kw = ceil(k / 8) packed rows walked.
 struct GemmShape {
   uint32_t m = 0, n = 0, k = 0;
-  uint32_t format = 0;      // MM_FORMAT_*
-  uint32_t group_size = 0;
+  uint32_t format = 0;      // MM_FORMAT_* (checked; kernels take it as data, it does not pick a kernel)
+  uint32_t group_size = 0;  // checked by gemm.cpp; any multiple of 8 runs on the same kernels
+  uint32_t act_dtype = 0;   // MM_ACT_*: picks the tiled kernel's tile type
   uint32_t batch = 1;
   bool swiglu = false;      // SwiGLU halves the tiled kernel's outputs per threadgroup
   uint32_t split_k = 0;     // request: 0 auto, 1 never, > 1 about this many parts
@@ -30,7 +31,13 @@ extern const uint32_t kSplitMaxParts;
 inline uint32_t ceil_div(uint32_t a, uint32_t b) { return a / b + (a % b != 0); }
 
 // Fills `out` (kind, kernel names, grid, threadgroup, splits, k_chunk, workspace bytes). Returns
-// MM_E_UNSUPPORTED for a format or group size without kernels, MM_E_INVALID_ARG for zero dims.
+// MM_E_INVALID_ARG for an unknown format or activation dtype and for zero dims.
 int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out);
+
+// Format rules (gemm_format.cpp): bytes per stored scale / bias element of an MM_SCALE_* type, and the
+// check of format, scale storage, activation dtype, group size and nvfp4 tensor scales
+// (MM_E_INVALID_ARG naming the field).
+uint32_t scale_bytes(uint32_t scale_dtype);
+int check_format(const char* op, const mm_gemm_params& p);
 
 }  // namespace mm::core

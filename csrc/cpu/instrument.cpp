@@ -12,7 +12,8 @@ namespace mm::cpu {
 // ---- dispatch and threadgroup boundaries -----------------------------------------------------
 
 void Instrument::begin_dispatch(const char* kernel, const uint32_t grid[3], const uint32_t tg[3],
-                                void* const* buffers, const uint64_t* lengths, uint32_t n_buffers) {
+                                void* const* buffers, const uint64_t* lengths, uint32_t n_buffers,
+                                uint32_t constant_mask) {
   kernel_ = kernel ? kernel : "<unnamed>";
   for (int d = 0; d < 3; ++d) {
     grid_[d] = grid[d];
@@ -24,8 +25,9 @@ void Instrument::begin_dispatch(const char* kernel, const uint32_t grid[3], cons
   for (uint32_t i = 0; i < n_buffers; ++i) {
     if (!buffers[i] || lengths[i] == 0) continue;
     const auto lo = reinterpret_cast<uintptr_t>(buffers[i]);
-    ranges_.push_back({lo, lo + lengths[i], static_cast<int>(i)});
-    if (mode_ == InstrumentMode::Trace) {
+    const bool constant = i < 32 && ((constant_mask >> i) & 1u) != 0;
+    ranges_.push_back({lo, lo + lengths[i], static_cast<int>(i), constant});
+    if (mode_ == InstrumentMode::Trace && !constant) {
       unique_r_[i].assign((lengths[i] + 7) / 8, 0);
       unique_w_[i].assign((lengths[i] + 7) / 8, 0);
     }
@@ -102,6 +104,10 @@ int Instrument::access(uint32_t lane, const void* addr, uint32_t bytes, uint32_t
     if (flags & MM_RT_ACCESS_STORE) tg_written_ += bytes;
     return 0;
   }
+  if (r->constant) {  // parameters, not device traffic: counted on their own lines (kind "constant")
+    trace_access(lane, a, bytes, flags | kConstantSpace, pc);
+    return 0;
+  }
   mark_unique(*r, a, bytes, (flags & MM_RT_ACCESS_STORE) != 0);
   if (flags & MM_RT_ACCESS_ATOMIC) mark_unique(*r, a, bytes, false);
   trace_access(lane, a, bytes, flags, pc);
@@ -133,8 +139,9 @@ int Instrument::block(uint32_t lane, const void* base, uint32_t rows, uint32_t r
       if (lane % MM_RT_SIMD_WIDTH == 0) ((flags & MM_RT_ACCESS_STORE) ? tg_written_ : tg_read_) += row_bytes;
       continue;
     }
-    mark_unique(*r, a, row_bytes, (flags & MM_RT_ACCESS_STORE) != 0);
-    recs_.push_back({pc, lane / MM_RT_SIMD_WIDTH, occ, flags & ~MM_RT_ACCESS_BLOCK, row_bytes, a});
+    if (!r->constant) mark_unique(*r, a, row_bytes, (flags & MM_RT_ACCESS_STORE) != 0);
+    const uint32_t f = (flags & ~MM_RT_ACCESS_BLOCK) | (r->constant ? kConstantSpace : 0u);
+    recs_.push_back({pc, lane / MM_RT_SIMD_WIDTH, occ, f, row_bytes, a});
   }
   return 0;
 }

@@ -48,8 +48,10 @@ class Instrument {
   InstrumentMode mode() const { return mode_; }
 
   // Dispatch boundaries (bound buffers: address + visible length, null when unbound).
+  // constant_mask: bit i set when [[buffer(i)]] is a `constant` argument (a constant buffer or setBytes
+  // data): trace mode reports its reads apart from device traffic (kind "constant").
   void begin_dispatch(const char* kernel, const uint32_t grid[3], const uint32_t tg[3], void* const* buffers,
-                      const uint64_t* lengths, uint32_t n_buffers);
+                      const uint64_t* lengths, uint32_t n_buffers, uint32_t constant_mask = 0);
   void end_dispatch(bool ok);
   // Threadgroup boundaries and memory, rendezvous releases (called by ThreadgroupRunner).
   void begin_threadgroup(uint64_t id, uint32_t nlanes);
@@ -75,7 +77,10 @@ class Instrument {
   struct Range {
     uintptr_t lo, hi;
     int buffer;  // buffer index, or -1 for threadgroup memory
+    bool constant = false;  // a `constant` argument
   };
+  // Trace records of constant-space reads carry this bit (never a MM_RT_ACCESS_* value).
+  static constexpr uint32_t kConstantSpace = 0x100;
   struct Rec {  // one device access of one lane (trace)
     const void* pc;
     uint32_t sg, occ, flags, bytes;

@@ -12,6 +12,7 @@ namespace mm::cpu {
 namespace {
 
 const char* kind_name(uint32_t flags) {
+  if (flags & 0x100) return "constant";  // Instrument::kConstantSpace
   if (flags & MM_RT_ACCESS_ATOMIC) return "atomic";
   return (flags & MM_RT_ACCESS_STORE) ? "store" : "load";
 }
@@ -105,7 +106,8 @@ int Instrument::end_threadgroup() {
       for (uintptr_t l = lo / 128; l <= (hi - 1) / 128; ++l)
         if (l != last_line) ++lines, last_line = l;
     }
-    SiteStats& st = stats_[reinterpret_cast<uintptr_t>(recs_[i].pc) * 16 + (recs_[i].flags & 7)];
+    const uint32_t space = (recs_[i].flags & kConstantSpace) ? 8u : 0u;
+    SiteStats& st = stats_[reinterpret_cast<uintptr_t>(recs_[i].pc) * 16 + (recs_[i].flags & 7) + space];
     st.flags = recs_[i].flags;
     st.requests++;
     st.sectors += sectors;

@@ -57,7 +57,7 @@ typedef struct mm_rt_lane {
   void* const* threadgroup_args;  /* [[threadgroup(i)]] addresses for this threadgroup */
   const uint64_t* function_constants;
   uint32_t function_constants_defined;
-  uint32_t reserved;
+  uint32_t flags;                 /* MM_RT_LANE_*: what this dispatch checks (set by the runtime) */
   void* runtime;                  /* opaque, passed back in every table call */
   /* simd collective exchange: a lane writes simd_in, waits, and reads simd_out when resumed. The
    * resolver fills every participant's simd_out at once, so no lane can overwrite a slot another
@@ -88,7 +88,9 @@ typedef struct mm_rt_api {
    * a block of `out_bytes` holding the result and sets *fresh = 1 when this lane must compute it (first
    * lane), 0 when another lane of the simdgroup already did with byte-identical inputs (`in`,
    * `in_bytes`). Inputs that differ between lanes (undefined on a GPU) abort the dispatch with
-   * MM_E_NONUNIFORM naming the site. The caller must call matrix_memo_done after copying the result. */
+   * MM_E_NONUNIFORM naming the site. The caller must call matrix_memo_done after copying the result.
+   * Used only by lanes with MM_RT_LANE_CHECK_UNIFORM: in fast mode lane 0 of a simdgroup multiplies
+   * alone (shim/mm_matrix.h). */
   void* (*matrix_memo)(mm_rt_lane* lane, const void* in, uint32_t in_bytes, uint32_t out_bytes, int* fresh,
                        const mm_rt_site* site);
   void (*matrix_memo_done)(mm_rt_lane* lane, void* block);
@@ -103,6 +105,12 @@ typedef struct mm_rt_api {
   void (*instr_block)(mm_rt_lane* lane, const void* base, uint32_t rows, uint32_t row_bytes, uint64_t stride,
                       uint32_t flags, const void* pc);
 } mm_rt_api;
+
+/* mm_rt_lane.flags. CHECK_UNIFORM (checked modes: ASan, trace, race): every lane runs its
+ * simdgroup_matrix loads, multiplies and stores, and the memo compares the lanes' inputs. Without it
+ * (fast mode) lane 0 of each simdgroup does them alone: a non-uniform multiply is as undefined as on
+ * a GPU. */
+#define MM_RT_LANE_CHECK_UNIFORM 1u
 
 /* Barrier flags: the bit values of MSL's mem_flags (metal::mem_flags in the shim). */
 #define MM_RT_MEM_NONE 0u

@@ -4,6 +4,8 @@
 // ids beside the pool, and alone when the grid has one threadgroup (no wake-up latency for tiny dispatches).
 #include "scheduler.h"
 
+#include <signal.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -24,6 +26,37 @@ constexpr bool kCallerWorks = false;
 #else
 constexpr bool kCallerWorks = true;
 #endif
+
+// Ctrl-C during a dispatch: the host runtime's SIGINT handler would only run after the FFI call
+// returns (a 30 s dispatch ignored Ctrl-C for 30 s). While a dispatch runs, a handler of ours marks
+// the signal; workers stop between threadgroups, and run() restores the host's handler and raises
+// the signal again for it.
+std::atomic<bool> g_sigint{false};
+extern "C" void mm_on_sigint(int) { g_sigint.store(true, std::memory_order_relaxed); }
+
+class SigintGuard {
+ public:
+  SigintGuard() {
+    struct sigaction sa {};
+    sa.sa_handler = mm_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    installed_ = sigaction(SIGINT, &sa, &old_) == 0;
+  }
+  // Restores the previous handler; true when SIGINT arrived meanwhile (then re-raised for it).
+  bool restore() {
+    if (!installed_) return false;
+    installed_ = false;
+    sigaction(SIGINT, &old_, nullptr);
+    if (!g_sigint.exchange(false)) return false;
+    raise(SIGINT);
+    return true;
+  }
+  ~SigintGuard() { restore(); }
+
+ private:
+  struct sigaction old_ {};
+  bool installed_ = false;
+};
 
 struct Scheduler::Impl {
   std::vector<std::unique_ptr<ThreadgroupRunner>> runners;  // one per pool thread
@@ -51,6 +84,11 @@ struct Scheduler::Impl {
     for (;;) {
       const uint64_t id = next.fetch_add(1, std::memory_order_relaxed);
       if (id >= total || id > first_error.load(std::memory_order_acquire)) return;
+      if (g_sigint.load(std::memory_order_relaxed)) {
+        report(this, id, MM_E_INTERRUPTED, "interrupted by SIGINT (Ctrl-C) before threadgroup " + std::to_string(id) +
+                                               " of " + std::to_string(total) + "; the outputs are incomplete");
+        return;
+      }
       uint32_t b = 0;
       try {
         b = r.run(shared, id);
@@ -158,11 +196,16 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
   s.max_bytes.store(0);
   s.err = DispatchResult{};
   if (s.total == 0) return res;
+  SigintGuard sigint;
   try {
     if (job.instrument) {
       // Trace / race mode: one threadgroup at a time, in order, on this thread (deterministic, no locks).
       if (!s.instr_runner) s.instr_runner = std::make_unique<ThreadgroupRunner>();
-      job.instrument->begin_dispatch(k->name, job.grid, job.threadgroup, job.buffers, job.buffer_lengths, 31);
+      uint32_t constant_mask = 0;  // `constant` arguments (buffers or setBytes data), from the reflection
+      for (uint32_t a = 0; a < k->n_args; ++a)
+        if (k->args[a].kind == MM_ARG_CONSTANT && k->args[a].index < 31) constant_mask |= 1u << k->args[a].index;
+      job.instrument->begin_dispatch(k->name, job.grid, job.threadgroup, job.buffers, job.buffer_lengths, 31,
+                                     constant_mask);
       s.work(*s.instr_runner);
       job.instrument->end_dispatch(s.first_error.load() == UINT64_MAX);
     } else if (s.threads.empty() || (kCallerWorks && s.total == 1)) {
@@ -184,6 +227,10 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
     return res;
   }
   res = s.err;
+  if (sigint.restore() && res.code == 0) {  // arrived after the last threadgroup started: still report it
+    res.code = MM_E_INTERRUPTED;
+    res.message = "interrupted by SIGINT (Ctrl-C); the dispatch had already run every threadgroup";
+  }
   if (job.instrument && res.code != 0) symbolize_markers(res.message);  // race findings name .metal lines
   res.threadgroup_bytes = s.max_bytes.load();
   s.shared.job = nullptr;

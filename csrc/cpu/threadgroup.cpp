@@ -40,7 +40,9 @@ std::string lane_list(const std::vector<uint32_t>& ids) {
   return s;
 }
 
-thread_local const mm_rt_lane* t_running = nullptr;  // the lane whose fiber this thread runs now
+// The lane whose fiber this thread runs now. initial-exec: one of the library's two 8-byte
+// thread-locals (with mm_shim::g_lane), read on every lane switch.
+thread_local const mm_rt_lane* t_running __attribute__((tls_model("initial-exec"))) = nullptr;
 
 bool is_simd_wait(LaneState s) {
   return s == LaneState::WaitCollective || s == LaneState::WaitSimdBarrier;
@@ -107,6 +109,8 @@ bool ThreadgroupRunner::setup(uint64_t id) {
     std::memset(tg_args_[i], 0xFF, job.threadgroup_arg_bytes[i]);
   }
   const uint32_t nsg = (nlanes_ + MM_RT_SIMD_WIDTH - 1) / MM_RT_SIMD_WIDTH;
+  // Comparing 32 lanes' simdgroup_matrix inputs was 38 % of a prefill's instructions: checked modes only.
+  const bool check_uniform = MM_FIBER_ASAN || job.instrument != nullptr;
   for (uint32_t i = 0; i < nlanes_; ++i) {
     LaneCtl& c = ctl_[i];
     if (!c.stack.base && !fiber_stack_alloc(c.stack, kFiberStackBytes)) {
@@ -133,7 +137,7 @@ bool ThreadgroupRunner::setup(uint64_t id) {
     l.threadgroup_args = tg_args_;
     l.function_constants = job.function_constants;
     l.function_constants_defined = job.function_constants_defined;
-    l.reserved = 0;
+    l.flags = check_uniform ? MM_RT_LANE_CHECK_UNIFORM : 0u;
     l.runtime = this;
     c.state = LaneState::Runnable;
     c.started = false;
@@ -141,6 +145,7 @@ bool ThreadgroupRunner::setup(uint64_t id) {
     fiber_prepare(c.ctx, c.stack, &ThreadgroupRunner::lane_main, this);
   }
   live_ = nlanes_;
+  simd_waiting_ = 0;
   for (uint32_t sg = 0; sg < nsg; ++sg) {
     const uint32_t n = nlanes_ - sg * MM_RT_SIMD_WIDTH;
     memo_[sg].live = n >= 32 ? ~0u : (1u << n) - 1;
@@ -180,12 +185,13 @@ uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
       for (uint32_t i = 0; i < 8; ++i) instr_->add_threadgroup_memory(tg_args_[i], shared.job->threadgroup_arg_bytes[i]);
     }
     for (;;) {
+      // One pass: lanes hand over to each other in ascending order (hand_over).
       for (uint32_t i = 0; i < nlanes_ && error_code_ == 0; ++i)
         if (ctl_[i].state == LaneState::Runnable) resume(i);
       if (error_code_ != 0 || live_ == 0) break;
       // A lower threadgroup failed: this one's result is never reported, stop early.
       if (shared.first_error(shared.owner) < id) break;
-      if (resolve_simd()) continue;
+      if (simd_waiting_ != 0 && resolve_simd()) continue;
       resolve_tg_barrier();
       if (error_code_ != 0) break;
     }
@@ -200,7 +206,13 @@ uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
 
 void ThreadgroupRunner::lane_main(void* arg) {
   auto* self = static_cast<ThreadgroupRunner*>(arg);
-  fiber_entered(&self->sched_bottom_, &self->sched_size_);
+  const void* from_bottom = nullptr;
+  size_t from_size = 0;
+  fiber_entered(&from_bottom, &from_size);
+  if (self->from_sched_) {  // a lane started by another lane learns nothing about the worker's stack
+    self->sched_bottom_ = from_bottom;
+    self->sched_size_ = from_size;
+  }
   const uint32_t i = self->current_;
   bool threw = false;
   try {
@@ -214,22 +226,48 @@ void ThreadgroupRunner::lane_main(void* arg) {
   }
   self->ctl_[i].state = LaneState::Finished;
   self->live_--;
+  self->lane_finished(i);
   self->exit_lane(i);
 }
 
+// The scheduler starts the first runnable lane of a pass; each lane that blocks or ends hands over
+// straight to the next runnable one (one switch per lane instead of two through the scheduler), and
+// the last one returns to the scheduler. Same lane order as a scheduler-driven pass.
 void ThreadgroupRunner::resume(uint32_t i) {
   LaneCtl& c = ctl_[i];
   current_ = i;
   c.started = true;
+  from_sched_ = true;
   t_running = &lanes_[i];
   fiber_switch(sched_ctx_, &sched_fake_, c.ctx, c.stack.base, c.stack.size);
   t_running = nullptr;
-  if (c.state == LaneState::Finished) lane_finished(i);
+}
+
+uint32_t ThreadgroupRunner::next_runnable(uint32_t i) const {
+  if (error_code_ != 0) return nlanes_;  // an error ends the pass: the scheduler reports it
+  uint32_t j = i + 1;
+  while (j < nlanes_ && ctl_[j].state != LaneState::Runnable) ++j;
+  return j;
+}
+
+// Leaves lane i's fiber for the next runnable lane, or the scheduler. `fake` as in fiber_switch.
+void ThreadgroupRunner::hand_over(uint32_t i, void** fake) {
+  const uint32_t j = next_runnable(i);
+  if (j >= nlanes_) {
+    fiber_switch(ctl_[i].ctx, fake, sched_ctx_, sched_bottom_, sched_size_);
+    return;
+  }
+  LaneCtl& n = ctl_[j];
+  current_ = j;
+  n.started = true;
+  from_sched_ = false;
+  t_running = &lanes_[j];
+  fiber_switch(ctl_[i].ctx, fake, n.ctx, n.stack.base, n.stack.size);
 }
 
 void ThreadgroupRunner::exit_lane(uint32_t i) {
   // nullptr fake-stack slot: this fiber is never resumed, ASan may drop its fake stack.
-  fiber_switch(ctl_[i].ctx, nullptr, sched_ctx_, sched_bottom_, sched_size_);
+  hand_over(i, nullptr);
   std::abort();  // unreachable: finished and failed lanes are never resumed
 }
 
@@ -241,7 +279,9 @@ void ThreadgroupRunner::block(mm_rt_lane* lane, LaneState why, const mm_rt_site*
   c.site = site ? *site : mm_rt_site{nullptr, 0, 0};
   c.op = op;
   c.mem_flags = mem_flags;
-  fiber_switch(c.ctx, &c.fake, sched_ctx_, sched_bottom_, sched_size_);
+  if (why != LaneState::WaitTgBarrier) ++simd_waiting_;
+  hand_over(i, &c.fake);
+  // Resumed (by the scheduler or the lane before this one): this fiber runs lane i again.
 }
 
 void ThreadgroupRunner::abort_lane(mm_rt_lane* lane) {
@@ -277,6 +317,7 @@ bool ThreadgroupRunner::resolve_simd() {
       if (lead.state == LaneState::WaitCollective && lead.op) lead.op(group, n);
       if (instr_) instr_->simd_release(base / MM_RT_SIMD_WIDTH, flags);
       for (uint32_t k = 0; k < n; ++k) ctl_[group[k]->thread_index_in_threadgroup].state = LaneState::Runnable;
+      simd_waiting_ -= n;
       released = true;
     }
   }

@@ -98,6 +98,8 @@ class ThreadgroupRunner {
  private:
   static void lane_main(void* arg);
   void resume(uint32_t i);
+  uint32_t next_runnable(uint32_t i) const;
+  void hand_over(uint32_t i, void** fake);
   [[noreturn]] void exit_lane(uint32_t i);
   bool resolve_simd();
   void resolve_tg_barrier();
@@ -116,6 +118,8 @@ class ThreadgroupRunner {
   uint32_t nlanes_ = 0;
   uint32_t live_ = 0;
   uint32_t current_ = 0;
+  uint32_t simd_waiting_ = 0;  // lanes at a simd rendezvous (resolve_simd has work only when > 0)
+  bool from_sched_ = false;    // the lane being entered was switched to by the scheduler
   int error_code_ = 0;
   std::string error_msg_;
 

@@ -47,6 +47,7 @@ extern "C" {
 #define MM_E_UNINIT -16         /* read of never-written threadgroup memory (instrumented builds) */
 #define MM_E_INTERNAL -17       /* a bug in metal-marlin: please report */
 #define MM_E_NONUNIFORM -18     /* a simdgroup-uniform operation saw lane-dependent values */
+#define MM_E_INTERRUPTED -19    /* SIGINT (Ctrl-C) arrived during a CPU dispatch: it stopped early */
 
 typedef uint32_t mm_device;  /* 0 is never a valid handle */
 typedef uint32_t mm_buffer;
@@ -63,7 +64,8 @@ MM_API uint32_t mm_noop(uint32_t x);
 MM_API int mm_cpu_fiber_pingpong(uint32_t switches);
 
 /* ---- device ----------------------------------------------------------------------------- */
-/* backend: "auto", "cpu" or "metal" (NUL-terminated). threads: CPU worker threads, 0 = default
+/* backend: "auto", "cpu", "metal" or "metal-sim" (NUL-terminated; "metal-sim": the Metal backend on
+ * the simulated driver, only in the metal-sim build — MM_E_UNSUPPORTED elsewhere). threads: CPU worker threads, 0 = default
  * (MM_THREADS env, else the number of cores). */
 MM_API int mm_device_open(const char* backend, uint32_t threads, mm_device* out);
 /* Frees every buffer, library and kernel still owned by the device. Idempotent for a valid handle. */
@@ -71,7 +73,7 @@ MM_API int mm_device_close(mm_device dev);
 
 typedef struct mm_device_info {
   uint32_t size;                        /* in: sizeof(mm_device_info) */
-  char backend[16];                     /* "cpu" or "metal" */
+  char backend[16];                     /* "cpu", "metal" or "metal-sim" */
   char name[64];                        /* e.g. "CPU shader runtime (x86_64, 2 threads)" */
   uint32_t max_threads_per_threadgroup; /* 1024 */
   uint32_t max_threadgroup_memory;      /* bytes, 32768 */
@@ -81,10 +83,18 @@ typedef struct mm_device_info {
   uint64_t allocated_bytes;             /* bytes currently held by live buffers */
   uint32_t live_buffers;                /* count of live buffers */
   uint32_t reserved;
+  uint64_t recommended_working_set;     /* Metal's recommendedMaxWorkingSetSize, bytes (0 on cpu) */
 } mm_device_info;
 MM_API int mm_device_info_get(mm_device dev, mm_device_info* out);
 /* Waits for all submitted work; returns the first error a dispatch hit since the last sync. */
 MM_API int mm_device_synchronize(mm_device dev);
+/* Submits any encoded work without waiting and stores in *out how many submitted batches have not
+ * completed yet (always 0 on cpu, whose dispatches run synchronously). For non-blocking waits. */
+MM_API int mm_device_pending(mm_device dev, uint64_t* out);
+/* Metal builds: registers the CPU shader module at `module_path` (compiled by the TS rewriter from
+ * `source`) as the reflection of `source` for mm_library_compile; on metal-sim it is also what the
+ * simulated compiler "compiles" `source` into. MM_E_UNSUPPORTED in builds without Metal. */
+MM_API int mm_metal_register_module(const char* source, const char* module_path);
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 /* Zero-filled, page-aligned, exactly `length` bytes (length >= 1). */
@@ -127,6 +137,7 @@ MM_API int mm_kernel_get(mm_library lib, const char* name, mm_kernel* out);
 #define MM_DTYPE_U8 6u
 #define MM_DTYPE_I16 7u
 #define MM_DTYPE_I8 8u
+#define MM_DTYPE_BF16 9u /* bfloat16 (raw bits; 2 bytes) */
 
 typedef struct mm_arg_info {
   uint32_t size;         /* in: sizeof(mm_arg_info) */
@@ -197,10 +208,24 @@ extern "C" {
 #endif
 
 /* Weight formats; same ids as lib/quant/formats.ts FORMAT_IDS. Layout: packed [kp/8, ldw] uint32 (8 K
- * values per word, lowest k in the lowest nibble), scales [kp/gs, ldw] fp16, zeros [kp/gs, ldw] uint8. */
-#define MM_FORMAT_FP4 0u      /* w = e2m1(code) * scale */
-#define MM_FORMAT_INT4 1u     /* w = (code - zero) * scale, zero point per (group, column) */
-#define MM_FORMAT_INT4_SYM 2u /* w = (code - 8) * scale */
+ * values per word, lowest k in the lowest nibble), scales [kp/gs, ldw] (MM_SCALE_*), zeros [kp/gs, ldw]
+ * uint8 (int4) or biases [kp/gs, ldw] in the scale type (int4-affine, bound as `zeros`). */
+#define MM_FORMAT_FP4 0u         /* w = e2m1(code) * scale */
+#define MM_FORMAT_INT4 1u        /* w = (code - zero) * scale, zero point per (group, column) */
+#define MM_FORMAT_INT4_SYM 2u    /* w = (code - 8) * scale */
+#define MM_FORMAT_INT4_AFFINE 3u /* w = scale * code + bias (MLX affine, GGUF Q4_1) */
+#define MM_FORMAT_MXFP4 4u       /* w = e2m1(code) * 2^(e - 127), E8M0 scale byte e, group size 32 */
+#define MM_FORMAT_NVFP4 5u       /* w = e2m1(code) * e4m3(scale byte) * tensor_scale, group size 16 */
+
+/* Scale (and bias) storage: f16 or bf16 for formats 0..3, E8M0 bytes for MXFP4, E4M3 bytes for NVFP4. */
+#define MM_SCALE_F16 0u
+#define MM_SCALE_BF16 1u
+#define MM_SCALE_E8M0 2u
+#define MM_SCALE_E4M3 3u
+
+/* Element type of A, C, bias and residual (one for all four; float accumulation either way). */
+#define MM_ACT_F16 0u
+#define MM_ACT_BF16 1u
 
 /* Epilogue bits, applied in this order: SWIGLU -> +BIAS -> RELU|SILU|GELU (at most one) -> *alpha
  * (SCALE) -> +RESIDUAL. GELU is the tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))). */
@@ -225,7 +250,7 @@ extern "C" {
 typedef struct mm_gemm_params {
   uint32_t size;        /* sizeof(mm_gemm_params) */
   uint32_t format;      /* MM_FORMAT_* */
-  uint32_t group_size;  /* 32, 64, 128 or 256 */
+  uint32_t group_size;  /* any multiple of 8 dividing kp (per channel: kp); MXFP4 32, NVFP4 16 */
   uint32_t m, n, k;     /* logical dims; k and n may be below kp and np */
   uint32_t kp, np;      /* dims of the stored weight: kp a multiple of group_size, np >= n */
   uint32_t ldw;         /* row pitch of packed, scales and zeros in columns; 0 = np */
@@ -241,6 +266,11 @@ typedef struct mm_gemm_params {
   uint32_t reserved0;
   uint64_t packed_offset, scales_offset, zeros_offset, a_offset, c_offset, bias_offset, residual_offset;
   uint64_t up_packed_offset, up_scales_offset, up_zeros_offset, workspace_offset; /* bytes */
+  /* Appended (issue 11); a caller passing the older 224-byte block gets MM_SCALE_F16 and MM_ACT_F16. */
+  uint32_t scale_dtype; /* MM_SCALE_* of scales and int4-affine biases */
+  uint32_t act_dtype;   /* MM_ACT_*: A, C, bias and residual */
+  float tensor_scale;   /* NVFP4 per-tensor scale (ignored by the other formats) */
+  float up_tensor_scale; /* NVFP4: the separate SwiGLU up weight's tensor scale */
 } mm_gemm_params;
 
 typedef struct mm_gemm_route_info {
@@ -251,7 +281,7 @@ typedef struct mm_gemm_route_info {
   uint32_t splits;          /* split-K parts (1 otherwise) */
   uint32_t k_chunk;         /* K values per split */
   uint64_t workspace_bytes; /* split-K partials, 0 otherwise */
-  char kernel[48];          /* e.g. "gemm_tiled_fp4_gs128" */
+  char kernel[48];          /* "gemv", "gemm_small", "gemm_splitk", "gemm_tiled_f16" or "gemm_tiled_bf16" */
   char reduce_kernel[48];   /* "gemm_splitk_reduce" for split-K, else "" */
 } mm_gemm_route_info;
 

@@ -3,7 +3,7 @@
 // so the runtime never imports an op. Adding an op family: its file in lib/ops, then one method here
 // (and, for a public free function that takes a Device, one wrapper like gemmRoute below).
 import type { QuantizedMatrix } from "../quant/types.ts";
-import { DeviceCore, type DeviceInfo, type DeviceOptions } from "../runtime/device.ts";
+import { type BackendName, DeviceCore, type DeviceInfo, type DeviceOptions } from "../runtime/device.ts";
 import type { DType, TensorArray } from "../runtime/dtype.ts";
 import type { Library } from "../runtime/library.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -35,14 +35,24 @@ import {
   type MoeSorted,
   type MoeWeights,
 } from "../ops/moe.ts";
+import { InvalidArgumentError } from "../runtime/errors.ts";
 
-export type { DeviceInfo, DeviceOptions };
+// `null`, a number or a string where an options object belongs: a typed error, not a TypeError.
+function checkObject(op: string, what: string, value: unknown): void {
+  if (value === undefined) return;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    const got = value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+    throw new InvalidArgumentError(`${op}: ${what} must be an object or undefined, got ${got}`, op);
+  }
+}
+
+export type { BackendName, DeviceInfo, DeviceOptions };
 
 /** An open compute device. Create with `Device.open()`, release with `dispose()` or `using`. */
 export class Device implements Disposable {
   #core: DeviceCore;
   /** Backend actually in use. */
-  readonly backend: "cpu" | "metal";
+  readonly backend: BackendName;
   /** Instrument mode the device was opened with, if any. */
   readonly instrument: "trace" | "race" | undefined;
 
@@ -54,6 +64,7 @@ export class Device implements Disposable {
 
   /** Opens a device; loads (and if needed builds) the native library on first use. */
   static open(opts: DeviceOptions = {}): Device {
+    checkObject("open", "options", opts);
     return new Device(opts);
   }
 
@@ -67,9 +78,12 @@ export class Device implements Disposable {
     return this.#core.disposed;
   }
 
-  /** A tensor holding a copy of `data`; dtype follows the array type; shape defaults to [data.length]. */
-  tensor(data: TensorArray, shape?: readonly number[]): Tensor {
-    return this.#core.tensor(data, shape);
+  /**
+   * A tensor holding a copy of `data`; dtype follows the array type (pass "bf16" for a Uint16Array of raw
+   * bfloat16 bits, e.g. from f32ToBf16()); shape defaults to [data.length].
+   */
+  tensor(data: TensorArray, shape?: readonly number[], dtype?: "bf16"): Tensor {
+    return this.#core.tensor(data, shape, dtype);
   }
 
   /** A zero-filled tensor of `shape` and `dtype`. */
@@ -82,6 +96,11 @@ export class Device implements Disposable {
    * source is rewritten to C++ and compiled by the system compiler (CompileError names the .metal line).
    */
   compile(source: string, opts: { name?: string } = {}): Library {
+    if (typeof source !== "string") {
+      const got = source === null ? "null" : Array.isArray(source) ? "an array" : typeof source;
+      throw new InvalidArgumentError(`compile: source must be a string, got ${got}`, "compile");
+    }
+    checkObject("compile", "options", opts);
     return this.#core.compile(source, opts);
   }
 
@@ -98,9 +117,32 @@ export class Device implements Disposable {
     return this.#core.trace(fn);
   }
 
-  /** Waits for all submitted work; throws the first error a dispatch hit since the last sync. */
+  /**
+   * Runs `fn` (synchronous) and disposes every tensor created on this device meanwhile, except those
+   * reachable from its result (the result itself, array items, object fields such as a returned
+   * QuantizedWeight's buffers). On a throw, every tensor created inside is disposed.
+   */
+  scope<T>(fn: () => T): T {
+    return this.#core.scope(fn);
+  }
+
+  /**
+   * Waits for all submitted work; throws the first error a dispatch hit since the last sync. On Metal
+   * (and metal-sim) dispatches and gemm return before the device ran them: `toArray()` and this call
+   * wait; `tensor.data` is a live view of shared memory and may show old values until one of them.
+   */
   synchronize(): void {
     this.#core.synchronize();
+  }
+
+  /**
+   * Like synchronize() without blocking the event loop: resolves when all submitted work completed
+   * (polling the command buffers' status on a timer; Bun's threadsafe JSCallback and Deno's
+   * UnsafeCallback.threadSafe could call back instead, at the price of a callback's lifetime rules),
+   * rejects with the first dispatch error. Resolves at once on the CPU backend.
+   */
+  ready(): Promise<void> {
+    return this.#core.ready();
   }
 
   // ---- ops (lib/ops): one forwarding method per op family ----

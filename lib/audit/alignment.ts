@@ -37,9 +37,12 @@ export const ROUTING = {
   vecCols: 32,
   /** GEMM_VEC_KBLOCK: K values per step of the vector kernels; split chunks are multiples of it. */
   vecKBlock: 256,
-  /** Group sizes with kernels (gemm_route answers MM_E_UNSUPPORTED for the others). */
-  groupSizes: [32, 64, 128, 256] as readonly number[],
 } as const;
+
+/** Every positive multiple of 8 is a group size of the same kernels (group size is runtime data). */
+export function groupSizeServed(groupSize: number): boolean {
+  return Number.isInteger(groupSize) && groupSize > 0 && groupSize % 8 === 0;
+}
 
 /**
  * Kernel path a GEMM takes: "split-k" splits K over threadgroups and reduces the partials; "none" when
@@ -51,7 +54,7 @@ export type GemmPath = "gemv" | "small-batch" | "split-k" | "prefill" | "none";
 export interface RouteAnswer {
   /** Path of the report; "none" when the group size has no kernels. */
   path: GemmPath;
-  /** Kernel name as the C routing builds it (e.g. "gemm_splitk_fp4_gs128"); "" for "none". */
+  /** Kernel name as the C routing answers it (e.g. "gemm_splitk"); "" for "none". */
   kernel: string;
   /** Split-K parts; 1 when K is not split, 0 for "none". */
   splits: number;
@@ -76,8 +79,7 @@ export function routeGemm(
   },
 ): RouteAnswer {
   const R = ROUTING;
-  if (!R.groupSizes.includes(s.groupSize)) return { path: "none", kernel: "", splits: 0 };
-  const fmt = s.format === "int4-sym" ? "int4sym" : s.format;
+  if (!groupSizeServed(s.groupSize)) return { path: "none", kernel: "", splits: 0 };
   const splitK = s.splitK ?? 0;
   let splits = 1;
   let family = "gemm_tiled";
@@ -100,12 +102,13 @@ export function routeGemm(
     : family === "gemm_splitk"
     ? "split-k"
     : "prefill";
-  return { path, kernel: `${family}_${fmt}_gs${s.groupSize}`, splits };
+  // One pipeline per family; only the tiled kernel has two (f16 / bf16 tiles): the audit models f16.
+  return { path, kernel: family === "gemm_tiled" ? "gemm_tiled_f16" : family, splits };
 }
 
 /** Message flagged on every row when the group size has no kernels. */
 export function noKernelMessage(groupSize: number): string {
-  return `no kernel for group size ${groupSize}: supported ${ROUTING.groupSizes.join(", ")}`;
+  return `no kernel for group size ${groupSize}: group sizes are positive multiples of 8`;
 }
 
 /** One projection of one layer type, as a GEMM C[M, N] = A[M, K] · W[K, N]. */
@@ -132,7 +135,7 @@ export interface AlignmentRow {
   n: number;
   /** Path the C routing takes for this shape (same answer as gemmRoute). */
   path: GemmPath;
-  /** Kernel the C routing picks, e.g. "gemm_splitk_fp4_gs128"; "" when the group size has none. */
+  /** Kernel the C routing picks, e.g. "gemm_splitk"; "" when the group size has none. */
   kernel: string;
   /** Split-K parts (1 = K not split; 0 when there is no kernel). */
   splits: number;
@@ -353,8 +356,6 @@ export function formatAlignmentReport(r: AlignmentReport): string {
     ).trimEnd();
   const title = `alignment: ${r.model} (${r.source}), ${r.format}, group size ${r.groupSize}, ` +
     `prefill tile ${r.tiles.m}x${r.tiles.n} K-step ${r.tiles.k}, GEMV N multiple ${r.tiles.gemvN}`;
-  const unsupported = ROUTING.groupSizes.includes(r.groupSize)
-    ? []
-    : [`warning: ${noKernelMessage(r.groupSize)}`];
+  const unsupported = groupSizeServed(r.groupSize) ? [] : [`warning: ${noKernelMessage(r.groupSize)}`];
   return [title, ...unsupported, line(head), ...body.map(line)].join("\n");
 }

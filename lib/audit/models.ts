@@ -1,4 +1,4 @@
-// Model shapes for the alignment audit: built-in configs with the seed's numbers, and a parser for
+// Model shapes for the alignment audit: built-in configs (real published ones and the seed's tables), and a parser for
 // Hugging Face config.json files (dense, GQA and MoE fields).
 import { argError } from "../quant/check.ts";
 
@@ -38,24 +38,27 @@ export interface ModelConfig {
   moe?: MoeConfig;
 }
 
-/** Built-in configs. Source: the seed's alignment tables (glm-4.7) and the public configs of Qwen2-7B
- * and Llama-3-8B, as recorded in the seed. */
+/**
+ * Built-in configs. Real published models under their real names, each with the config.json it comes
+ * from; and the seed's three alignment tables, which give only hidden / intermediate / vocab, under
+ * "seed-*" names (their head counts are not in the seed: 128-wide heads, one KV head per query head,
+ * are assumed and said so in `source`).
+ */
 export const BUILTIN_MODELS: Readonly<Record<string, ModelConfig>> = {
-  "glm-4.7": {
-    name: "glm-4.7",
-    source: "seed table",
-    hidden: 5120,
-    intermediate: 12288,
-    vocab: 151552,
-    heads: 96,
+  "llama-3-8b": {
+    name: "llama-3-8b",
+    source: "meta-llama/Meta-Llama-3-8B config.json (LlamaForCausalLM)",
+    hidden: 4096,
+    intermediate: 14336,
+    vocab: 128256,
+    heads: 32,
     kvHeads: 8,
     headDim: 128,
-    layers: 92,
-    moe: { experts: 160, expertIntermediate: 1536, topK: 8, sharedIntermediate: 0 },
+    layers: 32,
   },
-  "qwen2": {
-    name: "qwen2",
-    source: "seed table (Qwen2-7B)",
+  "qwen2-7b": {
+    name: "qwen2-7b",
+    source: "Qwen/Qwen2-7B config.json (Qwen2ForCausalLM; tests/fixtures/hf/qwen2-7b.json)",
     hidden: 3584,
     intermediate: 18944,
     vocab: 152064,
@@ -64,16 +67,48 @@ export const BUILTIN_MODELS: Readonly<Record<string, ModelConfig>> = {
     headDim: 128,
     layers: 28,
   },
-  "llama": {
-    name: "llama",
-    source: "seed table (Llama-3-8B)",
-    hidden: 4096,
-    intermediate: 14336,
-    vocab: 128256,
-    heads: 32,
+  "glm-4.7": {
+    name: "glm-4.7",
+    source: "zai-org/GLM-4.7 config.json (Glm4MoeForCausalLM: 160 routed experts, 1 shared, top-8, " +
+      "first_k_dense_replace 3)",
+    hidden: 5120,
+    intermediate: 12288,
+    vocab: 151552,
+    heads: 96,
     kvHeads: 8,
     headDim: 128,
-    layers: 32,
+    layers: 92,
+    moe: { experts: 160, expertIntermediate: 1536, topK: 8, sharedIntermediate: 1536 },
+  },
+  "seed-llama": {
+    name: "seed-llama",
+    source: "seed table (hidden 4096, intermediate 11008, vocab 128256; 32 heads of 128, MHA, assumed)",
+    hidden: 4096,
+    intermediate: 11008,
+    vocab: 128256,
+    heads: 32,
+    kvHeads: 32,
+    headDim: 128,
+  },
+  "seed-qwen2": {
+    name: "seed-qwen2",
+    source: "seed table (hidden 4096, intermediate 11008, vocab 152064; 32 heads of 128, MHA, assumed)",
+    hidden: 4096,
+    intermediate: 11008,
+    vocab: 152064,
+    heads: 32,
+    kvHeads: 32,
+    headDim: 128,
+  },
+  "seed-glm-4.7": {
+    name: "seed-glm-4.7",
+    source: "seed table (hidden 3584, intermediate 9216, vocab 128000; 28 heads of 128, MHA, assumed)",
+    hidden: 3584,
+    intermediate: 9216,
+    vocab: 128000,
+    heads: 28,
+    kvHeads: 28,
+    headDim: 128,
   },
 };
 

@@ -7,8 +7,21 @@ import { basename, dirname, join, relative } from "node:path";
 import process from "node:process";
 import { RewriteError, rewriteMetal } from "../cpu/rewrite.ts";
 import { CompileError } from "../runtime/errors.ts";
-import { buildDir, libraryHash, libraryInputs, libraryPath, ROOT, writeAtomic } from "./stamp.ts";
-import { type BuildMode, findToolchain, moduleExt, type Toolchain } from "./toolchain.ts";
+import { tempName, withLock } from "./lock.ts";
+import {
+  buildDir,
+  libraryHash,
+  libraryInputs,
+  libraryPath,
+  readStamp,
+  ROOT,
+  sourceHash,
+  stampPath as stampFile,
+  writeAtomic,
+} from "./stamp.ts";
+import { libraryProblem } from "./validate.ts";
+import { type BuildMode, findToolchain, isMetalSim, moduleExt, type Toolchain } from "./toolchain.ts";
+import { generateBuiltinSources, metalSimSources, metalSources } from "./metal_sources.ts";
 
 /** Options of buildLibrary(). */
 export interface BuildOptions {
@@ -47,14 +60,18 @@ export function resolveInclude(name: string, fromFile: string): string | undefin
   return undefined;
 }
 
-/** Turns a compiler's stderr into a CompileError carrying the first error lines and its .metal line. */
-export function compileErrorFrom(stderr: string, what: string): CompileError {
+/**
+ * Turns a compiler's stderr into a CompileError carrying the first error lines and its .metal line;
+ * `command` (when given) is appended so the failing compile can be re-run by hand.
+ */
+export function compileErrorFrom(stderr: string, what: string, command?: string[]): CompileError {
   const lines = stderr.split("\n");
   const re = /^(.+?):(\d+):(?:(\d+):)?\s*(?:fatal )?error:/;
   let first = lines.findIndex((l) => re.test(l));
   if (first < 0) first = 0;
   const excerpt = lines.slice(first, first + 6).join("\n").trim();
-  const err = new CompileError(`compile: ${what} failed\n${excerpt}`, "compile");
+  const cmd = command ? `\ncommand (in ${ROOT}): ${command.join(" ")}` : "";
+  const err = new CompileError(`compile: ${what} failed\n${excerpt}${cmd}`, "compile");
   const m = re.exec(lines[first] ?? "");
   if (m) {
     err.file = m[1];
@@ -136,11 +153,12 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
   const log = opts.log ?? (() => {});
   const tc = findToolchain(mode);
   const out = libraryPath(mode);
-  const hash = libraryHash(tc);
-  const stampPath = join(buildDir(mode), "stamp.json");
-  if (!opts.force && existsSync(out) && existsSync(stampPath)) {
-    const stamp = JSON.parse(readFileSync(stampPath, "utf8")) as { hash: string };
-    if (stamp.hash === hash) return out;
+  const sources = sourceHash(tc.objcFlags !== undefined);
+  const hash = libraryHash(tc, sources);
+  const stampPath = stampFile(mode);
+  if (!opts.force && existsSync(out)) {
+    const stamp = readStamp(mode); // a corrupt stamp reads as absent: rebuild
+    if (stamp?.hash === hash && libraryProblem(out, stamp.size) === undefined) return out;
   }
   const gen = join(buildDir(mode), "gen");
   const objDir = join(buildDir(mode), "obj");
@@ -161,32 +179,46 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
   const table = join(gen, "builtin_modules.cpp");
   writeAtomic(table, generateBuiltinTable(stems));
   tus.push(table);
+  if (isMetalSim(mode) || tc.objcFlags !== undefined) {
+    const sources = join(gen, "builtin_sources.cpp");
+    writeAtomic(sources, generateBuiltinSources(builtinShaders()));
+    // metal-sim: the backend with the simulated driver; macOS: the backend alone, on the real Metal.
+    tus.push(sources, ...(isMetalSim(mode) ? metalSimSources() : metalSources()));
+  }
 
   // Any header may affect any TU, so all header contents go into every object key.
   const headerHash = createHash("sha256");
-  for (const f of libraryInputs()) if (!/\.(cpp|S|s)$/.test(f)) headerHash.update(readFileSync(f));
-  for (const f of tus) if (f.startsWith(gen)) headerHash.update(f); // gen dirs hold rewritten headers
+  for (const f of libraryInputs(tc.objcFlags !== undefined)) {
+    if (!/\.(cpp|mm|S|s)$/.test(f)) headerHash.update(readFileSync(f));
+  }
+  // gen dirs hold rewritten headers; relative to gen, so a copy of the package or a cache dir reuses objects
+  for (const f of tus) if (f.startsWith(gen)) headerHash.update(relative(gen, f));
   const common = headerHash.digest("hex");
 
   const objects: string[] = [];
   const tasks = tus.map((tu) => {
-    // Shader TUs (rewritten into gen/; not the module table) may get extra flags (instrument, coverage).
+    // Shader TUs (rewritten into gen/; not the module table) may get extra flags (instrument, coverage);
+    // linked into the library, they read the current lane with initial-exec TLS (shim/mm_runtime.h).
     const tuFlags = tu.startsWith(gen) && tu !== table
-      ? [...tc.compileFlags, ...(tc.shaderFlags ?? [])]
+      ? [...tc.compileFlags, ...(tc.shaderFlags ?? []), "-DMM_TLS_INITIAL_EXEC=1"]
+      : tu.endsWith(".mm")
+      ? [...tc.compileFlags, ...(tc.objcFlags ?? [])]
       : tc.compileFlags;
     const key = createHash("sha256").update(common).update(tc.version).update(tuFlags.join(" "))
-      .update(relative(ROOT, tu)).update(readFileSync(tu)).digest("hex").slice(0, 24);
+      .update(tu.startsWith(gen) ? relative(gen, tu) : relative(ROOT, tu)).update(readFileSync(tu))
+      .digest("hex").slice(0, 24);
     const obj = join(objDir, `${basename(tu).replace(/\.\w+$/, "")}-${key}.o`);
     objects.push(obj);
     return async (): Promise<void> => {
       if (existsSync(obj)) return;
       log(`compile ${relative(ROOT, tu)}`);
-      const tmp = `${obj}.tmp-${process.pid}.o`;
+      const tmp = `${tempName(obj)}.o`;
       const flags = tu.endsWith(".S") || tu.endsWith(".s") ? ["-fPIC"] : tuFlags;
-      const r = await run(tc.cxx, [...tc.prefix, ...flags, "-c", relative(ROOT, tu), "-o", tmp]);
+      const args = [...tc.prefix, ...flags, "-c", relative(ROOT, tu), "-o", tmp];
+      const r = await run(tc.cxx, args);
       if (r.code !== 0) {
         rmSync(tmp, { force: true });
-        throw compileErrorFrom(r.stderr, relative(ROOT, tu));
+        throw compileErrorFrom(r.stderr, relative(ROOT, tu), [tc.cxx, ...args]);
       }
       renameSync(tmp, obj);
     };
@@ -194,26 +226,18 @@ export async function buildLibrary(opts: BuildOptions): Promise<string> {
   await runPool(tasks);
 
   log(`link ${relative(ROOT, out)}`);
-  const tmpLib = `${out}.tmp-${process.pid}`;
-  const r = await run(tc.cxx, [
-    ...tc.prefix,
-    "-shared",
-    "-o",
-    tmpLib,
-    ...objects,
-    ...tc.linkFlags,
-    "-ldl",
-    "-lpthread",
-  ]);
+  const tmpLib = tempName(out);
+  const linkArgs = [...tc.prefix, "-shared", "-o", tmpLib, ...objects, ...tc.linkFlags, "-ldl", "-lpthread"];
+  const r = await run(tc.cxx, linkArgs);
   if (r.code !== 0) {
     rmSync(tmpLib, { force: true });
-    throw compileErrorFrom(r.stderr, `linking ${relative(ROOT, out)}`);
+    throw compileErrorFrom(r.stderr, `linking ${relative(ROOT, out)}`, [tc.cxx, ...linkArgs]);
   }
+  const size = statSync(tmpLib).size;
+  rmSync(stampPath, { force: true }); // never a new library beside the old stamp
   renameSync(tmpLib, out);
-  writeAtomic(
-    stampPath,
-    JSON.stringify({ hash, compiler: tc.version, flags: tc.compileFlags }, null, 2) + "\n",
-  );
+  const stamp = { hash, sources, size, compiler: tc.version, flags: tc.compileFlags };
+  writeAtomic(stampPath, JSON.stringify(stamp, null, 2) + "\n");
   return out;
 }
 
@@ -255,12 +279,15 @@ export function compileModule(source: string, opts: CompileModuleOptions): strin
     .digest("hex");
   const modDir = join(buildDir(opts.mode), "modules");
   const so = join(modDir, `${hash}${moduleExt()}`);
-  if (existsSync(so)) return so;
-  const stem = shaderStem(name) || "kernel";
-  const cpp = rewriteInto(source, name, "mm_rt_module_get", join(modDir, hash), stem);
-  const tmp = `${so}.tmp-${process.pid}`;
-  try {
-    execFileSync(tc.cxx, [
+  if (moduleReady(so)) return so;
+  mkdirSync(modDir, { recursive: true });
+  // One compile per module across processes and Workers; the loser of the race finds it built.
+  return withLock(`${so}.lock`, () => {
+    if (moduleReady(so)) return so;
+    const stem = shaderStem(name) || "kernel";
+    const cpp = rewriteInto(source, name, "mm_rt_module_get", join(modDir, hash), stem);
+    const tmp = tempName(so);
+    const args = [
       ...tc.prefix,
       ...tc.compileFlags,
       ...(tc.shaderFlags ?? []),
@@ -269,16 +296,25 @@ export function compileModule(source: string, opts: CompileModuleOptions): strin
       "-o",
       tmp,
       ...tc.linkFlags,
-    ], {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-      encoding: "utf8",
-    });
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    const stderr = (e as { stderr?: string }).stderr ?? String(e);
-    throw compileErrorFrom(stderr, name);
-  }
-  renameSync(tmp, so);
-  return so;
+    ];
+    try {
+      execFileSync(tc.cxx, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      const stderr = (e as { stderr?: string }).stderr ?? String(e);
+      throw compileErrorFrom(stderr, name, [tc.cxx, ...args]);
+    }
+    renameSync(tmp, so);
+    return so;
+  });
+}
+
+/** True when a cached module exists and is a sound library; a damaged one is deleted so it is rebuilt. */
+function moduleReady(so: string): boolean {
+  if (!existsSync(so)) return false;
+  const problem = libraryProblem(so);
+  if (problem === undefined) return true;
+  process.stderr.write(`metal-marlin: rebuilding shader module ${so} (${problem})\n`);
+  rmSync(so, { force: true });
+  return false;
 }

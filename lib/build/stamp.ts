@@ -6,7 +6,9 @@ import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "../runtime/errors.ts";
-import { type BuildMode, libraryFileName, type Toolchain } from "./toolchain.ts";
+import { buildRootFor } from "./cache_dir.ts";
+import { tempName } from "./lock.ts";
+import { type BuildMode, isMetalSim, libraryFileName, type Toolchain } from "./toolchain.ts";
 
 /**
  * Package root (the folder holding csrc/, shaders/, lib/), or "" when the package was imported from a
@@ -16,9 +18,9 @@ export const ROOT: string = import.meta.url.startsWith("file:")
   ? resolve(dirname(fileURLToPath(import.meta.url)), "..", "..")
   : "";
 
-/** build/<mode>/ under the package root. */
+/** build/<mode>/ under the package root in a checkout, else under the user cache (cache_dir.ts). */
 export function buildDir(mode: BuildMode): string {
-  return join(ROOT, "build", mode);
+  return join(buildRootFor(ROOT), mode);
 }
 
 /** build/<mode>/libmetal_marlin.so (.dylib on macOS). */
@@ -63,58 +65,97 @@ function walk(dir: string, exts: string[], out: string[]): void {
  * Every file whose contents go into the library: C++ sources and headers, shaders, and the TypeScript
  * that turns shaders into C++ (the MSL front end, the rewriter, the builder).
  */
-export function libraryInputs(): string[] {
+export function libraryInputs(metal = false): string[] {
   const files: string[] = [];
   walk(join(ROOT, "csrc", "include"), [".h"], files);
   walk(join(ROOT, "csrc", "core"), [".cpp", ".h"], files);
   walk(join(ROOT, "csrc", "cpu"), [".cpp", ".h", ".inc", ".S", ".s"], files);
+  if (metal) walk(join(ROOT, "csrc", "metal"), [".mm", ".cpp", ".h", ".S"], files); // metal-sim builds only
   walk(join(ROOT, "shaders"), [".metal", ".h", ".json"], files);
-  walk(join(ROOT, "lib", "msl"), [".ts"], files);
-  walk(join(ROOT, "lib", "cpu"), [".ts"], files);
-  walk(join(ROOT, "lib", "build"), [".ts"], files);
+  walk(join(ROOT, "lib", "msl"), [".ts", ".js"], files); // .js: the npm package ships compiled code
+  walk(join(ROOT, "lib", "cpu"), [".ts", ".js"], files); // .js: the npm package ships compiled code
+  walk(join(ROOT, "lib", "build"), [".ts", ".js"], files); // .js: the npm package ships compiled code
   return files;
 }
 
-/** Hash of the library's inputs for one toolchain; equal hashes mean the built file is current. */
-export function libraryHash(tc: Toolchain): string {
+/** Hash of the library's source inputs alone (what a load without a compiler can still check). */
+export function sourceHash(metal = false): string {
   const h = createHash("sha256");
-  h.update(`${tc.version}\n${tc.compileFlags.join(" ")}\n${tc.linkFlags.join(" ")}\n`);
-  for (const f of libraryInputs()) {
+  for (const f of libraryInputs(metal)) {
     h.update(relative(ROOT, f) + "\n");
     h.update(readFileSync(f));
   }
   return h.digest("hex");
 }
 
+/** Hash of the library's inputs for one toolchain; equal hashes mean the built file is current. */
+export function libraryHash(tc: Toolchain, sources: string = sourceHash(tc.objcFlags !== undefined)): string {
+  const h = createHash("sha256");
+  h.update(`${tc.version}\n${tc.compileFlags.join(" ")}\n${tc.linkFlags.join(" ")}\n${sources}`);
+  return h.digest("hex");
+}
+
 /** Contents of build/<mode>/stamp.json. */
 export interface Stamp {
+  /** libraryHash(): sources + compiler + flags. */
   hash: string;
+  /** sourceHash(): checked when no compiler is on PATH. */
+  sources: string;
+  /** Byte size of the library written with this stamp (checked before dlopen). */
+  size: number;
   compiler: string;
   flags: string[];
 }
 
-/** Reads build/<mode>/stamp.json, undefined when absent or unreadable. */
-export function readStamp(mode: BuildMode): Stamp | undefined {
-  const p = join(buildDir(mode), "stamp.json");
+/** Path of build/<mode>/stamp.json. */
+export function stampPath(mode: BuildMode): string {
+  return join(buildDir(mode), "stamp.json");
+}
+
+/** A stamp, or why the stamp file cannot be used ("corrupt: ..."), or undefined when it does not exist. */
+export function readStampChecked(mode: BuildMode): Stamp | { corrupt: string } | undefined {
+  const p = stampPath(mode);
   if (!existsSync(p)) return undefined;
   try {
-    return JSON.parse(readFileSync(p, "utf8")) as Stamp;
-  } catch {
-    return undefined; // a corrupt stamp only means "rebuild"
+    const s = JSON.parse(readFileSync(p, "utf8")) as Partial<Stamp> | null;
+    if (
+      s === null || typeof s !== "object" || typeof s.hash !== "string" || typeof s.sources !== "string" ||
+      typeof s.size !== "number"
+    ) {
+      return { corrupt: `corrupt build stamp ${p}: missing hash, sources or size` };
+    }
+    return s as Stamp;
+  } catch (e) {
+    return { corrupt: `corrupt build stamp ${p}: ${(e as Error).message}` };
   }
 }
 
-/** Why the library must be (re)built, or undefined when it is current. */
-export function staleReason(mode: BuildMode, tc: Toolchain): string | undefined {
+/** Reads build/<mode>/stamp.json, undefined when absent or unreadable. */
+export function readStamp(mode: BuildMode): Stamp | undefined {
+  const s = readStampChecked(mode);
+  return s === undefined || "corrupt" in s ? undefined : s;
+}
+
+/**
+ * Why the library must be (re)built, or undefined when it is current. Without a toolchain (none on PATH)
+ * only the sources are compared: a library built by an earlier compiler still loads.
+ */
+export function staleReason(mode: BuildMode, tc: Toolchain | undefined): string | undefined {
   if (!existsSync(libraryPath(mode))) return "not built yet";
-  const stamp = readStamp(mode);
-  if (!stamp) return "no build stamp";
-  return stamp.hash === libraryHash(tc) ? undefined : "sources changed";
+  const stamp = readStampChecked(mode);
+  if (stamp === undefined) return "no build stamp";
+  if ("corrupt" in stamp) return stamp.corrupt;
+  // The Metal backend's sources are inputs of the builds that hold it (metal-sim modes, macOS).
+  const sources = sourceHash(
+    tc ? tc.objcFlags !== undefined : isMetalSim(mode) || process.platform === "darwin",
+  );
+  if (tc === undefined) return stamp.sources === sources ? undefined : "sources changed";
+  return stamp.hash === libraryHash(tc, sources) ? undefined : "sources or compiler changed";
 }
 
 /** Writes `data` to `path` through a temporary file + rename, so readers never see half a file. */
 export function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = tempName(path);
   writeFileSync(tmp, data);
   renameSync(tmp, path);
 }

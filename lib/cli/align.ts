@@ -1,23 +1,26 @@
 // `metal-marlin align`: the alignment and padding audit of a model's GEMM shapes (lib/audit/alignment.ts)
 // for a built-in model or a Hugging Face config.json.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { auditAlignment, formatAlignmentReport } from "../audit/alignment.ts";
 import { BUILTIN_MODELS, builtinModel, type ModelConfig, parseHfConfig } from "../audit/models.ts";
 import { isQuantFormat } from "../quant/formats.ts";
+import { modelFromCheckpoint } from "../audit/checkpoint_model.ts";
 
 const ALIGN_HELP =
   `usage: metal-marlin align <model> [--m 1,7,128,2048] [--group-size 128] [--format fp4] [--json]
-  <model>  built-in name (${Object.keys(BUILTIN_MODELS).join(", ")}) or a Hugging Face config.json path`;
+  <model>  built-in name (${Object.keys(BUILTIN_MODELS).join(", ")}), a Hugging Face config.json path,
+           or a checkpoint (.safetensors / .gguf / model directory: its config checked against tensor shapes)`;
 
-function loadModel(spec: string): ModelConfig {
+async function loadModel(spec: string): Promise<ModelConfig> {
   if (spec in BUILTIN_MODELS) return builtinModel(spec);
   if (spec.endsWith(".json")) return parseHfConfig(JSON.parse(readFileSync(spec, "utf8")), spec);
+  if (existsSync(spec)) return await modelFromCheckpoint(spec);
   return builtinModel(spec); // throws, listing the built-in names
 }
 
 /** Runs `align` on its arguments; returns the exit code (2 for a usage error). */
-export function alignCommand(args: string[]): number {
+export async function alignCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -39,7 +42,7 @@ export function alignCommand(args: string[]): number {
     return 2;
   }
   const ms = values.m.split(",").map((s) => Number(s.trim()));
-  const report = auditAlignment(loadModel(positionals[0]), ms, {
+  const report = auditAlignment(await loadModel(positionals[0]), ms, {
     groupSize: Number(values["group-size"]),
     format,
   });

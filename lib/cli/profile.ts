@@ -20,11 +20,14 @@ export interface GemmShape {
   groupSize: number;
   /** 0 = routing decides (default). */
   splitK?: number;
+  /** Activation dtype. Default "f16". */
+  act?: "f16" | "bf16";
 }
 
 /**
- * A synthetic quantized weight: deterministic random codes, scale 1/64 (zero point 8 for int4). The
- * access pattern of a kernel does not depend on the values, and this skips quantizing a big matrix.
+ * A synthetic quantized weight: deterministic random codes, scale 1/64 (zero point 8 for int4, bias
+ * -1/8 for int4-affine; E8M0 2^-6, E4M3 1/64 with tensor scale 1). The access pattern of a kernel does
+ * not depend on the values, and this skips quantizing a big matrix.
  */
 export function syntheticWeight(
   k: number,
@@ -43,7 +46,8 @@ export function syntheticWeight(
     packed[i] = s >>> 0;
   }
   const groups = (kp / groupSize) * np;
-  return {
+  const byte = format === "mxfp4" || format === "nvfp4";
+  const q: QuantizedMatrix = {
     format,
     k,
     n,
@@ -53,9 +57,15 @@ export function syntheticWeight(
     batch: undefined,
     layout: "nk",
     packed,
-    scales: new Float16Array(groups).fill(1 / 64),
+    scaleDtype: format === "mxfp4" ? "e8m0" : format === "nvfp4" ? "e4m3" : "f16",
+    // E8M0 121 = 2^-6; E4M3 0x08 = 2^-6 (exponent 1, mantissa 0)
+    scales: byte
+      ? new Uint8Array(groups).fill(format === "mxfp4" ? 121 : 0x08)
+      : new Float16Array(groups).fill(1 / 64),
     zeros: format === "int4" ? new Uint8Array(groups).fill(8) : undefined,
   };
+  if (format === "int4-affine") return { ...q, biases: new Float16Array(groups).fill(-1 / 8) };
+  return format === "nvfp4" ? { ...q, tensorScale: 1 } : q;
 }
 
 /** Traces one dev.gemm call at `shape` on a trace-mode device (opened and closed here if not given). */
@@ -65,7 +75,13 @@ export function traceGemm(shape: GemmShape, device?: Device): TraceReport {
     using w = dev.upload(syntheticWeight(shape.k, shape.n, shape.format, shape.groupSize));
     const a = new Float16Array(shape.m * shape.k);
     for (let i = 0; i < a.length; i++) a[i] = ((i * 37) % 101) / 101 - 0.5;
-    using ta = dev.tensor(a, [shape.m, shape.k]);
+    // bf16 activations: the same values' bits (exact here: i/101 - 0.5 rounds, but any bits will do)
+    using ta = shape.act === "bf16"
+      ? dev.tensor(Uint16Array.from(a, (v) => new Uint32Array(Float32Array.of(v).buffer)[0] >>> 16), [
+        shape.m,
+        shape.k,
+      ], "bf16")
+      : dev.tensor(a, [shape.m, shape.k]);
     return dev.trace(() => {
       dev.gemm(ta, w, { splitK: shape.splitK ?? 0 }).dispose();
     });

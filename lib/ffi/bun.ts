@@ -35,7 +35,7 @@ export function openBun(path: string): Native {
       return toArrayBuffer(asNumber(p) as never, 0, byteLength);
     },
     addressOf(view: ArrayBufferView): number {
-      return ptr(view) as number;
+      return ptr(view as DataView) as number; // any ArrayBufferView; the cast satisfies tsc with @types/bun
     },
     pointerValue: asNumber,
     cstring(p: NativePointer): string {

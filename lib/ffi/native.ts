@@ -1,13 +1,15 @@
 // Finds, builds if needed, and opens the native library on first use (never at import). Search order:
 // explicit option -> MM_LIBRARY_PATH -> local build (rebuilt when stale) -> @metal-marlin/<os>-<arch>.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { LibraryLoadError } from "../runtime/errors.ts";
-import { envMode, hasSources, libraryPath, readStamp, ROOT, staleReason } from "../build/stamp.ts";
-import { type BuildMode, findToolchain, libraryFileName } from "../build/toolchain.ts";
+import { withLock } from "../build/lock.ts";
+import { buildDir, envMode, hasSources, libraryPath, readStamp, ROOT, staleReason } from "../build/stamp.ts";
+import { type BuildMode, findToolchain, libraryFileName, type Toolchain } from "../build/toolchain.ts";
+import { libraryProblem } from "../build/validate.ts";
 import { openDeno } from "./deno.ts";
 import { type Native, traceFns } from "./symbols.ts";
 
@@ -27,7 +29,8 @@ export interface LoadOptions {
 const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined;
 // bun.ts imports "bun:ffi", so only Bun may load it; Bun's require() loads it synchronously on first
 // use, through a specifier Deno's module graph cannot see. deno.ts only touches Deno's globals when called.
-const bunAdapter = "./bun.ts";
+// The npm package ships this file compiled to .js; the checkout and JSR run the .ts.
+const bunAdapter = import.meta.url.endsWith(".js") ? "./bun.js" : "./bun.ts";
 let openLibrary: ((path: string) => Native) | undefined;
 
 /** The runtime's dlopen adapter, resolved on first use so importing this module loads nothing native. */
@@ -63,24 +66,49 @@ function openChecked(path: string): Native {
   return native;
 }
 
-/** Runs scripts/build.ts in a child process of the same runtime, so the build can compile in parallel. */
+/** The build script beside this module: scripts/build.ts in a checkout, scripts/build.js in the npm package. */
+function buildScript(): string {
+  const ts = join(ROOT, "scripts", "build.ts");
+  return existsSync(ts) ? ts : join(ROOT, "scripts", "build.js");
+}
+
+/**
+ * Runs the build script in a child process of the same runtime, so the build can compile in parallel.
+ * On a terminal the compile steps are shown as they happen; elsewhere one line says a build runs.
+ */
 function runBuild(mode: string, reason: string, out: string): void {
-  process.stderr.write(`metal-marlin: building ${out.slice(ROOT.length + 1)} (${reason}) ...\n`);
-  const script = join(ROOT, "scripts", "build.ts");
-  const args = isBun ? [script, "--mode", mode, "--quiet"] : ["run", "-A", script, "--mode", mode, "--quiet"];
+  const tty = process.stderr.isTTY === true && process.env.MM_QUIET_BUILD !== "1";
+  process.stderr.write(`metal-marlin: building ${out} (${reason}) ...\n`);
+  const script = buildScript();
+  const flags = ["--mode", mode, ...(tty ? [] : ["--quiet"])];
+  const args = isBun ? [script, ...flags] : ["run", "-A", script, ...flags];
   const env: Record<string, string | undefined> = { ...process.env };
   delete env.LD_PRELOAD; // the compilers must not run under the ASan runtime the tests preload
   try {
     execFileSync(process.execPath, args, {
       cwd: ROOT,
       env,
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "ignore", tty ? "inherit" : "pipe"],
       encoding: "utf8",
     });
   } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr ?? String(e);
+    const stderr = (e as { stderr?: string }).stderr ?? (tty ? "(compiler output above)" : String(e));
     throw new LibraryLoadError(`load: building ${out} failed:\n${stderr.trim()}`, "load");
   }
+}
+
+/** What `load` says when no C++ sources are on disk (a jsr: or URL import). */
+export const NO_SOURCES_HINT = "no C++ sources next to this module (a jsr: or URL import cannot build); " +
+  "set MM_LIBRARY_PATH=/path/to/libmetal_marlin.so, or import the npm package instead (npm:metal-marlin " +
+  "carries the sources and prebuilt libraries), or build one with: deno run -A npm:metal-marlin build";
+
+/** Why the local library cannot be loaded as it is (stale, corrupt stamp, damaged file), or undefined. */
+function localProblem(mode: BuildMode, tc: Toolchain | undefined): string | undefined {
+  const stale = staleReason(mode, tc);
+  if (stale !== undefined) return stale;
+  const out = libraryPath(mode);
+  const problem = libraryProblem(out, readStamp(mode)?.size);
+  return problem === undefined ? undefined : `${out} is damaged: ${problem}`;
 }
 
 type Attempt = { path: string; why: string };
@@ -89,6 +117,14 @@ function tryPath(path: string, source: string, tried: Attempt[]): Native | undef
   if (!existsSync(path)) {
     tried.push({ path, why: `${source}: not found` });
     return undefined;
+  }
+  const problem = byPath.has(resolve(path)) ? undefined : libraryProblem(path);
+  if (problem !== undefined) {
+    // Never dlopen a damaged file: a truncated one faults (SIGBUS) instead of failing.
+    throw new LibraryLoadError(
+      `load: ${resolve(path)} (${source}) is not a usable library: ${problem}`,
+      "load",
+    );
   }
   try {
     return openChecked(path);
@@ -100,47 +136,74 @@ function tryPath(path: string, source: string, tried: Attempt[]): Native | undef
 }
 
 function tryLocalBuild(tried: Attempt[], mode: BuildMode): Native | undefined {
-  const out = libraryPath(mode);
   if (!hasSources()) {
-    tried.push({ path: out, why: "local build: csrc/ not present" });
+    tried.push({ path: ROOT === "" ? "local build" : join(ROOT, "csrc"), why: NO_SOURCES_HINT });
     return undefined;
   }
-  let tc;
+  const out = libraryPath(mode);
+  let tc: Toolchain | undefined;
+  let noCompiler = "";
   try {
     tc = findToolchain(mode);
   } catch (e) {
-    tried.push({ path: out, why: `local build: ${(e as Error).message}` });
+    noCompiler = (e as Error).message; // a current library still loads without a compiler
+  }
+  if (localProblem(mode, tc) === undefined) return tryPath(out, `local build (${mode})`, tried);
+  if (!inCheckout() && mode === "fast" && platformPackageDir() !== undefined) {
+    // An installed package with its prebuilt library: load that rather than compile for minutes.
+    tried.push({ path: out, why: "local build: not built; the platform package is installed" });
     return undefined;
   }
-  const reason = staleReason(mode, tc);
-  if (reason !== undefined) {
+  if (tc === undefined) {
+    tried.push({ path: out, why: `local build: ${localProblem(mode, tc)}; cannot build: ${noCompiler}` });
+    return undefined;
+  }
+  const toolchain = tc;
+  mkdirSync(buildDir(mode), { recursive: true });
+  // One build across processes and Workers: the others wait, then find it current.
+  withLock(`${buildDir(mode)}.lock`, () => {
+    const reason = localProblem(mode, toolchain);
+    if (reason === undefined) return;
     const before = readStamp(mode)?.hash;
     runBuild(mode, reason, out);
-    // Build once, never loop. Still stale with a fresh stamp = sources edited during the build: use it.
-    if (staleReason(mode, tc) !== undefined) {
-      const stamp = readStamp(mode);
-      if (!existsSync(out) || stamp === undefined || stamp.hash === before) {
-        throw new LibraryLoadError(
-          `load: ${out} is still missing or stale after building (${reason})`,
-          "load",
-        );
-      }
-      process.stderr.write("metal-marlin: sources changed during the build; using the library just built\n");
+    const after = localProblem(mode, toolchain);
+    if (after === undefined) return;
+    // Build once, never loop. Still stale with a fresh, sound library = sources edited during the build.
+    const stamp = readStamp(mode);
+    if (stamp === undefined || stamp.hash === before || libraryProblem(out, stamp.size) !== undefined) {
+      throw new LibraryLoadError(`load: ${out} is still unusable after building (${after})`, "load");
     }
-  }
+    process.stderr.write("metal-marlin: sources changed during the build; using the library just built\n");
+  }, { onWait: () => process.stderr.write(`metal-marlin: waiting for another process building ${out}\n`) });
   return tryPath(out, `local build (${mode})`, tried);
 }
 
-function tryPlatformPackage(tried: Attempt[]): Native | undefined {
-  const pkg = `@metal-marlin/${process.platform}-${process.arch}`;
-  let dir: string;
+/** True in a source checkout, which builds into <root>/build (an installed package uses the user cache). */
+function inCheckout(): boolean {
+  return buildDir("fast") === join(ROOT, "build", "fast");
+}
+
+/** @metal-marlin/<os>-<arch> for this process. */
+const platformPackage = `@metal-marlin/${process.platform}-${process.arch}`;
+
+/** Folder of the installed platform package holding its library, or undefined. */
+function platformPackageDir(): string | undefined {
+  if (ROOT === "") return undefined;
   try {
-    dir = dirname(createRequire(join(ROOT, "package.json")).resolve(`${pkg}/package.json`));
+    const dir = dirname(createRequire(join(ROOT, "package.json")).resolve(`${platformPackage}/package.json`));
+    return existsSync(join(dir, libraryFileName())) ? dir : undefined;
   } catch {
-    tried.push({ path: pkg, why: "platform package: not installed" });
     return undefined;
   }
-  return tryPath(join(dir, libraryFileName()), `platform package ${pkg}`, tried);
+}
+
+function tryPlatformPackage(tried: Attempt[]): Native | undefined {
+  const dir = platformPackageDir();
+  if (dir === undefined) {
+    tried.push({ path: platformPackage, why: "platform package: not installed (or holds no library)" });
+    return undefined;
+  }
+  return tryPath(join(dir, libraryFileName()), `platform package ${platformPackage}`, tried);
 }
 
 /**

@@ -36,6 +36,20 @@ const coreSymbols = {
     result: "i32",
   },
   mm_device_synchronize: { args: ["u32" /* C: mm_device dev */], result: "i32" },
+  mm_device_pending: {
+    args: [
+      "u32", // C: mm_device dev
+      "buffer", // C: uint64_t* out
+    ],
+    result: "i32",
+  },
+  mm_metal_register_module: {
+    args: [
+      "buffer", // C: const char* source (NUL-terminated)
+      "buffer", // C: const char* module_path (NUL-terminated)
+    ],
+    result: "i32",
+  },
 
   mm_buffer_alloc: {
     args: [

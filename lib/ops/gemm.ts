@@ -2,7 +2,7 @@
 // a params block reused across calls (no allocation when `out` is given). Routing, extent and stride
 // validation against the real buffer lengths happen in C (csrc/core/gemm.cpp).
 import type { DeviceRef } from "../runtime/device.ts";
-import { InvalidArgumentError, LimitError, MarlinError, ShapeError } from "../runtime/errors.ts";
+import { BoundsError, InvalidArgumentError, LimitError, MarlinError, ShapeError } from "../runtime/errors.ts";
 import { type DeviceState, deviceState, tensorState } from "../runtime/internal.ts";
 import type { QuantizedMatrix } from "../quant/types.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -78,9 +78,28 @@ export function uploadWeight(dev: DeviceRef, q: QuantizedMatrix): QuantizedWeigh
   return new QuantizedWeight(dev, q);
 }
 
-function f16Buffer(t: Tensor, op: string, what: string): number {
+/** Activation dtypes the kernels take for A, out, bias and residual (MM_ACT_* ids). */
+const ACT_DTYPES: Readonly<Record<string, number>> = { f16: 0, bf16: 1 };
+
+// a fixes the activation dtype; out, bias and residual must match it (no silent conversion in a kernel).
+function actBuffer(t: Tensor, op: string, what: string, want?: "f16" | "bf16"): number {
   const s = tensorState(t, op);
-  if (s.dtype !== "f16") throw new InvalidArgumentError(`${op}: ${what} must be f16, got ${s.dtype}`, op);
+  if (want === undefined) {
+    if (!Object.hasOwn(ACT_DTYPES, s.dtype)) {
+      throw new InvalidArgumentError(
+        `${op}: ${what} must be f16 or bf16, got ${s.dtype}` +
+          (s.dtype === "f32" ? "; convert with f32ToF16() or f32ToBf16() (metal-marlin exports both)" : ""),
+        op,
+      );
+    }
+  } else if (s.dtype !== want) {
+    const how = want === "bf16" ? "f16ToBf16()" : "bf16ToF16()";
+    throw new InvalidArgumentError(
+      `${op}: ${what} is ${s.dtype} but a is ${want}; activations, out, bias and residual share one dtype ` +
+        `(convert ${what} with ${s.dtype === "f32" ? `f32To${want === "bf16" ? "Bf16" : "F16"}()` : how})`,
+      op,
+    );
+  }
   return s.buffer;
 }
 
@@ -98,7 +117,8 @@ function pitchOf(t: Tensor): number {
 // Fills the params block for one call (everything but batch strides and the output).
 function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batched: boolean): void {
   checkWeight(w, op, "w");
-  const aBuf = f16Buffer(a, op, "a");
+  const aBuf = actBuffer(a, op, "a");
+  const act = tensorState(a, op).dtype as "f16" | "bf16";
   const rank = a.shape.length;
   const m = checkU32(op, "m", opts.m ?? (rank >= 2 ? a.shape[rank - 2] : 1), 1);
   const cols = pitchOf(a);
@@ -106,6 +126,24 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
     throw new ShapeError(`${op}: a has K=${cols} but w has K=${w.k}`, op);
   }
   const lda = opts.lda === undefined ? cols : checkU32(op, "lda", opts.lda, 1);
+  // Checked here, before any output is allocated: a bogus M must not allocate (and zero-fill) a huge
+  // output only to fail in C. The C side still checks every buffer against its real length.
+  // Past 32 bits the output's own LimitError (or the strideA check when `out` is given) speaks, unless
+  // the output itself would still fit: then it would be allocated for nothing.
+  const aElems = tensorState(a, op).byteLength / 2;
+  const need = (m - 1) * lda + w.k;
+  if (lda >= w.k && need > aElems && need <= U32_MAX) {
+    throw new BoundsError(
+      `${op}: a holds ${aElems} f16 elements but m=${m}, lda=${lda}, K=${w.k} need ${need}`,
+      op,
+    );
+  }
+  if (need > U32_MAX && opts.out === undefined && m * w.n <= U32_MAX) {
+    throw new LimitError(
+      `${op}: a spans ${need} elements (m=${m}, lda=${lda}); kernels index with 32 bits`,
+      op,
+    );
+  }
   const fused = opts.swiglu === true && opts.up === undefined;
   if (fused && w.n % 2 !== 0) {
     throw new ShapeError(`${op}: a fused gate/up weight needs an even N, got N=${w.n}`, op);
@@ -123,18 +161,23 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
   u32[F.ldw] = w.np;
   u32[F.lda] = lda;
   u32[F.splitK] = opts.splitK === undefined ? 0 : checkU32(op, "splitK", opts.splitK, 0);
+  u32[F.scaleDtype] = w.scaleDtypeId;
+  u32[F.actDtype] = ACT_DTYPES[act];
+  f32[F.tensorScale] = w.tensorScale;
   setBuffer(F.packed, tensorState(w.packed, op).buffer);
   setBuffer(F.scales, tensorState(w.scales, op).buffer);
-  if (w.zeros) setBuffer(F.zeros, tensorState(w.zeros, op).buffer);
+  // The zeros slot carries int4 zero points or int4-affine biases.
+  const zb = w.zeros ?? w.biases;
+  if (zb) setBuffer(F.zeros, tensorState(zb, op).buffer);
   setBuffer(F.a, aBuf);
   let epi = 0;
   if (opts.bias) {
     epi |= EPI.bias;
-    setBuffer(F.bias, f16Buffer(opts.bias, op, "bias"));
+    setBuffer(F.bias, actBuffer(opts.bias, op, "bias", act));
   }
   if (opts.residual) {
     epi |= EPI.residual;
-    setBuffer(F.residual, f16Buffer(opts.residual, op, "residual"));
+    setBuffer(F.residual, actBuffer(opts.residual, op, "residual", act));
     u32[F.ldr] = opts.ldr === undefined ? pitchOf(opts.residual) : checkU32(op, "ldr", opts.ldr, 1);
   }
   if (opts.activation !== undefined) {
@@ -162,17 +205,20 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
       checkWeight(up, op, "up");
       if (
         up.k !== w.k || up.n !== w.n || up.kp !== w.kp || up.np !== w.np || up.format !== w.format ||
-        up.groupSize !== w.groupSize || up.batch !== w.batch
+        up.groupSize !== w.groupSize || up.batch !== w.batch || up.scaleDtype !== w.scaleDtype
       ) {
         throw new ShapeError(
-          `${op}: up weight (${up.format} k=${up.k} n=${up.n} gs=${up.groupSize} batch=${up.batch}) ` +
-            `does not match w (${w.format} k=${w.k} n=${w.n} gs=${w.groupSize} batch=${w.batch})`,
+          `${op}: up weight (${up.format} k=${up.k} n=${up.n} gs=${up.groupSize} batch=${up.batch} ` +
+            `scales ${up.scaleDtype}) does not match w (${w.format} k=${w.k} ` +
+            `n=${w.n} gs=${w.groupSize} batch=${w.batch} scales ${w.scaleDtype})`,
           op,
         );
       }
       setBuffer(F.upPacked, tensorState(up.packed, op).buffer);
       setBuffer(F.upScales, tensorState(up.scales, op).buffer);
-      if (up.zeros) setBuffer(F.upZeros, tensorState(up.zeros, op).buffer);
+      f32[F.upTensorScale] = up.tensorScale;
+      const uzb = up.zeros ?? up.biases;
+      if (uzb) setBuffer(F.upZeros, tensorState(uzb, op).buffer);
     } else {
       u32[F.upColumn] = n;
     }
@@ -187,20 +233,27 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
 // The output tensor: opts.out (no allocation) or a new f16 [batch?, M, N]; sets c and ldc.
 function output(dev: DeviceRef, op: string, opts: GemmOptions, batch: number): Tensor {
   const ldc = opts.ldc === undefined ? undefined : checkU32(op, "ldc", opts.ldc, 1);
+  const act = u32[F.actDtype] === ACT_DTYPES.bf16 ? "bf16" : "f16";
   if (opts.out) {
-    u32[F.c] = f16Buffer(opts.out, op, "out");
+    u32[F.c] = actBuffer(opts.out, op, "out", act);
     u32[F.ldc] = ldc ?? pitchOf(opts.out);
     return opts.out;
   }
   const m = u32[F.m], n = u32[F.n];
-  const out = alloc(dev, op, batch > 0 ? [batch, m, n] : [m, n], "f16", "output");
+  const out = alloc(dev, op, batch > 0 ? [batch, m, n] : [m, n], act, "output");
   u32[F.c] = tensorState(out, op).buffer;
   u32[F.ldc] = ldc ?? n;
   return out;
 }
 
 // Allocates under the caller's op, so the errors say "gemm: ...", not "tensor: ...".
-function alloc(dev: DeviceRef, op: string, shape: number[], dtype: "f16" | "f32", role: string): Tensor {
+function alloc(
+  dev: DeviceRef,
+  op: string,
+  shape: number[],
+  dtype: "f16" | "bf16" | "f32",
+  role: string,
+): Tensor {
   const elems = shape.reduce((x, y) => x * y, 1);
   if (elems > U32_MAX) {
     const msg = `${op}: the ${role} [${shape.join(", ")}] has ${elems} elements; kernels index with 32 bits`;
@@ -248,11 +301,27 @@ function bindWorkspace(dev: DeviceRef, s: DeviceState, op: string, w: QuantizedW
 export function gemm(dev: DeviceRef, a: Tensor, w: QuantizedWeight, opts: GemmOptions = {}): Tensor {
   const op = "gemm";
   const s = deviceState(dev, op);
+  checkOptions(op, opts);
   fill(op, a, w, opts, false);
   const out = output(dev, op, opts, 0);
-  bindWorkspace(dev, s, op, w);
-  checkNative(s, s.native.fns.mm_gemm(s.handle, u8), op, "mm_gemm");
+  try {
+    bindWorkspace(dev, s, op, w);
+    checkNative(s, s.native.fns.mm_gemm(s.handle, u8), op, "mm_gemm");
+  } catch (e) {
+    // A failed call leaves no buffer behind: the output it allocated is released (never opts.out).
+    if (out !== opts.out) out.dispose();
+    throw e;
+  }
   return out;
+}
+
+// `null`, a number or a string where an options object belongs is a typed error, not a TypeError.
+function checkOptions(op: string, opts: unknown): void {
+  if (opts === undefined) return;
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
+    const got = opts === null ? "null" : Array.isArray(opts) ? "an array" : typeof opts;
+    throw new InvalidArgumentError(`${op}: options must be an object or undefined, got ${got}`, op);
+  }
 }
 
 /**
@@ -268,6 +337,7 @@ export function batchedGemm(
 ): Tensor {
   const op = "batchedGemm";
   const s = deviceState(dev, op);
+  checkOptions(op, opts);
   fill(op, a, w, opts, true);
   const batch = checkU32(op, "batch", opts.batch ?? (a.shape.length >= 3 ? a.shape[0] : 1), 1);
   if (w.batched && w.batch !== 1 && w.batch !== batch) {
@@ -276,6 +346,25 @@ export function batchedGemm(
   const m = u32[F.m];
   u32[F.batch] = batch;
   const out = output(dev, op, opts, batch);
+  try {
+    finishBatched(dev, s, op, w, opts, m);
+  } catch (e) {
+    // As in gemm(): a failed call releases the output it allocated.
+    if (out !== opts.out) out.dispose();
+    throw e;
+  }
+  return out;
+}
+
+// The batch strides, workspace and native call of batchedGemm (after the output exists).
+function finishBatched(
+  dev: DeviceRef,
+  s: DeviceState,
+  op: string,
+  w: QuantizedWeight,
+  opts: BatchedGemmOptions,
+  m: number,
+): void {
   u32[F.strideA] = opts.strideA === undefined
     ? checkU32(op, "m * lda (the default strideA)", m * u32[F.lda], 0)
     : checkU32(op, "strideA", opts.strideA, 0);
@@ -293,5 +382,4 @@ export function batchedGemm(
   }
   bindWorkspace(dev, s, op, w);
   checkNative(s, s.native.fns.mm_batched_gemm(s.handle, u8), op, "mm_batched_gemm");
-  return out;
 }

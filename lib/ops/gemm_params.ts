@@ -3,8 +3,9 @@
 import { errorFor, InvalidArgumentError } from "../runtime/errors.ts";
 import type { DeviceState } from "../runtime/internal.ts";
 
-// mm_gemm_params (csrc/include/metal_marlin.h): 34 uint32 fields, then 11 uint64 byte offsets.
-export const PARAMS_BYTES = 224;
+// mm_gemm_params (csrc/include/metal_marlin.h): 34 uint32 fields, 11 uint64 byte offsets, then the
+// fields appended by issue 11 (scale_dtype, act_dtype, tensor_scale, up_tensor_scale).
+export const PARAMS_BYTES = 240;
 const block = new ArrayBuffer(PARAMS_BYTES);
 export const u8 = new Uint8Array(block);
 export const u32 = new Uint32Array(block);
@@ -42,6 +43,10 @@ export const F = {
   upScales: 30,
   upZeros: 31,
   workspace: 32,
+  scaleDtype: 56,
+  actDtype: 57,
+  tensorScale: 58,
+  upTensorScale: 59,
 } as const;
 export const EPI = { bias: 1, residual: 16, scale: 32, swiglu: 64 } as const;
 export const ACT: Readonly<Record<string, number>> = { relu: 2, silu: 4, gelu: 8 };

@@ -60,7 +60,7 @@ export function routeBytes(s: DeviceState, op: string, w: QuantizedWeight): numb
 export interface GemmRoute {
   /** Kernel family: "gemv" (M = 1), "small" (M <= 16), "splitk" (few threadgroups on a deep K), "tiled". */
   kind: "gemv" | "small" | "splitk" | "tiled";
-  /** Main kernel name, e.g. "gemm_splitk_fp4_gs128" (shaders/manifest grammar). */
+  /** Main kernel name: "gemv", "gemm_small", "gemm_splitk", "gemm_tiled_f16" or "gemm_tiled_bf16". */
   kernel: string;
   /** Reduction kernel of split-K ("gemm_splitk_reduce"), "" for the other kinds. */
   reduceKernel: string;
@@ -80,10 +80,12 @@ export interface GemmRouteShape {
   n: number;
   /** Reduction length (>= 1). */
   k: number;
-  /** MM_FORMAT_* id: 0 fp4, 1 int4, 2 int4-sym (lib/quant/formats.ts FORMAT_IDS). */
+  /** MM_FORMAT_* id (lib/quant/formats.ts FORMAT_IDS: 0 fp4 .. 5 nvfp4). */
   format: number;
-  /** Quantization group size along K (kernels exist for 32, 64, 128, 256). */
+  /** Quantization group size along K: any multiple of 8 (mxfp4 32, nvfp4 16). */
   groupSize: number;
+  /** Activation dtype: picks the tiled kernel ("gemm_tiled_f16" / "gemm_tiled_bf16"). Default "f16". */
+  act?: "f16" | "bf16";
   /** Batches (>= 1). Default 1. */
   batch?: number;
   /** SwiGLU (the tiled kernel then covers half the columns per threadgroup). Default false. */
@@ -109,6 +111,9 @@ export function routeOf(dev: object, shape: GemmRouteShape): GemmRoute {
   u32.fill(0);
   u32[0] = PARAMS_BYTES;
   u32[F.format] = checkU32(op, "format", shape.format, 0);
+  // mxfp4 and nvfp4 have one scale storage each; the others route the same with f16 or bf16 scales.
+  u32[F.scaleDtype] = shape.format === 4 ? 2 : shape.format === 5 ? 3 : 0;
+  u32[F.actDtype] = shape.act === "bf16" ? 1 : 0;
   u32[F.groupSize] = gs;
   u32[F.m] = m;
   u32[F.n] = n;

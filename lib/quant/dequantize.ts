@@ -1,26 +1,42 @@
 // dequantize(): QuantizedMatrix -> Float32Array in the layout and (unpadded) shape it was quantized from.
-import { checkQuantized } from "./validate.ts";
-import { FP4_E2M1_VALUES, INT4_SYM_ZERO } from "./formats.ts";
+import { checkQuantized, scaleDtypeOf } from "./validate.ts";
+import { decodeScale, FP4_E2M1_VALUES, INT4_SYM_ZERO } from "./formats.ts";
 import type { QuantizedMatrix } from "./types.ts";
 
 /**
- * Fills `lut` with the 16 dequantized values of one (group, column): value(code) * scale in float64,
- * so each output element is rounded to float32 exactly once.
+ * Fills `lut` with the 16 dequantized values of one (group, column) in float64, by the formulas of
+ * lib/quant/formats.ts, so each output element is rounded to float32 exactly once. This is the one host
+ * decode: dequantize() and the float64 reference (lib/reference/gemm.ts) both use it.
  */
 export function groupTable(q: QuantizedMatrix, sIdx: number, lut: Float64Array): void {
-  const s = q.scales[sIdx];
-  if (q.format === "fp4") {
-    for (let c = 0; c < 16; c++) lut[c] = FP4_E2M1_VALUES[c] * s;
-  } else {
-    const z = q.format === "int4" ? q.zeros![sIdx] : INT4_SYM_ZERO;
-    for (let c = 0; c < 16; c++) lut[c] = (c - z) * s;
+  const sd = scaleDtypeOf(q);
+  const s = decodeScale(sd, q.scales[sIdx]);
+  switch (q.format) {
+    case "fp4":
+    case "mxfp4":
+      for (let c = 0; c < 16; c++) lut[c] = FP4_E2M1_VALUES[c] * s;
+      return;
+    case "nvfp4": {
+      const t = q.tensorScale!;
+      for (let c = 0; c < 16; c++) lut[c] = FP4_E2M1_VALUES[c] * s * t;
+      return;
+    }
+    case "int4-affine": {
+      const bias = decodeScale(sd, q.biases![sIdx]);
+      for (let c = 0; c < 16; c++) lut[c] = s * c + bias;
+      return;
+    }
+    default: {
+      const z = q.format === "int4" ? q.zeros![sIdx] : INT4_SYM_ZERO;
+      for (let c = 0; c < 16; c++) lut[c] = (c - z) * s;
+    }
   }
 }
 
 /**
  * Dequantizes to float32: shape [batch?, N, K] for layout "nk", [batch?, K, N] for "kn", original k and n
- * (padding dropped). Values are value(code) * scale (fp4) or (code - zero) * scale (int4), computed in
- * float64 and rounded once to float32.
+ * (padding dropped). Values follow each format's formula (lib/quant/formats.ts), computed in float64
+ * and rounded once to float32.
  */
 export function dequantize(q: QuantizedMatrix): Float32Array {
   checkQuantized("dequantize", q);

@@ -1,5 +1,5 @@
 // Padding of an existing QuantizedMatrix along K and N (e.g. to a kernel's tile multiple): zero codes,
-// zero scales and zero zero-points, so padded positions contribute exactly 0; k and n stay the originals.
+// zero scales, zero points and biases, so padded positions contribute exactly 0; k and n stay the originals.
 import { padMatrix, padTo } from "./padding.ts";
 import { argError } from "./check.ts";
 import { checkQuantized } from "./validate.ts";
@@ -20,6 +20,13 @@ export function padQuantized(
 ): QuantizedMatrix {
   const op = "padQuantized";
   checkQuantized(op, q);
+  // null or a non-object where the options belong: a typed error, not a TypeError on opts.kMultiple.
+  if (opts === null || typeof opts !== "object") {
+    throw argError(
+      op,
+      `${op}: options must be an object or undefined, got ${opts === null ? "null" : typeof opts}`,
+    );
+  }
   const km = opts.kMultiple ?? 8, nm = opts.nMultiple ?? 8;
   for (const [name, v] of [["kMultiple", km], ["nMultiple", nm]] as const) {
     if (!Number.isInteger(v) || v <= 0 || v % 8 !== 0) {
@@ -37,5 +44,6 @@ export function padQuantized(
     packed: padMatrix(q.packed, b, q.kp / 8, q.np, kp / 8, np),
     scales: padMatrix(q.scales, b, q.kp / gs, q.np, kp / gs, np),
     zeros: q.zeros === undefined ? undefined : padMatrix(q.zeros, b, q.kp / gs, q.np, kp / gs, np),
+    ...(q.biases === undefined ? {} : { biases: padMatrix(q.biases, b, q.kp / gs, q.np, kp / gs, np) }),
   };
 }

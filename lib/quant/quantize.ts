@@ -5,13 +5,15 @@ import { argError, checkFormat, firstNonFinite, shapeError } from "./check.ts";
 import {
   DEFAULT_GROUP_SIZE,
   DEFAULT_N_MULTIPLE,
-  FP16_MAX,
+  FORMAT_INFO,
   FP4_MAX,
   INT4_SYM_MAX,
   INT4_SYM_ZERO,
 } from "./formats.ts";
-import { absMax, f16Up, int4Zero, minMax, packFp4Group, packInt4Group, sseFp4, sseInt4 } from "./group.ts";
-import type { QuantizedMatrix, QuantizeOptions, WeightLayout } from "./types.ts";
+import { absMax, int4Zero, minMax, packFp4Group, packInt4Group, sseFp4, sseInt4 } from "./group.ts";
+import { type Plan, quantizeFp4Scaled } from "./quantize_fp4x.ts";
+import { minMaxPlain, packAffineGroup, roundNearest, roundScaleUp, scaleMax } from "./scale_round.ts";
+import type { QuantizedMatrix, QuantizeOptions } from "./types.ts";
 
 /** Clip ratios tried by `clip: true`: 1 (plain absmax) down to 0.5 in steps of 0.05. */
 export const DEFAULT_CLIP_RATIOS: readonly number[] = [
@@ -30,17 +32,6 @@ export const DEFAULT_CLIP_RATIOS: readonly number[] = [
 
 const OP = "quantize";
 
-interface Plan {
-  k: number;
-  n: number;
-  kp: number;
-  np: number;
-  gs: number;
-  batch: number;
-  layout: WeightLayout;
-  ratios: readonly number[] | undefined;
-}
-
 function plan(w: unknown, opts: QuantizeOptions): Plan {
   if (!(w instanceof Float32Array) && !(w instanceof Float16Array)) {
     const got = w === null ? "null" : (w as object)?.constructor?.name ?? typeof w;
@@ -50,8 +41,18 @@ function plan(w: unknown, opts: QuantizeOptions): Plan {
   checkDim(OP, "k", opts.k);
   checkDim(OP, "n", opts.n);
   checkFormat(OP, opts.format);
-  const gs = opts.groupSize ?? DEFAULT_GROUP_SIZE;
+  const info = FORMAT_INFO[opts.format];
+  const gs = groupSizeOf(opts);
   const kp = padK(opts.k, gs, OP);
+  const scaleDtype = opts.scaleDtype ?? info.scaleDtypes[0];
+  if (!info.scaleDtypes.includes(scaleDtype)) {
+    throw argError(
+      OP,
+      `${OP}: format "${opts.format}" stores scales as ${info.scaleDtypes.join(" or ")}, got scaleDtype ${
+        JSON.stringify(scaleDtype)
+      }`,
+    );
+  }
   const np = padN(opts.n, opts.nMultiple ?? DEFAULT_N_MULTIPLE, OP);
   const layout = opts.layout ?? "nk";
   if (layout !== "nk" && layout !== "kn") {
@@ -79,7 +80,31 @@ function plan(w: unknown, opts: QuantizeOptions): Plan {
   } else if (opts.clip !== undefined && opts.clip !== false) {
     throw argError(OP, `${OP}: clip must be a boolean or an array of ratios, got ${String(opts.clip)}`);
   }
-  return { k: opts.k, n: opts.n, kp, np, gs, batch, layout, ratios };
+  return { k: opts.k, n: opts.n, kp, np, gs, scaleDtype, batch, batchOpt: opts.batch, layout, ratios };
+}
+
+/**
+ * The group size quantize() uses: opts.groupSize, "channel" = roundUp(k, 8) (one group over all of K),
+ * the format's fixed size (mxfp4 32, nvfp4 16), or the default 128. A group size the kernels cannot
+ * serve (not a positive multiple of 8, or not the fixed size) is refused here with InvalidArgumentError.
+ */
+export function groupSizeOf(opts: QuantizeOptions): number {
+  const fixed = FORMAT_INFO[opts.format].fixedGroupSize;
+  const want = opts.groupSize === "channel" ? Math.ceil(opts.k / 8) * 8 : opts.groupSize;
+  if (fixed !== undefined) {
+    if (want !== undefined && want !== fixed) {
+      throw argError(
+        OP,
+        `${OP}: ${opts.format} has group size ${fixed} by definition, got ${String(opts.groupSize)}`,
+      );
+    }
+    return fixed;
+  }
+  if (want === undefined) return DEFAULT_GROUP_SIZE;
+  if (typeof want !== "number") {
+    throw argError(OP, `${OP}: groupSize must be a multiple of 8 or "channel", got ${JSON.stringify(want)}`);
+  }
+  return want;
 }
 
 function badValue(w: Float32Array | Float16Array, idx: number, p: Plan): Error {
@@ -95,7 +120,9 @@ function scaleTooLarge(p: Plan, b: number, g: number, n: number, v: number): Err
     OP,
     `${OP}: group ${g} (k ${g * p.gs}..${g * p.gs + p.gs - 1}) of column ${n}${
       p.batch > 1 ? ` in batch ${b}` : ""
-    } needs scale ${v}, above the float16 maximum ${FP16_MAX}; rescale the weights`,
+    } needs scale ${v}, above the ${p.scaleDtype === "bf16" ? "bfloat16" : "float16"} maximum ${
+      scaleMax(p.scaleDtype)
+    }; rescale the weights${p.scaleDtype === "f16" ? ' or use scaleDtype: "bf16"' : ""}`,
   );
 }
 
@@ -103,25 +130,34 @@ function scaleTooLarge(p: Plan, b: number, g: number, n: number, v: number): Err
  * Quantizes dense weights to a 4-bit format.
  * @param w Float32Array or Float16Array of `batch*k*n` elements, laid out as `opts.layout` ("nk" = [N, K]
  *   nn.Linear layout, default; "kn" = [K, N]), batches back to back.
- * @param opts k, n, format, groupSize (default 128, multiple of 8), layout, batch, nMultiple (default 8),
- *   clip (per-group clipping search, default off).
- * @returns packed codes and float16 scales (and uint8 zero points for "int4") padded to Kp = roundUp(K, gs),
- *   Np = roundUp(N, nMultiple); padded positions dequantize to exactly 0.
- * @throws InvalidArgumentError (bad option, NaN/Inf weight, scale above fp16 max), ShapeError (length).
+ * @param opts k, n, format, groupSize (default 128; a multiple of 8 or "channel"; mxfp4 32, nvfp4 16),
+ *   scaleDtype ("f16" default or "bf16"), layout, batch, nMultiple (default 8), clip (per-group clipping
+ *   search for fp4/int4/int4-sym, default off).
+ * @returns packed codes and scales (plus uint8 zero points for "int4", biases for "int4-affine", the
+ *   tensor scale for "nvfp4") padded to Kp = roundUp(K, gs), Np = roundUp(N, nMultiple).
+ * @throws InvalidArgumentError (bad option or group size, NaN/Inf weight, scale above the storage type's
+ *   maximum), ShapeError (length).
  */
 export function quantize(w: Float32Array | Float16Array, opts: QuantizeOptions): QuantizedMatrix {
   const p = plan(w, opts);
   const bad = firstNonFinite(w);
   if (bad >= 0) throw badValue(w, bad, p);
-  const { k, n, kp, np, gs, batch, layout, ratios } = p;
   const format = opts.format;
+  if (format === "mxfp4" || format === "nvfp4") return quantizeFp4Scaled(w, format, p);
+  const { k, n, kp, np, gs, batch, layout, ratios, scaleDtype } = p;
   const groups = kp / gs, words = kp / 8;
   const packed = new Uint32Array(batch * words * np);
-  const scales = new Float16Array(batch * groups * np);
+  const bf16 = scaleDtype === "bf16";
+  const scales = bf16 ? new Uint16Array(batch * groups * np) : new Float16Array(batch * groups * np);
   const zeros = format === "int4" ? new Uint8Array(batch * groups * np) : undefined;
+  const affine = format === "int4-affine";
+  const biases = affine
+    ? (bf16 ? new Uint16Array(scales.length) : new Float16Array(scales.length))
+    : undefined;
   const col = new Float32Array(kp); // one column of K, zero past k: padded rows quantize to exact 0
   const bits = new Uint32Array(col.buffer);
   const range = new Float64Array(2);
+  const rs = new Float64Array(2), rb = new Float64Array(2);
   const maxCode = format === "fp4" ? FP4_MAX : INT4_SYM_MAX;
   for (let b = 0; b < batch; b++) {
     const wBase = b * k * n;
@@ -132,33 +168,49 @@ export function quantize(w: Float32Array | Float16Array, opts: QuantizeOptions):
         const off = g * gs;
         const sIdx = (b * groups + g) * np + c;
         const pIdx = (b * words + off / 8) * np + c;
-        if (format === "int4") {
+        if (affine) {
+          if (off >= k) continue; // a whole padded group: code 0, s = 0, b = 0
+          minMaxPlain(col, off, Math.min(gs, k - off), range);
+          if (!roundScaleUp(scaleDtype, (range[1] - range[0]) / 15, rs)) {
+            throw scaleTooLarge(p, b, g, c, (range[1] - range[0]) / 15);
+          }
+          roundNearest(scaleDtype, range[0], rb);
+          scales[sIdx] = rs[1];
+          biases![sIdx] = rb[1];
+          // A constant group is all bias: codes 0 (s = 0 would divide by zero).
+          if (rs[0] > 0) packAffineGroup(col, off, gs, k, rs[0], rb[0], packed, pIdx, np);
+        } else if (format === "int4") {
           minMax(col, off, gs, range);
-          let best = -1, bestS = 0, bestZ = 0;
+          let best = -1, bestS = 0, bestRaw = 0, bestZ = 0;
           for (const r of ratios ?? [1]) {
             const lo = range[0] * r, hi = range[1] * r;
-            const s = f16Up((hi - lo) / 15);
-            if (s === Infinity) throw scaleTooLarge(p, b, g, c, (hi - lo) / 15);
+            if (!roundScaleUp(scaleDtype, (hi - lo) / 15, rs)) {
+              throw scaleTooLarge(p, b, g, c, (hi - lo) / 15);
+            }
+            const s = rs[0];
             if (s === 0) break; // all-zero group: codes 0, zero point 0, scale 0
             const z = int4Zero(lo, s);
             const e = ratios === undefined ? 0 : sseInt4(col, off, gs, s, z);
             if (best < 0 || e < best) {
               best = e;
               bestS = s;
+              bestRaw = rs[1];
               bestZ = z;
             }
           }
           if (bestS === 0) continue;
-          scales[sIdx] = bestS;
+          scales[sIdx] = bestRaw;
           zeros![sIdx] = bestZ;
           packInt4Group(col, off, gs, bestS, bestZ, packed, pIdx, np);
         } else {
           const amax = absMax(bits, off, gs);
-          let best = -1, bestS = 0;
+          let best = -1, bestS = 0, bestRaw = 0;
           for (const r of ratios ?? [1]) {
-            const s = f16Up((amax * r) / maxCode);
-            if (s === Infinity) throw scaleTooLarge(p, b, g, c, (amax * r) / maxCode);
-            if (s === 0) break; // all-zero group: scale 0 (f16Up keeps any nonzero absmax above 0)
+            if (!roundScaleUp(scaleDtype, (amax * r) / maxCode, rs)) {
+              throw scaleTooLarge(p, b, g, c, (amax * r) / maxCode);
+            }
+            const s = rs[0];
+            if (s === 0) break; // all-zero group: scale 0 (rounding up keeps any nonzero absmax above 0)
             const e = ratios === undefined
               ? 0
               : format === "fp4"
@@ -167,20 +219,21 @@ export function quantize(w: Float32Array | Float16Array, opts: QuantizeOptions):
             if (best < 0 || e < best) {
               best = e;
               bestS = s;
+              bestRaw = rs[1];
             }
           }
           if (bestS === 0) {
             if (format === "int4-sym") fillWords(packed, pIdx, gs / 8, np, 0x88888888);
             continue;
           }
-          scales[sIdx] = bestS;
+          scales[sIdx] = bestRaw;
           if (format === "fp4") packFp4Group(col, bits, off, gs, bestS, packed, pIdx, np);
           else packInt4Group(col, off, gs, bestS, INT4_SYM_ZERO, packed, pIdx, np);
         }
       }
     }
   }
-  return {
+  const q: QuantizedMatrix = {
     format,
     k,
     n,
@@ -190,9 +243,11 @@ export function quantize(w: Float32Array | Float16Array, opts: QuantizeOptions):
     batch: opts.batch,
     layout,
     packed,
+    scaleDtype,
     scales,
     zeros,
   };
+  return biases === undefined ? q : { ...q, biases };
 }
 
 /** Writes `count` copies of `word` down a column of packed words. */

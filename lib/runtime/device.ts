@@ -7,17 +7,28 @@ import { createHash } from "node:crypto";
 import { compileModule } from "../build/build.ts";
 import { envMode } from "../build/stamp.ts";
 import { type DType, dtypeOfArray, isDType, type TensorArray } from "./dtype.ts";
-import { DisposedError, InvalidArgumentError, ShapeError } from "./errors.ts";
-import { loadNative } from "../ffi/native.ts";
+import {
+  DisposedError,
+  InvalidArgumentError,
+  LibraryLoadError,
+  ShapeError,
+  UnsupportedError,
+} from "./errors.ts";
+import { loadNative, type Native } from "../ffi/native.ts";
+import type { BuildMode } from "../build/toolchain.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
 import { createLibrary, type Library } from "./library.ts";
-import { createTensor, shapeSize, type Tensor } from "./tensor.ts";
+import { createTensor, shapeSize, Tensor } from "./tensor.ts";
 import { buildReport, takeRawTrace, type TraceReport } from "./trace.ts";
 
 /** Options of Device.open(). */
 export interface DeviceOptions {
-  /** "auto" (default): Metal where available, else the CPU shader runtime. */
-  backend?: "auto" | "cpu" | "metal";
+  /**
+   * "auto" (default): Metal on an Apple7+ GPU, else the CPU shader runtime (never "metal-sim").
+   * "metal-sim": the Metal backend driving the simulated Metal driver of the metal-sim build (Linux,
+   * clang-16 + libblocksruntime-dev; UnsupportedError with the reason when that build is unavailable).
+   */
+  backend?: "auto" | "cpu" | "metal" | "metal-sim";
   /** CPU worker threads; 0 or absent = MM_THREADS env, else the number of cores. */
   threads?: number;
   /** Explicit path of the native library (overrides MM_LIBRARY_PATH and the local build). */
@@ -33,8 +44,8 @@ export interface DeviceOptions {
 
 /** Snapshot of mm_device_info (field names as in the C struct). Byte counts are bytes. */
 export interface DeviceInfo {
-  /** Backend of the device: "cpu" (the CPU shader runtime) or "metal". */
-  backend: "cpu" | "metal";
+  /** Backend of the device: "cpu" (the CPU shader runtime), "metal" or "metal-sim" (simulated Metal). */
+  backend: BackendName;
   /** Human-readable device name, e.g. "CPU shader runtime (x86_64, 2 threads)". */
   name: string;
   /** Most threads one threadgroup may have (threads, e.g. 1024). */
@@ -51,7 +62,12 @@ export interface DeviceInfo {
   allocated_bytes: number;
   /** Number of live buffers of this device (tensors, weight buffers, workspaces). */
   live_buffers: number;
+  /** Metal's recommendedMaxWorkingSetSize, bytes (0 on the CPU backend). */
+  recommended_working_set: number;
 }
+
+/** What a device runs on. */
+export type BackendName = "cpu" | "metal" | "metal-sim";
 
 /**
  * What an op needs of a device: the public Device (lib/api/device.ts) has these and more. Ops take this
@@ -59,34 +75,54 @@ export interface DeviceInfo {
  */
 export interface DeviceRef {
   /** A tensor holding a copy of `data` (Device.tensor). */
-  tensor(data: TensorArray, shape?: readonly number[]): Tensor;
+  tensor(data: TensorArray, shape?: readonly number[], as?: "bf16"): Tensor;
   /** A zero-filled tensor (Device.empty). */
   empty(shape: readonly number[], dtype: DType): Tensor;
 }
 
-const INFO_SIZE = 128; // sizeof(mm_device_info)
+const INFO_SIZE = 136; // sizeof(mm_device_info)
 
 // Backstop for devices never disposed. Tensors and libraries keep their Device reachable, so this
 // only runs when nothing can touch the device's memory any more.
 const finalizer = new FinalizationRegistry<DeviceState>((s) => {
   if (!s.closed) {
     s.closed = true;
-    s.native.fns.mm_device_close(s.handle);
+    if (!s.escaped) s.native.fns.mm_device_close(s.handle);
   }
 });
 
+/** The metal-sim build matching MM_BUILD (asan -> metal-sim-asan, coverage -> metal-sim-coverage). */
+export function simMode(): BuildMode {
+  const m = envMode();
+  return m === "asan" ? "metal-sim-asan" : m === "coverage" ? "metal-sim-coverage" : "metal-sim";
+}
+
+// The native library a device needs: instrumented for trace/race, the metal-sim build for metal-sim
+// (reported unavailable with the reason when it cannot be built here), else the default one.
+function openNative(opts: DeviceOptions): Native {
+  if (opts.instrument) return loadNative({ libraryPath: opts.libraryPath, mode: "instrument" });
+  if (opts.backend !== "metal-sim") return loadNative({ libraryPath: opts.libraryPath });
+  try {
+    return loadNative({ libraryPath: opts.libraryPath, mode: simMode() });
+  } catch (e) {
+    if (!(e instanceof LibraryLoadError)) throw e;
+    throw new UnsupportedError(`device: backend "metal-sim" is unavailable here: ${e.message}`, "device");
+  }
+}
+
 function validateOptions(opts: DeviceOptions): void {
   const backend = opts.backend ?? "auto";
-  if (backend !== "auto" && backend !== "cpu" && backend !== "metal") {
+  if (backend !== "auto" && backend !== "cpu" && backend !== "metal" && backend !== "metal-sim") {
     throw new InvalidArgumentError(
-      `device: backend must be "auto", "cpu" or "metal", got "${backend}"`,
+      `device: backend must be "auto", "cpu", "metal" or "metal-sim", got "${backend}"`,
       "device",
     );
   }
   const threads = opts.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0) {
+  // Bounded by the u32 the C ABI takes (Deno's FFI throws a plain TypeError past it).
+  if (!Number.isInteger(threads) || threads < 0 || threads > 0xffff_ffff) {
     throw new InvalidArgumentError(
-      `device: threads must be a non-negative integer, got ${threads}`,
+      `device: threads must be an integer in 0..4294967295, got ${threads}`,
       "device",
     );
   }
@@ -97,9 +133,9 @@ function validateOptions(opts: DeviceOptions): void {
       "device",
     );
   }
-  if (instrument !== undefined && backend === "metal") {
+  if (instrument !== undefined && (backend === "metal" || backend === "metal-sim")) {
     throw new InvalidArgumentError(
-      `device: instrument "${instrument}" needs the CPU backend, not metal`,
+      `device: instrument "${instrument}" needs the CPU backend, not ${backend}`,
       "device",
     );
   }
@@ -115,7 +151,7 @@ export class DeviceCore {
   #libraries = new Map<string, Library>();
   #builtin: Library | undefined;
   /** Backend actually in use. */
-  readonly backend: "cpu" | "metal";
+  readonly backend: BackendName;
   /** Instrument mode the device was opened with, if any. */
   readonly instrument: "trace" | "race" | undefined;
 
@@ -123,7 +159,7 @@ export class DeviceCore {
   constructor(owner: object, opts: DeviceOptions) {
     validateOptions(opts);
     const instrument = opts.instrument;
-    const native = loadNative({ libraryPath: opts.libraryPath, mode: instrument ? "instrument" : undefined });
+    const native = openNative(opts);
     const name = instrument ? `cpu:${instrument}` : opts.backend ?? "auto";
     check(native, native.fns.mm_device_open(cstr(name), opts.threads ?? 0, outHandle), "device");
     const s: DeviceState = {
@@ -152,7 +188,7 @@ export class DeviceCore {
     check(s.native, s.native.fns.mm_device_info_get(s.handle, b), "info");
     const u64 = (at: number) => v.getUint32(at, true) + v.getUint32(at + 4, true) * 4294967296;
     return {
-      backend: fixedString(b, 4, 16) as "cpu" | "metal",
+      backend: fixedString(b, 4, 16) as BackendName,
       name: fixedString(b, 20, 64),
       max_threads_per_threadgroup: v.getUint32(84, true),
       max_threadgroup_memory: v.getUint32(88, true),
@@ -161,6 +197,7 @@ export class DeviceCore {
       max_buffer_length: u64(104),
       allocated_bytes: u64(112),
       live_buffers: v.getUint32(120, true),
+      recommended_working_set: u64(128),
     };
   }
 
@@ -169,10 +206,21 @@ export class DeviceCore {
     return this.#s.closed;
   }
 
-  /** Device.tensor(): a tensor holding a copy of `data`. */
-  tensor(data: TensorArray, shape?: readonly number[]): Tensor {
+  /** Device.tensor(): a tensor holding a copy of `data` ("bf16" only for a Uint16Array of raw bits). */
+  tensor(data: TensorArray, shape?: readonly number[], as?: "bf16"): Tensor {
     const s = this.#live("tensor");
-    const dtype = dtypeOfArray(data);
+    let dtype = dtypeOfArray(data);
+    if (as !== undefined) {
+      if (as !== "bf16" || !(data instanceof Uint16Array)) {
+        throw new InvalidArgumentError(
+          `tensor: dtype ${
+            JSON.stringify(as)
+          } needs a Uint16Array of raw bf16 bits, got ${data?.constructor?.name}`,
+          "tensor",
+        );
+      }
+      dtype = "bf16";
+    }
     if (dtype === undefined) {
       throw new InvalidArgumentError(
         `tensor: unsupported array type ${data?.constructor?.name}`,
@@ -210,7 +258,15 @@ export class DeviceCore {
       const path = compileModule(source, { name, mode: this.instrument ? "instrument" : envMode() });
       check(s.native, s.native.fns.mm_library_load(s.handle, cstr(path), outHandle), "compile");
     } else {
-      check(s.native, s.native.fns.mm_library_compile(s.handle, cstr(source), outHandle), "compile");
+      // Metal takes the source itself; the reflection core validates with (and, on metal-sim, the
+      // simulated compiler's output) is the CPU module the project's front end builds from it.
+      const path = compileModule(source, {
+        name,
+        mode: this.backend === "metal-sim" ? simMode() : envMode(),
+      });
+      const src = cstr(source);
+      check(s.native, s.native.fns.mm_metal_register_module(src, cstr(path)), "compile");
+      check(s.native, s.native.fns.mm_library_compile(s.handle, src, outHandle), "compile");
     }
     const lib = createLibrary(s, this.#owner, outHandle[0], true);
     this.#libraries.set(key, lib);
@@ -242,6 +298,67 @@ export class DeviceCore {
     return buildReport(takeRawTrace(s.native, s.handle));
   }
 
+  /** See Device.scope. */
+  scope<T>(fn: () => T): T {
+    const s = this.#live("scope");
+    if (typeof fn !== "function") {
+      throw new InvalidArgumentError(
+        `scope: fn must be a function, got ${fn === null ? "null" : typeof fn}`,
+        "scope",
+      );
+    }
+    const before = new Set(s.children);
+    const created = (): Tensor[] =>
+      [...s.children].filter((r) => !before.has(r)).map((r) => r.deref()).filter((c) => c instanceof Tensor);
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      for (const t of created()) t.dispose();
+      throw e;
+    }
+    if (
+      result !== null && typeof result === "object" &&
+      typeof (result as { then?: unknown }).then === "function"
+    ) {
+      // Disposing now would pull memory from under the pending work; nothing is disposed.
+      throw new InvalidArgumentError(
+        "scope: fn returned a promise; scope() takes a synchronous function",
+        "scope",
+      );
+    }
+    const kept = new Set<unknown>();
+    // Tensors reachable from the result (directly, in arrays, or in object fields such as a
+    // QuantizedWeight's packed/scales/zeros) survive; walks 4 levels deep.
+    const keep = (v: unknown, depth: number): void => {
+      if (v === null || typeof v !== "object" || kept.has(v) || depth > 4) return;
+      kept.add(v);
+      if (v instanceof Tensor) return;
+      for (const x of Array.isArray(v) ? v : Object.values(v)) keep(x, depth + 1);
+    };
+    keep(result, 0);
+    for (const t of created()) if (!kept.has(t)) t.dispose();
+    return result;
+  }
+
+  /**
+   * Device.ready(): resolves once all submitted work completed, without blocking the event loop, then
+   * throws like synchronize() if a command buffer failed. Polls the command buffers' status
+   * (mm_device_pending) on a timer, 0.25 ms doubling to 8 ms.
+   */
+  async ready(): Promise<void> {
+    const s = this.#live("ready");
+    const out = new BigUint64Array(1);
+    let delay = 0.25;
+    for (;;) {
+      check(s.native, s.native.fns.mm_device_pending(s.handle, out), "ready");
+      if (out[0] === 0n || this.#s.closed) break;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 8);
+    }
+    this.synchronize();
+  }
+
   /** Device.synchronize(): waits for all submitted work, throws the first dispatch error. */
   synchronize(): void {
     const s = this.#live("synchronize");
@@ -258,7 +375,9 @@ export class DeviceCore {
     finalizer.unregister(this);
     this.#libraries.clear();
     this.#builtin = undefined;
-    s.native.fns.mm_device_close(s.handle);
+    // A moved view still points into this device's memory: leave the native device open (its memory
+    // is reclaimed at process exit) rather than free memory a live ArrayBuffer can read.
+    if (!s.escaped) s.native.fns.mm_device_close(s.handle);
   }
 
   #live(op: string): DeviceState {

@@ -1,8 +1,8 @@
 // Element types shared by tensors and kernel bindings. The numeric codes are the MM_DTYPE_* values of
 // csrc/include/metal_marlin.h, sent with every binding so the C side can check it against reflection.
 
-/** Element type of a tensor. */
-export type DType = "f16" | "f32" | "i32" | "u32" | "u16" | "u8" | "i16" | "i8";
+/** Element type of a tensor. "bf16" tensors hold raw bfloat16 bits (a Uint16Array view). */
+export type DType = "f16" | "f32" | "i32" | "u32" | "u16" | "u8" | "i16" | "i8" | "bf16";
 
 /** Typed arrays that can back a tensor. */
 export type TensorArray =
@@ -33,6 +33,7 @@ const table: Record<DType, DTypeInfo> = {
   u8: { code: 6, bytes: 1, ctor: Uint8Array },
   i16: { code: 7, bytes: 2, ctor: Int16Array },
   i8: { code: 8, bytes: 1, ctor: Int8Array },
+  bf16: { code: 9, bytes: 2, ctor: Uint16Array },
 };
 
 const byCode: DType[] = [];

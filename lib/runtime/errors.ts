@@ -72,6 +72,12 @@ export class InternalError extends MarlinError {}
  * between the lanes of a simdgroup: undefined on a GPU, so every CPU mode rejects it (MM_E_NONUNIFORM).
  */
 export class NonUniformError extends MarlinError {}
+/**
+ * SIGINT (Ctrl-C) arrived while the CPU runtime ran a dispatch (MM_E_INTERRUPTED): the dispatch
+ * stopped between threadgroups, its outputs are incomplete, and the signal was passed on to the
+ * host runtime's own handler (by default the process then exits).
+ */
+export class InterruptedError extends MarlinError {}
 
 type ErrorClass = new (message: string, op?: string) => MarlinError;
 
@@ -96,6 +102,7 @@ export const ErrorCode = {
   MM_E_UNINIT: -16,
   MM_E_INTERNAL: -17,
   MM_E_NONUNIFORM: -18,
+  MM_E_INTERRUPTED: -19,
 } as const;
 
 /** Status code -> error class thrown for it (lib/runtime/internal.ts `check()`). */
@@ -118,6 +125,7 @@ export const errorClassByCode: ReadonlyMap<number, ErrorClass> = new Map<number,
   [ErrorCode.MM_E_UNINIT, UninitializedReadError],
   [ErrorCode.MM_E_INTERNAL, InternalError],
   [ErrorCode.MM_E_NONUNIFORM, NonUniformError],
+  [ErrorCode.MM_E_INTERRUPTED, InterruptedError],
 ]);
 
 /** Builds the error for a negative status code; `detail` is mm_last_error() or another message. */

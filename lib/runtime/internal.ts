@@ -18,6 +18,11 @@ export interface DeviceState {
   maxBufferLength: number;
   /** Weak so that an unreferenced tensor can still be collected (its finalizer frees it). */
   children: Set<WeakRef<Child>>;
+  /**
+   * Buffers whose view was transferred away before dispose: the native device is then never closed
+   * (closing frees every buffer), so the moved ArrayBuffers never see freed memory.
+   */
+  escaped?: number;
 }
 
 /** Native state of a tensor. */

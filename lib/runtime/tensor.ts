@@ -166,6 +166,36 @@ export class Tensor implements Disposable {
     return this.#view.slice();
   }
 
+  /**
+   * `Tensor(f16 [2, 3]) [0.5, 1, ..., 6]`: dtype, shape and up to 6 values (first 3 and last 2 when
+   * longer). Waits for the device first so the values are final; never throws (a disposed tensor
+   * prints `Tensor(f16 [2, 3], disposed)`, a device error prints the error's message).
+   */
+  toString(): string {
+    const head = `Tensor(${this.dtype} [${this.shape.join(", ")}]`;
+    if (this.disposed) return `${head}, disposed)`;
+    try {
+      const d = this.#state.device;
+      check(d.native, d.native.fns.mm_device_synchronize(d.handle), "toString");
+    } catch (e) {
+      return `${head}, ${e instanceof Error ? e.message : String(e)})`;
+    }
+    const v = this.#view, n = v.length;
+    const fmt = (i: number): string => String(v[i]);
+    const idx = n <= 6 ? [...Array(n).keys()] : [0, 1, 2, -1, n - 2, n - 1];
+    return `${head}) [${idx.map((i) => (i < 0 ? "..." : fmt(i))).join(", ")}]`;
+  }
+
+  /** Bun and Node's `console.log` / `util.inspect` print toString(). */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+
+  /** Deno's `console.log` / `Deno.inspect` print toString(). */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
   /** Frees the device buffer and detaches every view of it. Idempotent. */
   dispose(): void {
     const s = this.#state;
@@ -175,6 +205,15 @@ export class Tensor implements Disposable {
     this.#unregister();
     const ab = this.#view.buffer as ArrayBuffer;
     owners.delete(ab);
+    // A view detached before dispose was moved out by the user (ab.transfer(), structuredClone or
+    // postMessage with transfer: Bun and Deno both move the external memory into the new ArrayBuffer
+    // instead of copying it). That ArrayBuffer still points at the device memory and we cannot see it,
+    // so the buffer is not freed here: it stays allocated (and counted in live_buffers), and the device
+    // keeps its native side open past dispose (see DeviceState.escaped).
+    if (this.length > 0 && ab.detached) {
+      s.device.escaped = (s.device.escaped ?? 0) + 1;
+      return;
+    }
     // Detach first so no view can reach the memory once it is freed.
     if (ab.byteLength > 0) ab.transfer(0);
     if (!s.device.closed) s.device.native.fns.mm_buffer_free(s.buffer);

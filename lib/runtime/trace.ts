@@ -14,8 +14,11 @@ export interface TraceLine {
   file: string;
   /** 1-based .metal line. */
   line: number;
-  /** Access kind: device-memory load, store or atomic. */
-  kind: "load" | "store" | "atomic";
+  /**
+   * Access kind: device-memory load, store or atomic, or "constant": a read of a `constant` argument
+   * (a constant buffer or setBytes data), reported apart from device traffic and its byte totals.
+   */
+  kind: "load" | "store" | "atomic" | "constant";
   /** Simdgroup executions of the access (all 32 lanes' accesses at one site and occurrence = 1). */
   requests: number;
   /** Mean distinct 32-byte sectors per request. */
@@ -42,6 +45,8 @@ export interface TraceDispatch {
   ok: boolean;
   /** Bytes requested by loads (+ atomics), each request's distinct bytes counted once. */
   deviceBytesRead: number;
+  /** Bytes requested by reads of `constant` arguments (parameter blocks, setBytes data): not device traffic. */
+  constantBytesRead: number;
   /** Bytes requested by stores (+ atomics), each request's distinct bytes counted once. */
   deviceBytesWritten: number;
   /** Distinct bytes of the bound buffers read / written by the whole dispatch (the minimum to move). */
@@ -61,7 +66,7 @@ export interface TraceDispatch {
 interface RawSite {
   module: string;
   offset: string;
-  kind: "load" | "store" | "atomic";
+  kind: "load" | "store" | "atomic" | "constant";
   requests: number;
   sectors: number;
   ideal: number;
@@ -131,7 +136,7 @@ export function buildReport(rawJson: string): TraceReport {
 
 function toDispatch(d: RawDispatch, where: Map<string, { file: string; line: number }>): TraceDispatch {
   const byLine = new Map<string, TraceLine & { idealSum: number; lineSum: number }>();
-  let read = 0, written = 0, sectors = 0;
+  let read = 0, written = 0, sectors = 0, constant = 0;
   for (const s of d.sites) {
     const w = where.get(`${s.module}\0${s.offset}`) ?? { file: `${s.module}+${s.offset}`, line: 0 };
     const key = `${w.file}\0${w.line}\0${s.kind}`;
@@ -157,6 +162,10 @@ function toDispatch(d: RawDispatch, where: Map<string, { file: string; line: num
     e.idealSum += s.ideal;
     e.lineSum += s.lines;
     e.bytes += s.bytes;
+    if (s.kind === "constant") {
+      constant += s.bytes;
+      continue;
+    }
     if (s.kind !== "store") read += s.bytes;
     if (s.kind !== "load") written += s.bytes;
     sectors += s.sectors;
@@ -174,6 +183,7 @@ function toDispatch(d: RawDispatch, where: Map<string, { file: string; line: num
     threadgroup: d.threadgroup,
     ok: d.ok,
     deviceBytesRead: read,
+    constantBytesRead: constant,
     deviceBytesWritten: written,
     minimalBytesRead: d.uniqueBytesRead,
     minimalBytesWritten: d.uniqueBytesWritten,
@@ -233,6 +243,7 @@ function formatDispatch(d: TraceDispatch): string {
     }\n` +
     `  device read ${d.deviceBytesRead} B (minimal ${d.minimalBytesRead} B), written ${d.deviceBytesWritten} B ` +
     `(minimal ${d.minimalBytesWritten} B), moved ${d.bytesMoved} B in 32-byte sectors; ` +
+    `constant read ${d.constantBytesRead} B; ` +
     `threadgroup read ${d.threadgroupBytesRead} B, written ${d.threadgroupBytesWritten} B`;
   const rows = [["line", "kind", "requests", "sectors/req", "ideal", "lines/req", "bytes"]];
   for (const l of d.lines) {

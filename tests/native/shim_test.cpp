@@ -425,8 +425,36 @@ static void ref_mma(double* d, const float* a, const float* b, const float* c) {
     }
 }
 
+// Fast mode (flags without CHECK_UNIFORM): lane 0 of the simdgroup multiplies itself, without the
+// memo; any other lane skips simdgroup_load, multiplies and simdgroup_store (lane 0 stored the bytes).
+static void test_matrix_fast(const simdgroup_float8x8& a, const simdgroup_float8x8& b, const simdgroup_float8x8& c,
+                             const float* src) {
+  fake::lane_a.flags = 0;
+  const uint32_t saved_lane = fake::lane_a.thread_index_in_simdgroup;
+  const int calls = fake::memo_calls;
+  fake::lane_a.thread_index_in_simdgroup = 0;
+  simdgroup_float8x8 d;
+  simdgroup_multiply_accumulate(d, a, b, c);
+  double ref[64];
+  ref_mma(ref, a.e, b.e, c.e);
+  bool ok = true;
+  for (int i = 0; i < 64; i++) ok = ok && __builtin_fabs(ref[i] - d.e[i]) <= 1e-4;
+  CHECK(ok && fake::memo_calls == calls);
+  fake::lane_a.thread_index_in_simdgroup = 5;
+  simdgroup_float8x8 e = make_filled_simdgroup_matrix<float, 8, 8>(-1.0f);
+  simdgroup_load(e, src, 12);
+  simdgroup_multiply_accumulate(e, a, b, c);
+  CHECK(e.e[0] == -1.0f && e.e[63] == -1.0f && fake::memo_calls == calls);
+  float out[64];
+  for (float& o : out) o = -7.0f;
+  simdgroup_store(d, out);
+  CHECK(out[0] == -7.0f && out[63] == -7.0f);
+  fake::lane_a.thread_index_in_simdgroup = saved_lane;
+}
+
 static void test_matrix() {
   mm_shim::enter(&fake::lane_a);
+  fake::lane_a.flags = MM_RT_LANE_CHECK_UNIFORM;  // checked mode: every lane goes through the memo
   float src[16 * 12];
   for (int i = 0; i < 16 * 12; i++) src[i] = float(i % 37) * 0.25f - 3.0f;
   simdgroup_float8x8 a, b;
@@ -482,6 +510,8 @@ static void test_matrix() {
   simdgroup_multiply_accumulate(d, a, b, c);
   fake::memo_fresh = 1;
   CHECK(d.e[0] == 0.0f && d.e[63] == 63.0f);
+  test_matrix_fast(a, b, c, src);
+  fake::lane_a.flags = 0;
 }
 
 // ---- a kernel as the rewriter emits it (contract in csrc/cpu/rt_abi.h and the rewriter brief) ----

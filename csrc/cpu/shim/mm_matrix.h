@@ -6,6 +6,20 @@
 
 #include "mm_runtime.h"
 
+namespace mm_shim {
+
+// Fast mode: a simdgroup_matrix is one value per simdgroup (MSL requires uniform operands), so lane 0
+// of the simdgroup alone loads, multiplies and stores it; the other lanes skip all three. Their copies
+// are never read: only simdgroup_store lets a value out, and lane 0, which runs before them between any
+// two rendezvous, has stored the same bytes. Checked modes (mm_rt_lane.flags CHECK_UNIFORM) run every
+// lane through the memo, which compares their inputs and traces each lane's accesses.
+inline bool matrix_skip_lane() {
+  const mm_rt_lane* me = cur_lane();
+  return (me->flags & MM_RT_LANE_CHECK_UNIFORM) == 0 && me->thread_index_in_simdgroup != 0;
+}
+
+}  // namespace mm_shim
+
 namespace metal {
 
 template <class T, int Cols, int Rows> struct simdgroup_matrix {
@@ -43,6 +57,7 @@ inline void simdgroup_load(simdgroup_matrix<T, 8, 8>& d, const U* src, ulong ele
   }
   const U* base = src + matrix_origin.y * elements_per_row + matrix_origin.x;
   MM_INSTR_BLOCK(base, elements_per_row, U, MM_RT_ACCESS_LOAD);  // one block access, not 64 loads
+  if (::mm_shim::matrix_skip_lane()) return;
   for (int r = 0; r < 8; r++)
     for (int c = 0; c < 8; c++)
       d.e[r * 8 + c] = T(transpose ? base[c * elements_per_row + r] : base[r * elements_per_row + c]);
@@ -58,6 +73,7 @@ inline void simdgroup_store(const simdgroup_matrix<T, 8, 8>& m, U* dst, ulong el
   }
   U* base = dst + matrix_origin.y * elements_per_row + matrix_origin.x;
   MM_INSTR_BLOCK(base, elements_per_row, U, MM_RT_ACCESS_STORE);
+  if (::mm_shim::matrix_skip_lane()) return;
   for (int r = 0; r < 8; r++)
     for (int c = 0; c < 8; c++) {
       const T v = transpose ? m.e[c * 8 + r] : m.e[r * 8 + c];
@@ -101,10 +117,18 @@ inline void memo_multiply(metal::simdgroup_matrix<D, 8, 8>& d, const metal::simd
                           const mm_rt_site& site) {
   constexpr uint32_t in_bytes = uint32_t(sizeof(a) + sizeof(b) + (Acc ? sizeof(c) : 0));
   alignas(64) unsigned char in[in_bytes];
+  mm_rt_lane* me = cur_lane();
+  const bool check = (me->flags & MM_RT_LANE_CHECK_UNIFORM) != 0;
+  if (!check) {  // fast mode: lane 0 alone (matrix_skip_lane)
+    if (me->thread_index_in_simdgroup != 0) return;
+    D result[64];
+    mma_8x8<D, A, B, C, Acc>(result, a.e, b.e, c.e);
+    __builtin_memcpy(d.e, result, sizeof(d));  // after the inputs were used: d may alias a, b or c
+    return;
+  }
   __builtin_memcpy(in, a.e, sizeof(a));
   __builtin_memcpy(in + sizeof(a), b.e, sizeof(b));
   if (Acc) __builtin_memcpy(in + sizeof(a) + sizeof(b), c.e, sizeof(c));
-  mm_rt_lane* me = cur_lane();
   me->matrix_seq++;
   int fresh = 0;
   void* block = g_api->matrix_memo(me, in, in_bytes, uint32_t(sizeof(d)), &fresh, &site);
@@ -128,11 +152,13 @@ template <class D, class A, class B, class C>
 inline void simdgroup_multiply_accumulate(simdgroup_matrix<D, 8, 8>& d, const simdgroup_matrix<A, 8, 8>& a,
                                           const simdgroup_matrix<B, 8, 8>& b, const simdgroup_matrix<C, 8, 8>& c,
                                           MM_SITE_PARAMS) {
+  if (::mm_shim::matrix_skip_lane()) return;  // before the call: most lanes skip (fast mode)
   ::mm_shim::memo_multiply<D, A, B, C, true>(d, a, b, c, mm_rt_site{MM_SITE_ARGS});
 }
 template <class D, class A, class B>
 inline void simdgroup_multiply(simdgroup_matrix<D, 8, 8>& d, const simdgroup_matrix<A, 8, 8>& a,
                                const simdgroup_matrix<B, 8, 8>& b, MM_SITE_PARAMS) {
+  if (::mm_shim::matrix_skip_lane()) return;
   ::mm_shim::memo_multiply<D, A, B, D, false>(d, a, b, d, mm_rt_site{MM_SITE_ARGS});
 }
 

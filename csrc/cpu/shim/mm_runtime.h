@@ -24,7 +24,14 @@ namespace mm_shim {
 // One per linked image (modules are built with -fvisibility=hidden). The lane is per OS thread:
 // worker threads run different threadgroups in parallel.
 inline const mm_rt_api* g_api = nullptr;
+// The shader modules linked into the library (MM_TLS_INITIAL_EXEC, set by lib/build/build.ts) read it
+// without a __tls_get_addr call per access (was 14 % of a small-M tiled GEMM's instructions). Modules
+// dlopen'ed at run time keep the default model: each would take static TLS space that dlopen cannot grow.
+#if defined(MM_TLS_INITIAL_EXEC) && MM_TLS_INITIAL_EXEC
+inline thread_local mm_rt_lane* g_lane __attribute__((tls_model("initial-exec"))) = nullptr;
+#else
 inline thread_local mm_rt_lane* g_lane = nullptr;
+#endif
 
 inline void init(const mm_rt_api* api) { g_api = api; }
 inline void enter(mm_rt_lane* lane) { g_lane = lane; }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The device-level tests on backend "metal-sim" (the Metal backend csrc/metal/*.mm driving the simulated
+# Metal driver csrc/metal/sim): tests/metal_sim.test.ts and every GEMM test file (their device helper
+# reads MM_TEST_BACKEND), under Bun and Deno on the metal-sim build, then under Bun on the metal-sim-asan
+# build (ASan + UBSan; MM_METAL_SIM_ASAN=0 skips it). Needs clang-16, libclang-rt-16-dev and
+# libblocksruntime-dev. Ends with one "N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+files=(tests/metal_sim.test.ts tests/gemm_*.test.ts)
+export MM_TEST_BACKEND=metal-sim MM_REQUIRE_METAL_SIM=1
+
+bun scripts/build.ts --mode metal-sim || exit 1
+status=0
+bun test --timeout 600000 "${files[@]}" 2>&1 | tee "$logs/bun.log" || status=1
+deno test -A "${files[@]}" 2>&1 | tee "$logs/deno.log" || status=1
+if [ "${MM_METAL_SIM_ASAN:-1}" = 1 ]; then
+  runtime=$(clang-16 -print-file-name="libclang_rt.asan-$(uname -m).so")
+  bun scripts/build.ts --mode metal-sim-asan || exit 1
+  MM_BUILD=asan MM_SIM_ZOMBIES=0 ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LD_PRELOAD="$runtime" \
+    bun test --timeout 1200000 "${files[@]}" 2>&1 | tee "$logs/asan.log" || status=1
+fi
+
+strip() { sed -e 's/\x1b\[[0-9;]*m//g' "$1" 2>/dev/null; }
+count() { local v; v=$(strip "$1" | grep -Eo "$2" | grep -Eo '[0-9]+' | tail -1); echo "${v:-0}"; }
+passed=$(( $(count "$logs/bun.log" '^ *[0-9]+ pass') + $(count "$logs/deno.log" '[0-9]+ passed') + $(count "$logs/asan.log" '^ *[0-9]+ pass') ))
+failed=$(( $(count "$logs/bun.log" '^ *[0-9]+ fail') + $(count "$logs/deno.log" '[0-9]+ failed') + $(count "$logs/asan.log" '^ *[0-9]+ fail') ))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "metal-sim: ${passed} passed, ${failed} failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
