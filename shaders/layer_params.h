@@ -90,16 +90,21 @@ typedef struct MoeGemmParams {
   uint32_t N;          // output columns
   uint32_t K;          // reduction length
   uint32_t Kw;         // packed rows walked: ceil(K / 8)
-  uint32_t Np;         // padded columns (the pitch of packed words, scales and zeros)
+  uint32_t Np;         // padded columns (the pitch of packed words, scales and zeros or biases)
   uint32_t lda;        // row pitch of a
   uint32_t ldc;        // row pitch of c
   uint32_t experts;    // E
   uint32_t top_k;      // k (gather: sorted pair p reads token p / k)
   uint32_t stride_w;   // packed words per expert
-  uint32_t stride_s;   // scales (and zeros) per expert
+  uint32_t stride_s;   // scales (and zeros or biases) elements per expert
   uint32_t gather;     // 1: row r of the tile reads a[token of sorted[r]]; 0: a[r] (already sorted)
   uint32_t swiglu;     // 1: c = silu(a W_gate) * (a W_up), up weight at buffers 8..10
-  uint32_t pad[4];
+  uint32_t format;     // GEMM_FMT_* (gemm_params.h), of both weights
+  uint32_t group_size; // K values per scale: any multiple of 8 up to Kp (per channel: Kp)
+  uint32_t scale_dtype; // MM_SCALE_* of scales (and int4-affine biases)
+  float tensor_scale;  // nvfp4 per-tensor scale of the gate weight (1 for the other formats)
+  float up_tensor_scale; // the same for the up weight
+  uint32_t pad[3];
 } MoeGemmParams;
 
 typedef struct CombineParams {
@@ -119,14 +124,17 @@ typedef struct DequantParams {
   uint32_t K;          // logical rows of the output
   uint32_t N;          // logical columns of the output
   uint32_t Np;         // padded columns: pitch of packed words, scales and zeros
-  uint32_t group_size; // K values per scale, a multiple of 8
+  uint32_t group_size; // K values per scale, a multiple of 8 up to Kp (per channel: Kp)
   uint32_t groups;     // Kp / group_size (grid.y)
   uint32_t ldo;        // row pitch of the output
   uint32_t stride_w;   // packed words per batch entry
   uint32_t stride_s;   // scales (and zeros) per batch entry
   uint32_t stride_o;   // output elements per batch entry
   uint32_t vec;        // 1: ldo % 4 == 0 and the output is 8-byte aligned, so half4 stores are legal
-  uint32_t pad[2];
+  uint32_t format;     // GEMM_FMT_* (gemm_params.h)
+  uint32_t scale_dtype; // MM_SCALE_* of scales (and int4-affine biases)
+  float tensor_scale;  // nvfp4 per-tensor scale (1 for the other formats)
+  uint32_t pad[3];
 } DequantParams;
 
 #endif  // MM_LAYER_PARAMS_H

@@ -11,19 +11,20 @@
 // expert order, an upper bound on sum_e ceil(count_e / 16); threadgroups past the last tile return at once.
 // Lane l owns column 32 * group.x + l; simdgroup s walks words [8s, 8s + 8) of each 256-deep K block,
 // as gemm_vec (gemm_vec.h). Threadgroup memory: 16 x 256 float (16 KB): the gathered x rows, then the
-// cross-simdgroup reduction. Reuses gemm_dequant8 / gemm_zero (gemm_common.h). No alignment requirement.
-template <int FMT, uint GS>
+// cross-simdgroup reduction. Format, scale storage, group size and nvfp4 tensor scales are runtime
+// parameters decoded by gemm_common.h (gemm_group / gemm_dequant8); zb: int4 zero points or int4-affine
+// biases (buffers 2 and 10). No alignment requirement.
 [[kernel]] void moe_gemm(device const uint* packed [[buffer(0)]],
-                         device const half* scales [[buffer(1)]],
-                         device const uchar* zeros [[buffer(2)]],
+                         device const uchar* scales [[buffer(1)]],
+                         device const uchar* zb [[buffer(2)]],
                          device const half* a [[buffer(3)]],
                          device half* c [[buffer(4)]],
                          constant MoeGemmParams& p [[buffer(5)]],
                          device const uint* sorted [[buffer(6)]],
                          device const uint* offsets [[buffer(7)]],
                          device const uint* up_packed [[buffer(8)]],
-                         device const half* up_scales [[buffer(9)]],
-                         device const uchar* up_zeros [[buffer(10)]],
+                         device const uchar* up_scales [[buffer(9)]],
+                         device const uchar* up_zb [[buffer(10)]],
                          uint2 group [[threadgroup_position_in_grid]],
                          uint tid [[thread_index_in_threadgroup]],
                          uint sg [[simdgroup_index_in_threadgroup]],
@@ -57,10 +58,13 @@ template <int FMT, uint GS>
   const uint wpb = GEMM_VEC_KBLOCK / 8u;
   packed += e * p.stride_w;
   up_packed += e * p.stride_w;
-  scales += e * p.stride_s;
-  up_scales += e * p.stride_s;
-  zeros += e * p.stride_s;
-  up_zeros += e * p.stride_s;
+  // Scales, zero points and biases are indexed in elements of their own type (gemm_group).
+  const uint sb = e * p.stride_s;
+  // Params the loop uses, read once into registers (not re-read from the constant block per word).
+  const GemmDecode dec = gemm_decode_fields(p.format, p.scale_dtype, p.tensor_scale);
+  const GemmDecode dec_up = gemm_decode_fields(p.format, p.scale_dtype, p.up_tensor_scale);
+  constant float* table = gemm_code_table(dec.format);
+  const uint gs = p.group_size, np = p.Np, kw_end = p.Kw;
 
   float acc[MOE_TILE_ROWS];
   float acc_up[MOE_TILE_ROWS];
@@ -68,10 +72,12 @@ template <int FMT, uint GS>
     acc[r] = 0.0f;
     acc_up[r] = 0.0f;
   }
-  uint g_cur = 0xffffffffu;
+  // As gemm_vec: each thread walks K upward, so one compare per word finds the next group and the
+  // division by the runtime group size runs once per group.
+  uint g_end = 0u;
   float s = 0.0f, z = 0.0f, s_up = 0.0f, z_up = 0.0f;
 
-  for (uint kb = 0; kb < p.Kw; kb += wpb) {
+  for (uint kb = 0; kb < kw_end; kb += wpb) {
     threadgroup_barrier(mem_flags::mem_threadgroup);
     for (uint i = tid; i < rows * GEMM_VEC_KBLOCK; i += MOE_THREADS) {
       const uint r = i / GEMM_VEC_KBLOCK;
@@ -83,19 +89,17 @@ template <int FMT, uint GS>
     if (col_ok) {
       for (uint j = 0; j < 8u; ++j) {
         const uint kw = kb + sg * 8u + j;
-        if (kw < p.Kw) {
-          const uint g = kw * 8u / GS;
-          if (g != g_cur) {
-            g_cur = g;
-            s = float(scales[g * p.Np + n]);
-            z = gemm_zero<FMT>(zeros, g * p.Np + n);
+        if (kw < kw_end) {
+          if (kw * 8u >= g_end) {
+            const uint g = kw * 8u / gs;
+            g_end = (g + 1u) * gs;
+            gemm_group(dec, scales, zb, sb + g * np + n, s, z);
             if (swiglu) {
-              s_up = float(up_scales[g * p.Np + n]);
-              z_up = gemm_zero<FMT>(up_zeros, g * p.Np + n);
+              gemm_group(dec_up, up_scales, up_zb, sb + g * np + n, s_up, z_up);
             }
           }
           float w[8];
-          gemm_dequant8<FMT>(packed[kw * p.Np + n], s, z, w);
+          gemm_dequant8(packed[kw * np + n], table, s, z, w);
           const uint x0 = (sg * 8u + j) * 8u;
           for (uint r = 0; r < rows; ++r) {
             float t = 0.0f;
@@ -105,7 +109,7 @@ template <int FMT, uint GS>
             acc[r] += t;
           }
           if (swiglu) {
-            gemm_dequant8<FMT>(up_packed[kw * p.Np + n], s_up, z_up, w);
+            gemm_dequant8(up_packed[kw * np + n], table, s_up, z_up, w);
             for (uint r = 0; r < rows; ++r) {
               float t = 0.0f;
               for (uint i = 0; i < 8u; ++i) {

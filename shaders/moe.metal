@@ -1,7 +1,8 @@
 // moe.metal — mixture-of-experts kernels: router (logits, softmax, top-k, renormalisation), a stable
 // counting sort of (token, slot) pairs by expert, the grouped GEMM over sorted rows (moe.h), and the
-// weighted combine. Names: moe_router_f16, moe_sort, moe_gemm_<fp4|int4|int4sym>_gs<32|64|128|256>,
-// moe_combine. Nothing here uses atomics or a data-dependent order: results are the same bits every run.
+// weighted combine. Names: moe_router_f16, moe_sort, moe_gemm (one kernel: format and group size are data,
+// as in the GEMM kernels), moe_combine. Nothing here uses atomics or a data-dependent order: results are
+// the same bits every run.
 #include <metal_stdlib>
 using namespace metal;
 
@@ -165,101 +166,3 @@ using namespace metal;
   }
   out[t * p.ldo + n] = half(acc);
 }
-
-// ---- grouped GEMM instantiations (moe.h) ----
-template [[host_name("moe_gemm_fp4_gs32")]] [[kernel]] void moe_gemm<GEMM_FMT_FP4, 32u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_fp4_gs64")]] [[kernel]] void moe_gemm<GEMM_FMT_FP4, 64u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_fp4_gs128")]] [[kernel]] void moe_gemm<GEMM_FMT_FP4, 128u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_fp4_gs256")]] [[kernel]] void moe_gemm<GEMM_FMT_FP4, 256u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_int4_gs32")]] [[kernel]] void moe_gemm<GEMM_FMT_INT4, 32u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_int4_gs64")]] [[kernel]] void moe_gemm<GEMM_FMT_INT4, 64u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_int4_gs128")]] [[kernel]] void moe_gemm<GEMM_FMT_INT4, 128u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_int4_gs256")]] [[kernel]] void moe_gemm<GEMM_FMT_INT4, 256u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_int4sym_gs32")]] [[kernel]] void moe_gemm<GEMM_FMT_INT4_SYM, 32u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_int4sym_gs64")]] [[kernel]] void moe_gemm<GEMM_FMT_INT4_SYM, 64u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_int4sym_gs128")]] [[kernel]] void moe_gemm<GEMM_FMT_INT4_SYM, 128u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);
-template [[host_name("moe_gemm_int4sym_gs256")]] [[kernel]] void moe_gemm<GEMM_FMT_INT4_SYM, 256u>(
-    device const uint* packed [[buffer(0)]], device const half* scales [[buffer(1)]],
-    device const uchar* zeros [[buffer(2)]], device const half* a [[buffer(3)]], device half* c [[buffer(4)]],
-    constant MoeGemmParams& p [[buffer(5)]], device const uint* sorted [[buffer(6)]],
-    device const uint* offsets [[buffer(7)]], device const uint* up_packed [[buffer(8)]],
-    device const half* up_scales [[buffer(9)]], device const uchar* up_zeros [[buffer(10)]],
-    uint2 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]],
-    uint sg [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]);

@@ -92,6 +92,14 @@ export function kernel(dev: OpDevice, name: string): Kernel {
   return dev.builtin().kernel(name);
 }
 
+/**
+ * `t` bound as untyped bytes: quantized scales (f16, bf16, E8M0 or E4M3) and int4-affine biases, which
+ * the kernels read through a `uchar*` and decode by the scale dtype in their params (gemm_common.h).
+ */
+export function rawBytes(t: Tensor): { tensor: Tensor; offset: number; raw: true } {
+  return { tensor: t, offset: 0, raw: true };
+}
+
 /** The last dimension of a tensor (1 for a scalar). */
 export function lastDim(t: Tensor): number {
   return t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];

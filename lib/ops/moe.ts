@@ -4,7 +4,16 @@
 import { InvalidArgumentError, ShapeError } from "../runtime/errors.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { gemm } from "./gemm.ts";
-import { checkDtype, checkInt, checkRows, kernel, type OpDevice, Params, scratch } from "./layer_common.ts";
+import {
+  checkDtype,
+  checkInt,
+  checkRows,
+  kernel,
+  type OpDevice,
+  Params,
+  rawBytes,
+  scratch,
+} from "./layer_common.ts";
 import { QuantizedWeight } from "./weight.ts";
 
 /** Output of moeRoute(): per token, k expert ids and their weights. */
@@ -29,7 +38,7 @@ export interface MoeSorted {
   topK: number;
 }
 
-const RP = new Params(8), SP = new Params(4), GP = new Params(16), CP = new Params(8);
+const RP = new Params(8), SP = new Params(4), GP = new Params(20), CP = new Params(8);
 
 /**
  * Router: logits = x · routerᵀ for every expert (router f16 [E, D], the nn.Linear layout, whose rows the
@@ -92,8 +101,9 @@ export interface MoeGemmOptions {
   up?: QuantizedWeight;
 }
 
+// The zeros slot carries int4 zero points or int4-affine biases (as in gemm); a placeholder otherwise.
 function zerosOf(dev: OpDevice, w: QuantizedWeight): Tensor {
-  return w.zeros ?? scratch(dev, "moe-no-zeros", 1, "u8");
+  return w.zeros ?? w.biases ?? scratch(dev, "moe-no-zeros", 1, "u8");
 }
 
 /**
@@ -120,20 +130,21 @@ export function moeGemm(
   if (up) {
     up.assertLive(op);
     if (
-      up.batch !== w.batch || up.k !== w.k || up.n !== w.n || up.format !== w.format ||
-      up.groupSize !== w.groupSize
+      up.batch !== w.batch || up.k !== w.k || up.n !== w.n || up.kp !== w.kp || up.np !== w.np ||
+      up.format !== w.format || up.groupSize !== w.groupSize || up.scaleDtype !== w.scaleDtype
     ) {
-      throw new ShapeError(`${op}: up must match w (experts, k, n, format, group size)`, op);
+      throw new ShapeError(
+        `${op}: up (${up.format} k=${up.k} n=${up.n} gs=${up.groupSize} experts=${up.batch} scales ` +
+          `${up.scaleDtype}) must match w (${w.format} k=${w.k} n=${w.n} gs=${w.groupSize} ` +
+          `experts=${w.batch} scales ${w.scaleDtype})`,
+        op,
+      );
     }
-  }
-  if (![32, 64, 128, 256].includes(w.groupSize)) {
-    throw new InvalidArgumentError(`${op}: group size ${w.groupSize} has no kernel (32, 64, 128, 256)`, op);
   }
   const P = s.sorted.length;
   const rows = opts.gather ? P / s.topK : P;
   const A = checkRows(op, "a", a, "f16", rows, w.k, w.k);
   const out = dev.empty([P, w.n], "f16");
-  const fmt = w.format === "int4-sym" ? "int4sym" : w.format;
   GP.u32.set([
     w.n,
     w.k,
@@ -147,25 +158,30 @@ export function moeGemm(
     (w.kp / w.groupSize) * w.np,
     opts.gather ? 1 : 0,
     up ? 1 : 0,
+    w.formatId,
+    w.groupSize,
+    w.scaleDtypeId,
   ]);
+  GP.f32[15] = w.tensorScale;
+  GP.f32[16] = (up ?? w).tensorScale;
   const u = up ?? w;
-  kernel(dev, `moe_gemm_${fmt}_gs${w.groupSize}`).dispatch({
+  kernel(dev, "moe_gemm").dispatch({
     // Tiles per expert: ceil(count / 16), so in total <= ceil(P / 16) + E, and <= P (every tile has a row):
     // M = 1 decode launches exactly k tiles per column block, no idle threadgroups.
     grid: [Math.ceil(w.n / 32), Math.min(Math.ceil(P / 16) + s.experts, Math.max(P, 1))],
     threadgroupSize: 128,
     args: [
       w.packed,
-      w.scales,
-      zerosOf(dev, w),
+      rawBytes(w.scales),
+      rawBytes(zerosOf(dev, w)),
       A.tensor,
       out,
       GP.u32,
       s.sorted,
       s.offsets,
       u.packed,
-      u.scales,
-      zerosOf(dev, u),
+      rawBytes(u.scales),
+      rawBytes(zerosOf(dev, u)),
     ],
   });
   return out;
