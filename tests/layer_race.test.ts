@@ -43,11 +43,12 @@ test("race: a whole MoE decoder layer step (norm, rope, cache append, attention,
   assert.ok(sameBits(run(race), run(plain)));
 });
 
-test("race: grouped GEMM and dequant at group sizes 64 / 128 / 256 read no unwritten threadgroup memory", () => {
+test("race: grouped GEMM and dequant at group sizes 64 / 128 / 256 (int4), 40 (int4-affine), 16 (nvfp4) read no unwritten threadgroup memory", () => {
   using race = raceDevice();
   using plain = openCpu();
-  for (const gs of [64, 128, 256]) {
-    const q = randomWeight(gs + 8, 40, "int4", gs, gs, 2);
+  const cases = [[64, "int4"], [128, "int4"], [256, "int4"], [40, "int4-affine"], [16, "nvfp4"]] as const;
+  for (const [gs, format] of cases) {
+    const q = randomWeight(gs + 8, 40, format, gs, gs, 2);
     const run = (dev: Device) => {
       using w = dev.upload(q);
       using d = dev.dequantize(w);
@@ -58,6 +59,6 @@ test("race: grouped GEMM and dequant at group sizes 64 / 128 / 256 read no unwri
       return [d.toArray(), y.toArray()];
     };
     const [a, b] = [run(race), run(plain)];
-    assert.ok(sameBits(a[0], b[0]) && sameBits(a[1], b[1]), `gs${gs}`);
+    assert.ok(sameBits(a[0], b[0]) && sameBits(a[1], b[1]), `${format} gs${gs}`);
   }
 });

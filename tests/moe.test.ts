@@ -4,11 +4,20 @@
 // an unstable sort) as cases that would fail on that behaviour.
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
-import { assertWithin, openCpu, randF16, randomWeight, sameBits } from "./layer_helpers.ts";
+import { assertWithin, openCpu, randF16, randomWeight, rng, sameBits } from "./layer_helpers.ts";
 import { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "../lib/reference/moe.ts";
 import { dequantizeF64, matmulF64 } from "../lib/reference/gemm.ts";
 import { gemmF16Tolerance } from "./util/reference_f16.ts";
-import { InvalidArgumentError, type QuantFormat, ShapeError } from "../mod.ts";
+import {
+  InvalidArgumentError,
+  type QuantFormat,
+  quantize,
+  type QuantizedMatrix,
+  type ScaleDType,
+  ShapeError,
+} from "../mod.ts";
+
+type GroupSize = number | "channel";
 
 /** Router weights [E, D]: random rows, expert 3 boosted (skew) and, if `tied`, rows 5 = 6 and 9 = 2. */
 function routerWeights(E: number, D: number, seed: number, tied: boolean): Float16Array {
@@ -105,18 +114,49 @@ test("moeSort: stable (ascending pairs within an expert), offsets [E+1], inverse
 });
 
 /** Grouped GEMM case: T tokens routed by `ids` [T, k]; checks every sorted row against its own expert. */
+/** Weight options of a grouped GEMM case: K (default 72), scale storage, and a factor on the up weights. */
+interface CaseOpts {
+  K?: number;
+  scaleDtype?: ScaleDType;
+  /** Up weights are random · upScale, so nvfp4's up tensor scale differs from the gate's. Default 1. */
+  upScale?: number;
+}
+
+/** Quantized E x [K, N] weights from seeded values in [-1, 1) times `scale`. */
+function expertWeight(
+  K: number,
+  N: number,
+  format: QuantFormat,
+  gs: GroupSize,
+  seed: number,
+  E: number,
+  scale: number,
+  scaleDtype?: ScaleDType,
+): QuantizedMatrix {
+  const r = rng(seed);
+  const w = Float32Array.from({ length: E * K * N }, () => r() * scale);
+  return quantize(w, { k: K, n: N, format, groupSize: gs, layout: "nk", batch: E, scaleDtype });
+}
+
 function gemmCase(
   format: QuantFormat,
-  groupSize: number,
+  groupSize: GroupSize,
   T: number,
   k: number,
   E: number,
   ids: Uint32Array,
   swiglu: boolean,
+  opts: CaseOpts = {},
 ) {
   using dev = openCpu();
-  const [K, N] = [72, 40];
-  const gq = randomWeight(K, N, format, groupSize, 5, E), uq = randomWeight(K, N, format, groupSize, 6, E);
+  const [K, N] = [opts.K ?? 72, 40];
+  const gq = expertWeight(K, N, format, groupSize, 5, E, 1, opts.scaleDtype);
+  const uq = expertWeight(K, N, format, groupSize, 6, E, opts.upScale ?? 1, opts.scaleDtype);
+  if (format === "nvfp4" && opts.upScale) {
+    // The case only tells gate and up tensor scales apart if they differ.
+    const ratio = uq.tensorScale! / gq.tensorScale!;
+    assert.ok(Math.abs(ratio - opts.upScale) < 0.1, `up/gate tensor scale ${ratio}`);
+  }
   using g = dev.upload(gq), u = dev.upload(uq);
   const x = randF16(T * K, 9);
   using xt = dev.tensor(x, [T, K]);
@@ -131,7 +171,8 @@ function gemmCase(
     const a = x.subarray(t * K, (t + 1) * K);
     const we = gd.subarray(e * K * N, (e + 1) * K * N);
     const row = got.subarray(i * N, (i + 1) * N);
-    const label = `${format} gs${groupSize} T=${T} k=${k} E=${E} row ${i} (token ${t}, expert ${e})`;
+    const label = `${format} gs${gq.groupSize} K=${K} scales ${gq.scaleDtype} T=${T} k=${k} E=${E} ` +
+      `row ${i} (token ${t}, expert ${e})`;
     if (!swiglu) {
       assertWithin(label, row, matmulF64(a, we, 1, K, N), gemmF16Tolerance(a, we, 1, N, K));
     } else {
@@ -166,6 +207,36 @@ test("moeGemm gs128 / gs256, M = 1 decode: one token, 8 of 64 experts, one tile 
   gemmCase("int4", 128, 1, 8, 64, Uint32Array.from([63, 0, 17, 5, 6, 40, 2, 9]), false);
   gemmCase("fp4", 256, 1, 8, 64, Uint32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), true);
 });
+
+// Every weight format at the GEMMs' group sizes: not powers of two (24, 40), per channel, bf16 / E8M0 / E4M3
+// scales, int4-affine biases, nvfp4 with gate and up tensor scales that differ, K over several 256-deep
+// blocks with group boundaries inside a block.
+const FORMAT_CASES: { format: QuantFormat; gs: GroupSize; swiglu: boolean; opts?: CaseOpts }[] = [
+  { format: "int4-affine", gs: 24, swiglu: true },
+  { format: "int4-affine", gs: "channel", swiglu: false, opts: { scaleDtype: "bf16" } },
+  { format: "mxfp4", gs: 32, swiglu: true, opts: { K: 600 } },
+  { format: "nvfp4", gs: 16, swiglu: true, opts: { upScale: 3 } },
+  { format: "nvfp4", gs: 16, swiglu: false, opts: { K: 300 } },
+  { format: "int4", gs: 40, swiglu: true, opts: { K: 600 } },
+  { format: "int4", gs: "channel", swiglu: false, opts: { scaleDtype: "bf16" } },
+  { format: "int4-sym", gs: 24, swiglu: false, opts: { K: 300, scaleDtype: "bf16" } },
+  { format: "int4-sym", gs: "channel", swiglu: true },
+  { format: "fp4", gs: 40, swiglu: false, opts: { K: 600 } },
+  { format: "fp4", gs: 8, swiglu: true, opts: { scaleDtype: "bf16" } },
+];
+for (const c of FORMAT_CASES) {
+  const o = c.opts ?? {};
+  test(
+    `moeGemm ${c.format} gs${c.gs} K=${o.K ?? 72} scales ${o.scaleDtype ?? "default"}${
+      c.swiglu ? " swiglu" : ""
+    }: 19 tokens, top-2 of 4 vs float64`,
+    () => {
+      const ids = Uint32Array.from({ length: 19 * 2 }, (_, p) => (p * 3 + (p >> 2)) % 4);
+      for (let t = 0; t < 19; t++) if (ids[2 * t] === ids[2 * t + 1]) ids[2 * t + 1] = (ids[2 * t] + 1) % 4;
+      gemmCase(c.format, c.gs, 19, 2, 4, ids, c.swiglu, o);
+    },
+  );
+}
 
 // Reference-repo bug: a tile of tokens all given the first token's expert. Here 16 consecutive tokens
 // alternate between experts 0 and 1 (top-1), and expert weights differ, so a kernel using one expert for
