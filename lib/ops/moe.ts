@@ -97,7 +97,10 @@ export function moeSort(dev: OpDevice, ids: Tensor, experts: number): MoeSorted 
 export interface MoeGemmOptions {
   /** true: row i of the output reads token sorted[i] / k of a ([T, K]); false: a is already [P, K] sorted. */
   gather: boolean;
-  /** SwiGLU: out = silu(a·W) * (a·up), up with the same shape and format as W. Default none. */
+  /**
+   * SwiGLU: out = silu(a·W) * (a·up), up with the same shape, format, group size and scale storage as W
+   * (its own nvfp4 tensor scale). Default none.
+   */
   up?: QuantizedWeight;
 }
 
@@ -109,7 +112,8 @@ function zerosOf(dev: OpDevice, w: QuantizedWeight): Tensor {
 /**
  * Grouped GEMM over the sorted pairs: output row i (f16 [P, N], sorted order) = A-row(i) · W[e] with e
  * the expert of sorted position i; `w` holds E experts (a batched QuantizedWeight, batch = E). Each
- * threadgroup serves up to 16 rows of one expert and reads that expert's weights once.
+ * threadgroup serves up to 16 rows of one expert and reads that expert's weights once. Every weight
+ * format, group size and scale storage that gemm() takes; `a` must be f16 (InvalidArgumentError otherwise).
  */
 export function moeGemm(
   dev: OpDevice,
