@@ -271,7 +271,7 @@ test("moeCombine vs float64 (with an added residual), and the full chain is bit-
   );
 });
 
-test("moe errors name the numbers: top-k over the experts, router not rows of D, expert count mismatch", () => {
+test("moe errors name the numbers: top-k over the experts, router not rows of D, expert count mismatch, up stored differently, bf16 activations", () => {
   using dev = openCpu();
   using x = dev.tensor(new Float16Array(4 * 16), [4, 16]);
   using r = dev.tensor(new Float16Array(8 * 16), [8, 16]);
@@ -290,5 +290,20 @@ test("moe errors name the numbers: top-k over the experts, router not rows of D,
   assert.throws(
     () => dev.moeGemm(x, w, s, { gather: true }),
     (e) => e instanceof ShapeError && /w holds 3 experts but the routing has 4/.test(e.message),
+  );
+  // Still unsupported: an up weight stored differently from the gate, bf16 activations.
+  const s3 = dev.moeSort(ids, 3);
+  using up = dev.upload(randomWeight(16, 8, "fp4", 32, 2, 3, "bf16"));
+  assert.throws(
+    () => dev.moeGemm(x, w, s3, { gather: true, up }),
+    (e) =>
+      e instanceof ShapeError &&
+      /up \(fp4 k=16 n=8 gs=32 experts=3 scales bf16\) must match w \(fp4 k=16 n=8 gs=32 experts=3 scales f16\)/
+        .test(e.message),
+  );
+  using xb = dev.tensor(new Uint16Array(4 * 16), [4, 16], "bf16");
+  assert.throws(
+    () => dev.moeGemm(xb, w, s3, { gather: true }),
+    (e) => e instanceof InvalidArgumentError && /a must be f16, got bf16/.test(e.message),
   );
 });
