@@ -16,7 +16,8 @@
 //   quant/      host-side formats, quantize/dequantize, packing, the padding helper (nothing but errors)
 //   runtime/    device core, Tensor, Library/Kernel, dispatch descriptors, dtypes, errors, trace (ffi, build)
 //   reference/  float64 references, one file per op family (quant)
-//   ops/        one file per op family: gemm (+ params, route, weight); ops take a device, never Device
+//   ops/        one file per op family: gemm (+ params, route, weight), norm, rope, attention; ops take a
+//               device, never Device
 //   io/         checkpoint readers (quant, runtime, ops)
 //   audit/      alignment audit, static memory-access audit, MSL lint (msl, quant)
 //   api/        the public Device: a runtime DeviceCore plus one forwarding method per op family
@@ -46,6 +47,24 @@ export {
   type GemmRouteShape,
 } from "./lib/ops/gemm.ts";
 export { gemmRoute } from "./lib/api/device.ts";
+
+// Transformer-layer ops (norm, RoPE, attention with a KV cache).
+export type { Operand } from "./lib/ops/layer_common.ts";
+export type { RmsNormOptions } from "./lib/ops/norm.ts";
+export { type RopeConfig, ropeInvFreq, type RopeOptions } from "./lib/ops/rope.ts";
+export {
+  type AttentionOptions,
+  type KVAppendOptions,
+  KVCache,
+  type KVCacheOptions,
+} from "./lib/ops/attention.ts";
+export { type MoeGemmOptions, type MoeRouting, type MoeSorted, type MoeWeights } from "./lib/ops/moe.ts";
+export { type DecoderConfig, type DecoderWeights, type MlpWeights } from "./lib/ops/layer.ts";
+export { rmsNormF64 } from "./lib/reference/norm.ts";
+export { LayerRef, type LayerRefConfig, type LayerRefWeights } from "./lib/reference/layer.ts";
+export { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "./lib/reference/moe.ts";
+export { ropeF64, type RopeRefOptions } from "./lib/reference/rope.ts";
+export { attentionF64, type AttentionRefOptions } from "./lib/reference/attention.ts";
 
 // Formats, quantization and padding (host side).
 export { DEFAULT_CLIP_RATIOS, quantize } from "./lib/quant/quantize.ts";

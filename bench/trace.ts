@@ -1,8 +1,12 @@
 // Trace-mode memory profile of every shipped GEMM kernel at a fixed set of shapes (issue 5,
-// deliverable 6): bytes moved in 32-byte sectors / minimal bytes, and the worst hot-loop load's
-// sectors per request / ideal. `bun bench/trace.ts` writes bench/results/trace.json (stamped).
+// deliverable 6) and of every layer kernel (norm, rope, attention, MoE, dequant) at model-like sizes
+// (lib/cli/trace_layers.ts): bytes moved in 32-byte sectors / minimal bytes, and the worst hot-loop
+// load's sectors per request / ideal. `bun bench/trace.ts` writes bench/results/trace.json (stamped);
+// `bun bench/trace.ts --layers` re-traces only the layer kernels and keeps the file's GEMM rows.
 // Figures come from the CPU shader runtime's trace mode (exact access counts), not from a GPU.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import process from "node:process";
+import { LAYER_TRACE_BENCH, traceLayers } from "../lib/cli/trace_layers.ts";
 import { auditShaders } from "../lib/audit/memory.ts";
 import { Device } from "../lib/api/device.ts";
 import type { QuantFormat } from "../lib/quant/formats.ts";
@@ -44,10 +48,13 @@ interface Row extends DispatchSummary {
   shape: { m: number; n: number; k: number; format: string; groupSize: number; splitK?: number; act: string };
 }
 
-const rows: Row[] = [];
+const resultsUrl = new URL("./results/trace.json", import.meta.url);
+const layersOnly = process.argv.includes("--layers");
+let rows: Row[] = [];
 const audit = auditShaders();
 using dev = Device.open({ backend: "cpu", instrument: "trace" });
-for (const s of TRACE_BENCH_SHAPES) {
+if (layersOnly && existsSync(resultsUrl)) rows = JSON.parse(readFileSync(resultsUrl, "utf8")).rows as Row[];
+for (const s of layersOnly ? [] : TRACE_BENCH_SHAPES) {
   for (const v of VARIANTS) {
     {
       const groupSize = v.groupSize === "channel" ? s.k : v.groupSize;
@@ -71,14 +78,31 @@ for (const s of TRACE_BENCH_SHAPES) {
     }
   }
 }
+/** One traced layer-op dispatch (lib/cli/trace_layers.ts at LAYER_TRACE_BENCH sizes). */
+interface LayerRow extends DispatchSummary {
+  op: string;
+}
+const layerRows: LayerRow[] = [];
+for (const t of traceLayers(dev, LAYER_TRACE_BENCH)) {
+  for (const d of t.report.dispatches) {
+    const row = { op: t.op, ...summarizeDispatch(d) };
+    layerRows.push(row);
+    console.log(
+      `${d.kernel.padEnd(22)} ${t.op.padEnd(62)} moved/minimal ${row.movedOverMinimal.toFixed(3)}  ` +
+        `worst hot load ${row.worstHotRatio.toFixed(2)}x ideal (${row.worstHotLine})`,
+    );
+  }
+}
 const out = {
   ...stamp("cpu-trace"),
   note: "CPU shader runtime, trace mode: exact access counts, not GPU timings",
   rows,
+  layerShape: LAYER_TRACE_BENCH,
+  layerRows,
 };
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-writeFileSync(new URL("./results/trace.json", import.meta.url), JSON.stringify(out, null, 2) + "\n");
+writeFileSync(resultsUrl, JSON.stringify(out, null, 2) + "\n");
 const agree = rows.reduce((n, r) => n + r.auditAgreement.agree, 0);
 const matched = rows.reduce((n, r) => n + r.auditAgreement.matched, 0);
 console.log(`static audit agrees with the trace on ${agree} of ${matched} matched accesses`);
-console.log(`wrote bench/results/trace.json (${rows.length} dispatches)`);
+console.log(`wrote bench/results/trace.json (${rows.length} GEMM + ${layerRows.length} layer dispatches)`);

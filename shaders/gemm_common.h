@@ -16,15 +16,22 @@ inline constant float* gemm_code_table(uint format) {
                                                                                               : mm_uint4_values;
 }
 
-// One stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) at element index idx.
-inline float gemm_scale_at(device const uchar* raw, uint idx, uint dtype) {
+// The value of one stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) from its raw
+// bits (the 16 bits of f16 / bf16, the byte of E8M0 / E4M3): dequant loads four at once and decodes each.
+inline float gemm_scale_value(uint bits, uint dtype) {
   if (dtype == MM_SCALE_F16) {
-    return float(((device const half*)raw)[idx]);
+    return float(as_type<half>(ushort(bits)));
   }
   if (dtype == MM_SCALE_BF16) {
-    return as_type<float>(uint(((device const ushort*)raw)[idx]) << 16);
+    return as_type<float>(bits << 16);
   }
-  return dtype == MM_SCALE_E8M0 ? mm_e8m0_values[raw[idx]] : mm_e4m3_values[raw[idx]];
+  return dtype == MM_SCALE_E8M0 ? mm_e8m0_values[bits] : mm_e4m3_values[bits];
+}
+
+// One stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) at element index idx.
+inline float gemm_scale_at(device const uchar* raw, uint idx, uint dtype) {
+  const uint bits = dtype <= MM_SCALE_BF16 ? uint(((device const ushort*)raw)[idx]) : uint(raw[idx]);
+  return gemm_scale_value(bits, dtype);
 }
 
 // What decoding a weight needs from the params, copied to registers once per kernel: reading the
@@ -35,29 +42,46 @@ struct GemmDecode {
   float ts;          // nvfp4 tensor scale of this weight (gate or up)
 };
 
-inline GemmDecode gemm_decode(constant GemmParams& p, bool up) {
+// From the fields of any params block (the layer kernels' blocks carry the same three).
+inline GemmDecode gemm_decode_fields(uint format, uint scale_dtype, float tensor_scale) {
   GemmDecode d;
-  d.format = p.format;
-  d.scale_dtype = p.scale_dtype;
-  d.ts = d.format != GEMM_FMT_NVFP4 ? 1.0f : up ? p.up_tensor_scale : p.tensor_scale;
+  d.format = format;
+  d.scale_dtype = scale_dtype;
+  d.ts = format != GEMM_FMT_NVFP4 ? 1.0f : tensor_scale;
   return d;
+}
+
+inline GemmDecode gemm_decode(constant GemmParams& p, bool up) {
+  return gemm_decode_fields(p.format, p.scale_dtype, up ? p.up_tensor_scale : p.tensor_scale);
+}
+
+// Scale s and offset b of a group from its stored scale sv and zv (int4: the zero point; int4-affine:
+// the bias value; unused otherwise): w = table[code] * s + b.
+inline void gemm_group_of(GemmDecode d, float sv, float zv, thread float& s, thread float& b) {
+  s = sv;
+  b = 0.0f;
+  if (d.format == GEMM_FMT_INT4) {
+    b = -zv * s;
+  } else if (d.format == GEMM_FMT_INT4_SYM) {
+    b = -8.0f * s;
+  } else if (d.format == GEMM_FMT_INT4_AFFINE) {
+    b = zv;
+  } else if (d.format == GEMM_FMT_NVFP4) {
+    s *= d.ts;
+  }
 }
 
 // Scale s and offset b of (group, column) element index idx: w = table[code] * s + b.
 // zb holds the int4 zero points (u8) or the int4-affine biases (scale dtype); unused otherwise.
 inline void gemm_group(GemmDecode d, device const uchar* scales, device const uchar* zb, uint idx, thread float& s,
                        thread float& b) {
-  s = gemm_scale_at(scales, idx, d.scale_dtype);
-  b = 0.0f;
+  float zv = 0.0f;
   if (d.format == GEMM_FMT_INT4) {
-    b = -float(zb[idx]) * s;
-  } else if (d.format == GEMM_FMT_INT4_SYM) {
-    b = -8.0f * s;
+    zv = float(zb[idx]);
   } else if (d.format == GEMM_FMT_INT4_AFFINE) {
-    b = gemm_scale_at(zb, idx, d.scale_dtype);
-  } else if (d.format == GEMM_FMT_NVFP4) {
-    s *= d.ts;
+    zv = gemm_scale_at(zb, idx, d.scale_dtype);
   }
+  gemm_group_of(d, gemm_scale_at(scales, idx, d.scale_dtype), zv, s, b);
 }
 
 // Decodes the 8 codes of word w (lowest k in the lowest nibble) into out[0..7].

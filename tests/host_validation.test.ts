@@ -152,6 +152,25 @@ test("dispatch: a null argument is a BindingError naming its index", () => {
   }
 });
 
+test("dispatch: a tensor of another dtype is a BindingError unless bound { raw: true } (untyped bytes)", () => {
+  const { dev, k, dst } = scaleSetup();
+  try {
+    const f = Float32Array.from({ length: 64 }, (_, i) => i / 4);
+    using bits = dev.tensor(new Uint32Array(f.buffer), [64]);
+    const p = paramsView(64, 2, 0);
+    throwsWith(
+      () => k.dispatch({ grid: 1, threadgroupSize: 64, args: [bits, dst, p] }),
+      BindingError,
+      /buffer\(0\) is bound to a u32 buffer/,
+    );
+    // raw: the kernel reads the bytes as its own type (how moe_gemm / dequant bind f16 / bf16 / 8-bit scales).
+    k.dispatch({ grid: 1, threadgroupSize: 64, args: [{ tensor: bits, offset: 0, raw: true }, dst, p] });
+    assert.deepEqual([...dst.toArray() as Float32Array], [...f.map((v) => 2 * v)]);
+  } finally {
+    dev.dispose();
+  }
+});
+
 test("dispatch: fractional, negative or too large grid / threadgroup values name the field and value", () => {
   const { dev, k, src, dst } = scaleSetup();
   try {

@@ -11,6 +11,30 @@ import type { TraceReport } from "../runtime/trace.ts";
 import { batchedGemm, type BatchedGemmOptions, gemm, type GemmOptions, uploadWeight } from "../ops/gemm.ts";
 import { type GemmRoute, type GemmRouteShape, routeOf } from "../ops/gemm_route.ts";
 import type { QuantizedWeight } from "../ops/weight.ts";
+import { rmsNorm, type RmsNormOptions } from "../ops/norm.ts";
+import { rope, type RopeOptions } from "../ops/rope.ts";
+import { attention, type AttentionOptions, KVCache, type KVCacheOptions } from "../ops/attention.ts";
+import type { Operand } from "../ops/layer_common.ts";
+import { dequantizeWeight } from "../ops/dequant.ts";
+import {
+  type DecoderConfig,
+  decoderLayer,
+  type DecoderWeights,
+  mlp,
+  type MlpWeights,
+  rmsNormLinear,
+} from "../ops/layer.ts";
+import {
+  moe,
+  moeCombine,
+  moeGemm,
+  type MoeGemmOptions,
+  moeRoute,
+  type MoeRouting,
+  moeSort,
+  type MoeSorted,
+  type MoeWeights,
+} from "../ops/moe.ts";
 import { InvalidArgumentError } from "../runtime/errors.ts";
 
 // `null`, a number or a string where an options object belongs: a typed error, not a TypeError.
@@ -146,6 +170,93 @@ export class Device implements Disposable {
    */
   batchedGemm(a: Tensor, w: QuantizedWeight, opts?: BatchedGemmOptions): Tensor {
     return batchedGemm(this, a, w, opts);
+  }
+
+  /**
+   * RMSNorm of each row of x (f16): y = x · rsqrt(mean(x²) + eps) · weight, weight f16 [dim]. Returns
+   * opts.out (x itself works: in place) or a new f16 tensor; see RmsNormOptions.
+   */
+  rmsNorm(x: Operand, weight: Tensor, opts?: RmsNormOptions): Tensor {
+    return rmsNorm(this, x, weight, opts);
+  }
+
+  /**
+   * Rotary position embedding of x (f16 [T, heads, headDim] by default; pitches in RopeOptions), in
+   * place or into opts.out; half-split (default) or interleaved pairs, position offset, partial dims.
+   */
+  rope(x: Operand, opts: RopeOptions): Tensor {
+    return rope(this, x, opts);
+  }
+
+  /** A KV cache of f16 [kvHeads, capacity, headDim] keys and values, owned by this device. */
+  kvCache(opts: KVCacheOptions): KVCache {
+    return new KVCache(this, opts);
+  }
+
+  /**
+   * Causal (by default) attention of q (f16 [T, heads, headDim]) over `cache`, GQA when heads > kvHeads;
+   * long caches with few queries split the keys across threadgroups. Returns f16 [T, heads · headDim].
+   */
+  attention(q: Operand, cache: KVCache, opts: AttentionOptions): Tensor {
+    return attention(this, q, cache, opts);
+  }
+
+  /**
+   * MoE router: logits x · routerᵀ (router f16 [E, D]), softmax, top-k (ties to the lower expert),
+   * renormalised unless `renormalize: false`. Returns u32 ids and f32 weights, [T, k] each.
+   */
+  moeRoute(
+    x: Tensor,
+    router: Tensor,
+    opts: { topK: number; experts: number; renormalize?: boolean },
+  ): MoeRouting {
+    return moeRoute(this, x, router, opts);
+  }
+
+  /** Stable, deterministic counting sort of routing pairs (ids u32 [T, k]) by expert. */
+  moeSort(ids: Tensor, experts: number): MoeSorted {
+    return moeSort(this, ids, experts);
+  }
+
+  /** Grouped GEMM over sorted pairs with per-expert weights (w batched [E, ...]); f16 [P, N] in sorted order. */
+  moeGemm(a: Tensor, w: QuantizedWeight, sorted: MoeSorted, opts: MoeGemmOptions): Tensor {
+    return moeGemm(this, a, w, sorted, opts);
+  }
+
+  /** Weighted combine of sorted expert outputs back to tokens, plus an optional f16 [T, N] `add`. */
+  moeCombine(y: Tensor, routing: MoeRouting, sorted: MoeSorted, add?: Tensor): Tensor {
+    return moeCombine(this, y, routing, sorted, add);
+  }
+
+  /** A whole MoE MLP block (route, sort, expert SwiGLU + down, combine, shared expert, residual). */
+  moe(x: Tensor, weights: MoeWeights, residual?: Tensor): Tensor {
+    return moe(this, x, weights, residual);
+  }
+
+  /** Dequantizes `w` on the device to a dense f16 [K, N] tensor ([batch, K, N] for batched weights). */
+  dequantize(w: QuantizedWeight): Tensor {
+    return dequantizeWeight(this, w);
+  }
+
+  /**
+   * RMSNorm(x; gamma) · w with the GEMM epilogue of `opts` (bias, activation, residual, SwiGLU via `up`):
+   * the norm is computed once per row, then one quantized GEMM. Returns f16 [M, N].
+   */
+  rmsNormLinear(x: Tensor, gamma: Tensor, w: QuantizedWeight, opts?: GemmOptions & { eps?: number }): Tensor {
+    return rmsNormLinear(this, x, gamma, w, opts);
+  }
+
+  /** SwiGLU MLP down(silu(x·gate) * (x·up)) (+ residual), over the GEMM epilogues. */
+  mlp(x: Tensor, weights: MlpWeights, residual?: Tensor): Tensor {
+    return mlp(this, x, weights, residual);
+  }
+
+  /**
+   * One decoder layer (Llama-style, or MoE when weights.mlp has a router) over x f16 [T, hidden] at
+   * positions cache.length ..; appends T tokens to the cache. Returns f16 [T, hidden].
+   */
+  decoderLayer(x: Tensor, weights: DecoderWeights, config: DecoderConfig, cache: KVCache): Tensor {
+    return decoderLayer(this, x, weights, config, cache);
   }
 
   // ---- lifetime ----

@@ -8,8 +8,16 @@ import { Tensor } from "./tensor.ts";
 /** Function constant value: booleans and integers as such, non-integers as float32; force a type with {f32}. */
 export type ConstantValue = number | boolean | { f32: number };
 
-/** A buffer argument: a tensor, a tensor from an element offset, or inline constant bytes. */
-export type KernelArg = Tensor | { tensor: Tensor; offset: number } | ArrayBufferView | undefined;
+/**
+ * A buffer argument: a tensor, a tensor from an element offset, or inline constant bytes. `raw: true`
+ * binds the tensor as untyped bytes (no dtype check), for kernels that read storage whose element type
+ * is data (e.g. scales in f16, bf16 or 8-bit formats, read through a `uchar*`). Default false.
+ */
+export type KernelArg =
+  | Tensor
+  | { tensor: Tensor; offset: number; raw?: boolean }
+  | ArrayBufferView
+  | undefined;
 
 /** Options of Kernel.dispatch(). */
 export interface DispatchOptions {
@@ -127,7 +135,8 @@ export class DispatchDesc {
             "dispatch",
           );
         }
-        writeBinding(dv, rec, 1, s.buffer, dtypeCode(s.dtype), off, Math.max(0, s.byteLength - off));
+        const code = a.raw === true ? DTYPE_ANY : dtypeCode(s.dtype);
+        writeBinding(dv, rec, 1, s.buffer, code, off, Math.max(0, s.byteLength - off));
       } else {
         throw this.#badArg(i, a);
       }

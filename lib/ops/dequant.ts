@@ -1,0 +1,51 @@
+// GPU dequantization (shaders/dequant.metal): a QuantizedWeight to a dense f16 [batch?, K, N] tensor,
+// the math layout of C = A·W (for an "nk" nn.Linear weight, W = Wᵀ of the checkpoint matrix).
+import { InvalidArgumentError } from "../runtime/errors.ts";
+import type { Tensor } from "../runtime/tensor.ts";
+import { kernel, type OpDevice, Params, rawBytes, scratch } from "./layer_common.ts";
+import { QuantizedWeight } from "./weight.ts";
+
+const P = new Params(16); // DequantParams
+
+/**
+ * Dequantizes `w` on the device to a new f16 tensor [K, N] ([batch, K, N] for a batched weight): value =
+ * decode(code) · scale (+ offset) per the format, any format and group size (per channel too), padding
+ * dropped. Scales (and zero points or biases) are read once per (group, 4 columns).
+ */
+export function dequantizeWeight(dev: OpDevice, w: QuantizedWeight): Tensor {
+  const op = "dequantize";
+  if (!(w instanceof QuantizedWeight)) {
+    throw new InvalidArgumentError(`${op}: w must be a QuantizedWeight`, op);
+  }
+  w.assertLive(op);
+  const out = dev.empty(w.batched ? [w.batch, w.k, w.n] : [w.k, w.n], "f16");
+  const groups = w.kp / w.groupSize;
+  P.u32.set([
+    w.k,
+    w.n,
+    w.np,
+    w.groupSize,
+    groups,
+    w.n,
+    (w.kp / 8) * w.np,
+    groups * w.np,
+    w.k * w.n,
+    w.n % 4 === 0 ? 1 : 0, // with N % 4 == 0 every row start is 8-byte aligned
+    w.formatId,
+    w.scaleDtypeId,
+  ]);
+  P.f32[12] = w.tensorScale;
+  kernel(dev, "dequant").dispatch({
+    grid: [Math.ceil(Math.ceil(w.n / 4) / 64), groups, w.batch],
+    threadgroupSize: 64,
+    // The zeros slot carries int4 zero points or int4-affine biases (as in gemm).
+    args: [
+      w.packed,
+      rawBytes(w.scales),
+      rawBytes(w.zeros ?? w.biases ?? scratch(dev, "dequant-no-zeros", 4, "u8")),
+      out,
+      P.u32,
+    ],
+  });
+  return out;
+}

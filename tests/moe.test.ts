@@ -1,0 +1,309 @@
+// MoE pieces against their float64 references: routing (top-k 1 / 2 / 8 of 8 / 64 experts, skewed and
+// tied logits), the stable sort, the grouped GEMM in every format, the combine; plus the reference
+// repository's three MoE bugs (first token's expert for a whole tile, non-atomic += across experts,
+// an unstable sort) as cases that would fail on that behaviour.
+import assert from "node:assert/strict";
+import { test } from "./harness.ts";
+import { assertWithin, openCpu, randF16, randomWeight, rng, sameBits } from "./layer_helpers.ts";
+import { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "../lib/reference/moe.ts";
+import { dequantizeF64, matmulF64 } from "../lib/reference/gemm.ts";
+import { gemmF16Tolerance } from "./util/reference_f16.ts";
+import {
+  InvalidArgumentError,
+  type QuantFormat,
+  quantize,
+  type QuantizedMatrix,
+  type ScaleDType,
+  ShapeError,
+} from "../mod.ts";
+
+type GroupSize = number | "channel";
+
+/** Router weights [E, D]: random rows, expert 3 boosted (skew) and, if `tied`, rows 5 = 6 and 9 = 2. */
+function routerWeights(E: number, D: number, seed: number, tied: boolean): Float16Array {
+  const w = randF16(E * D, seed);
+  for (let d = 0; d < D; d++) w[3 * D + d] *= 1.5; // skew: expert 3 tends to win
+  if (tied && E > 9) {
+    for (let d = 0; d < D; d++) {
+      w[6 * D + d] = w[5 * D + d];
+      w[9 * D + d] = w[2 * D + d];
+    }
+  }
+  return w;
+}
+
+const ROUTES: { T: number; E: number; k: number; tied: boolean; D?: number }[] = [
+  { T: 37, E: 8, k: 1, tied: false },
+  { T: 37, E: 8, k: 2, tied: false },
+  { T: 13, E: 8, k: 8, tied: false },
+  { T: 37, E: 64, k: 1, tied: true },
+  { T: 37, E: 64, k: 2, tied: true },
+  { T: 13, E: 64, k: 8, tied: true },
+  { T: 1, E: 64, k: 8, tied: true },
+  { T: 11, E: 8, k: 2, tied: false, D: 600 }, // two x chunks of 512 (the second ragged), a ragged token tile
+];
+
+for (const c of ROUTES) {
+  test(`moeRoute T=${c.T} E=${c.E} k=${c.k} D=${c.D ?? 48} ${c.tied ? "tied" : "skewed"} logits vs float64`, () => {
+    using dev = openCpu();
+    const D = c.D ?? 48;
+    const x = randF16(c.T * D, 100 + c.T);
+    const router = routerWeights(c.E, D, 7 + c.E, c.tied);
+    // Tied rows give every token exact ties: duplicate the tied experts' logits so both sides see them.
+    using xt = dev.tensor(x, [c.T, D]);
+    using rt = dev.tensor(router, [c.E, D]);
+    for (const renormalize of [true, false]) {
+      const r = dev.moeRoute(xt, rt, { topK: c.k, experts: c.E, renormalize });
+      const logits = routerLogitsF64(x, router, c.T, c.E);
+      const want = routeF64(logits, c.T, c.E, c.k, renormalize);
+      const ids = r.ids.toArray() as Uint32Array;
+      // A float sum over D terms errs by <= (D + 2)·2^-24·Σ|x·w|: ids are compared wherever the k-th and
+      // (k+1)-th logits are further apart than twice that (exact ties always compare: equal rows).
+      for (let t = 0; t < c.T; t++) {
+        const row = Array.from(logits.subarray(t * c.E, (t + 1) * c.E)).sort((a, b) => b - a);
+        const gap = c.k < c.E ? row[c.k - 1] - row[c.k] : Infinity;
+        assert.ok(gap === 0 || gap > 1e-4, `token ${t}: near-tie ${gap} (pick another seed)`);
+        assert.deepEqual([...ids.subarray(t * c.k, (t + 1) * c.k)], [
+          ...want.ids.subarray(t * c.k, (t + 1) * c.k),
+        ], `token ${t} ids`);
+      }
+      assertWithin(
+        `weights renormalize=${renormalize}`,
+        r.weights.toArray() as Float32Array,
+        want.weights,
+        (i) => want.weights[i] * 2 ** -16 + 2 ** -24,
+      );
+      if (c.tied) {
+        // Ties go to the lower expert: 6 never appears before 5, nor 9 before 2.
+        for (let t = 0; t < c.T; t++) {
+          const row = [...ids.subarray(t * c.k, (t + 1) * c.k)];
+          for (const [lo, hi] of [[5, 6], [2, 9]]) {
+            if (row.includes(hi)) {
+              assert.ok(row.includes(lo) && row.indexOf(lo) < row.indexOf(hi), `token ${t}: ${row}`);
+            }
+          }
+        }
+      }
+      r.ids.dispose();
+      r.weights.dispose();
+    }
+  });
+}
+
+test("moeSort: stable (ascending pairs within an expert), offsets [E+1], inverse; same bits twice", () => {
+  using dev = openCpu();
+  const E = 64, P = 37 * 8;
+  // Skewed: half the pairs go to expert 0, the rest spread, expert 63 empty.
+  const ids = Uint32Array.from({ length: P }, (_, p) => (p % 2 === 0 ? 0 : (p * 7) % 63));
+  using idt = dev.tensor(ids, [37, 8]);
+  const a = dev.moeSort(idt, E), b = dev.moeSort(idt, E);
+  const want = sortPairsF64(ids, E);
+  assert.deepEqual([...a.offsets.toArray() as Uint32Array], [...want.offsets]);
+  assert.deepEqual([...a.sorted.toArray() as Uint32Array], [...want.sorted], "sorted pairs (stable order)");
+  assert.deepEqual([...a.inverse.toArray() as Uint32Array], [...want.inverse]);
+  const sorted = a.sorted.toArray() as Uint32Array;
+  const off = want.offsets;
+  for (let e = 0; e < E; e++) {
+    for (let i = off[e] + 1; i < off[e + 1]; i++) {
+      assert.ok(sorted[i - 1] < sorted[i], `expert ${e}: not stable at ${i}`);
+    }
+  }
+  assert.ok(
+    sameBits(a.sorted.toArray(), b.sorted.toArray()) && sameBits(a.inverse.toArray(), b.inverse.toArray()),
+  );
+});
+
+/** Grouped GEMM case: T tokens routed by `ids` [T, k]; checks every sorted row against its own expert. */
+/** Weight options of a grouped GEMM case: K (default 72), scale storage, and a factor on the up weights. */
+interface CaseOpts {
+  K?: number;
+  scaleDtype?: ScaleDType;
+  /** Up weights are random · upScale, so nvfp4's up tensor scale differs from the gate's. Default 1. */
+  upScale?: number;
+}
+
+/** Quantized E x [K, N] weights from seeded values in [-1, 1) times `scale`. */
+function expertWeight(
+  K: number,
+  N: number,
+  format: QuantFormat,
+  gs: GroupSize,
+  seed: number,
+  E: number,
+  scale: number,
+  scaleDtype?: ScaleDType,
+): QuantizedMatrix {
+  const r = rng(seed);
+  const w = Float32Array.from({ length: E * K * N }, () => r() * scale);
+  return quantize(w, { k: K, n: N, format, groupSize: gs, layout: "nk", batch: E, scaleDtype });
+}
+
+function gemmCase(
+  format: QuantFormat,
+  groupSize: GroupSize,
+  T: number,
+  k: number,
+  E: number,
+  ids: Uint32Array,
+  swiglu: boolean,
+  opts: CaseOpts = {},
+) {
+  using dev = openCpu();
+  const [K, N] = [opts.K ?? 72, 40];
+  const gq = expertWeight(K, N, format, groupSize, 5, E, 1, opts.scaleDtype);
+  const uq = expertWeight(K, N, format, groupSize, 6, E, opts.upScale ?? 1, opts.scaleDtype);
+  if (format === "nvfp4" && opts.upScale) {
+    // The case only tells gate and up tensor scales apart if they differ.
+    const ratio = uq.tensorScale! / gq.tensorScale!;
+    assert.ok(Math.abs(ratio - opts.upScale) < 0.1, `up/gate tensor scale ${ratio}`);
+  }
+  using g = dev.upload(gq), u = dev.upload(uq);
+  const x = randF16(T * K, 9);
+  using xt = dev.tensor(x, [T, K]);
+  using idt = dev.tensor(ids, [T, k]);
+  const s = dev.moeSort(idt, E);
+  using y = dev.moeGemm(xt, g, s, { gather: true, up: swiglu ? u : undefined });
+  const got = y.toArray() as Float16Array;
+  const { sorted } = sortPairsF64(ids, E);
+  const gd = dequantizeF64(gq), ud = dequantizeF64(uq);
+  for (let i = 0; i < T * k; i++) {
+    const p = sorted[i], t = Math.floor(p / k), e = ids[p];
+    const a = x.subarray(t * K, (t + 1) * K);
+    const we = gd.subarray(e * K * N, (e + 1) * K * N);
+    const row = got.subarray(i * N, (i + 1) * N);
+    const label = `${format} gs${gq.groupSize} K=${K} scales ${gq.scaleDtype} T=${T} k=${k} E=${E} ` +
+      `row ${i} (token ${t}, expert ${e})`;
+    if (!swiglu) {
+      assertWithin(label, row, matmulF64(a, we, 1, K, N), gemmF16Tolerance(a, we, 1, N, K));
+    } else {
+      const gv = matmulF64(a, we, 1, K, N),
+        uv = matmulF64(a, ud.subarray(e * K * N, (e + 1) * K * N), 1, K, N);
+      const eg = gemmF16Tolerance(a, we, 1, N, K),
+        eu = gemmF16Tolerance(a, ud.subarray(e * K * N, (e + 1) * K * N), 1, N, K);
+      const silu = (v: number) => v / (1 + Math.exp(-v));
+      const want = gv.map((v, n) => silu(v) * uv[n]);
+      assertWithin(
+        label,
+        row,
+        want,
+        (n) =>
+          Math.abs(want[n]) * (2 ** -11 + 2 ** -20) + 1.1 * eg[n] * (Math.abs(uv[n]) + eu[n]) +
+          Math.abs(silu(gv[n])) * eu[n] + 2 ** -24,
+      );
+    }
+  }
+}
+
+for (const format of ["fp4", "int4", "int4-sym"] as const) {
+  for (const groupSize of [32, 64]) {
+    test(`moeGemm ${format} gs${groupSize}: 37 tokens, top-2 of 8, every row against its own expert`, () => {
+      const ids = Uint32Array.from({ length: 37 * 2 }, (_, p) => (p * 5 + (p >> 3)) % 8);
+      for (let t = 0; t < 37; t++) if (ids[2 * t] === ids[2 * t + 1]) ids[2 * t + 1] = (ids[2 * t] + 1) % 8;
+      gemmCase(format, groupSize, 37, 2, 8, ids, format === "fp4");
+    });
+  }
+}
+test("moeGemm gs128 / gs256, M = 1 decode: one token, 8 of 64 experts, one tile each", () => {
+  gemmCase("int4", 128, 1, 8, 64, Uint32Array.from([63, 0, 17, 5, 6, 40, 2, 9]), false);
+  gemmCase("fp4", 256, 1, 8, 64, Uint32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), true);
+});
+
+// Every weight format at the GEMMs' group sizes: not powers of two (24, 40), per channel, bf16 / E8M0 / E4M3
+// scales, int4-affine biases, nvfp4 with gate and up tensor scales that differ, K over several 256-deep
+// blocks with group boundaries inside a block.
+const FORMAT_CASES: { format: QuantFormat; gs: GroupSize; swiglu: boolean; opts?: CaseOpts }[] = [
+  { format: "int4-affine", gs: 24, swiglu: true },
+  { format: "int4-affine", gs: "channel", swiglu: false, opts: { scaleDtype: "bf16" } },
+  { format: "mxfp4", gs: 32, swiglu: true, opts: { K: 600 } },
+  { format: "nvfp4", gs: 16, swiglu: true, opts: { upScale: 3 } },
+  { format: "nvfp4", gs: 16, swiglu: false, opts: { K: 300 } },
+  { format: "int4", gs: 40, swiglu: true, opts: { K: 600 } },
+  { format: "int4", gs: "channel", swiglu: false, opts: { scaleDtype: "bf16" } },
+  { format: "int4-sym", gs: 24, swiglu: false, opts: { K: 300, scaleDtype: "bf16" } },
+  { format: "int4-sym", gs: "channel", swiglu: true },
+  { format: "fp4", gs: 40, swiglu: false, opts: { K: 600 } },
+  { format: "fp4", gs: 8, swiglu: true, opts: { scaleDtype: "bf16" } },
+];
+for (const c of FORMAT_CASES) {
+  const o = c.opts ?? {};
+  test(
+    `moeGemm ${c.format} gs${c.gs} K=${o.K ?? 72} scales ${o.scaleDtype ?? "default"}${
+      c.swiglu ? " swiglu" : ""
+    }: 19 tokens, top-2 of 4 vs float64`,
+    () => {
+      const ids = Uint32Array.from({ length: 19 * 2 }, (_, p) => (p * 3 + (p >> 2)) % 4);
+      for (let t = 0; t < 19; t++) if (ids[2 * t] === ids[2 * t + 1]) ids[2 * t + 1] = (ids[2 * t] + 1) % 4;
+      gemmCase(c.format, c.gs, 19, 2, 4, ids, c.swiglu, o);
+    },
+  );
+}
+
+// Reference-repo bug: a tile of tokens all given the first token's expert. Here 16 consecutive tokens
+// alternate between experts 0 and 1 (top-1), and expert weights differ, so a kernel using one expert for
+// a tile of tokens fails the per-row comparison.
+test("moe bug case: tokens of one 16-row range with different experts each use their own expert", () => {
+  gemmCase("fp4", 32, 16, 1, 2, Uint32Array.from({ length: 16 }, (_, t) => t % 2), false);
+});
+
+test("moeCombine vs float64 (with an added residual), and the full chain is bit-identical with 1 and 2 threads", () => {
+  const [T, k, E, N] = [37, 2, 8, 40];
+  const ids = Uint32Array.from({ length: T * k }, (_, p) => (p * 3) % E);
+  const y = randF16(T * k * N, 4);
+  const add = randF16(T * N, 5);
+  const w = Float32Array.from({ length: T * k }, (_, i) => 0.25 + (i % 3) / 4);
+  const run = (threads: number) => {
+    using dev = openCpu(threads);
+    using idt = dev.tensor(ids, [T, k]), yt = dev.tensor(y, [T * k, N]), at = dev.tensor(add, [T, N]);
+    using wt = dev.tensor(w, [T, k]);
+    const s = dev.moeSort(idt, E);
+    using out = dev.moeCombine(yt, { ids: idt, weights: wt }, s, at);
+    return out.toArray() as Float16Array;
+  };
+  const got = run(1);
+  assert.ok(sameBits(got, run(2)));
+  const { inverse } = sortPairsF64(ids, E);
+  const want = combineF64(y, w, inverse, T, k, N, add);
+  assertWithin(
+    "combine",
+    got,
+    want.out,
+    (i) => Math.abs(want.out[i]) * 2 ** -11 + (k + 2) * 2 ** -24 * want.abs[i] + 2 ** -25,
+  );
+});
+
+test("moe errors name the numbers: top-k over the experts, router not rows of D, expert count mismatch, up stored differently, bf16 activations", () => {
+  using dev = openCpu();
+  using x = dev.tensor(new Float16Array(4 * 16), [4, 16]);
+  using r = dev.tensor(new Float16Array(8 * 16), [8, 16]);
+  assert.throws(
+    () => dev.moeRoute(x, r, { topK: 9, experts: 8 }),
+    (e) => e instanceof InvalidArgumentError && /topK must be an integer in 1\.\.8/.test(e.message),
+  );
+  assert.throws(
+    () => dev.moeRoute(x, r, { topK: 2, experts: 7 }),
+    (e) => e instanceof ShapeError && /128 elements, not a multiple of 7 experts/.test(e.message),
+  );
+  assert.throws(() => dev.moeRoute(x, r, { topK: 2, experts: 300 }), InvalidArgumentError);
+  using ids = dev.tensor(new Uint32Array(8), [4, 2]);
+  const s = dev.moeSort(ids, 4);
+  using w = dev.upload(randomWeight(16, 8, "fp4", 32, 1, 3));
+  assert.throws(
+    () => dev.moeGemm(x, w, s, { gather: true }),
+    (e) => e instanceof ShapeError && /w holds 3 experts but the routing has 4/.test(e.message),
+  );
+  // Still unsupported: an up weight stored differently from the gate, bf16 activations.
+  const s3 = dev.moeSort(ids, 3);
+  using up = dev.upload(randomWeight(16, 8, "fp4", 32, 2, 3, "bf16"));
+  assert.throws(
+    () => dev.moeGemm(x, w, s3, { gather: true, up }),
+    (e) =>
+      e instanceof ShapeError &&
+      /up \(fp4 k=16 n=8 gs=32 experts=3 scales bf16\) must match w \(fp4 k=16 n=8 gs=32 experts=3 scales f16\)/
+        .test(e.message),
+  );
+  using xb = dev.tensor(new Uint16Array(4 * 16), [4, 16], "bf16");
+  assert.throws(
+    () => dev.moeGemm(xb, w, s3, { gather: true }),
+    (e) => e instanceof InvalidArgumentError && /a must be f16, got bf16/.test(e.message),
+  );
+});
