@@ -232,12 +232,21 @@ export class Tensor<D extends DType = DType> implements Disposable {
         "view",
       );
     }
+    const ab = this.#view.buffer as ArrayBuffer;
+    if (ab.detached) {
+      // transfer()/structuredClone moved the memory into another ArrayBuffer: no view can reach it.
+      throw new InvalidArgumentError(
+        "view: the tensor's data buffer was transferred away (ArrayBuffer transfer or structuredClone); " +
+          "its memory now belongs to that ArrayBuffer",
+        "view",
+      );
+    }
     const root = this.#root ?? this;
     const rootState = s.parent ?? s;
     const from: ViewOf = {
       root,
       state: rootState,
-      ab: this.#view.buffer as ArrayBuffer,
+      ab,
       byteOffset: s.byteOffset + offset * dtypeBytes(this.dtype),
     };
     return construct(s.device, this.#owner, shape, this.dtype, from) as Tensor<D>;
