@@ -35,7 +35,7 @@ export {
   type KernelInfo,
   Library,
 } from "./lib/runtime/library.ts";
-export type { DType, TensorArray } from "./lib/runtime/dtype.ts";
+export type { ArrayOf, DType, DTypeArrays, DTypeOfArray, TensorArray } from "./lib/runtime/dtype.ts";
 
 // Quantized GEMM.
 export { QuantizedWeight } from "./lib/ops/weight.ts";

@@ -1,5 +1,6 @@
 // Seeded API fuzz: 10,000 calls mixing valid and invalid arguments over Device.open, tensor/empty,
-// upload, gemm, batchedGemm, quantize, padQuantized, compile and dispose. Every thrown error must be a
+// upload, gemm, batchedGemm, tensor views (view/rows into gemm), quantize, padQuantized, compile and
+// dispose. Every thrown error must be a
 // MarlinError (typed), every valid GEMM result must match the float64 reference within fp16 bounds, and
 // the device's live-buffer count must return to its start. Small shapes keep it to a few seconds.
 import assert from "node:assert";
@@ -33,7 +34,7 @@ test(`fuzz: ${CALLS} seeded API calls give only typed errors and correct GEMMs`,
     const uploaded = weights.map((x) => dev.upload(x.q));
     for (let i = 0; i < CALLS; i++) {
       const valid = r() < 0.5;
-      const kind = Math.floor(r() * 8);
+      const kind = Math.floor(r() * 9);
       let label = `call ${i} kind ${kind} valid ${valid}`;
       try {
         if (kind === 0 || kind === 1) { // gemm
@@ -110,6 +111,26 @@ test(`fuzz: ${CALLS} seeded API calls give only typed errors and correct GEMMs`,
         } else if (kind === 6) { // Device.open
           if (valid) Device.open({ backend: "cpu" }).dispose();
           else Device.open(pick([odd(), { backend: odd() }, { threads: odd() }]) as never).dispose();
+        } else if (kind === 8) { // views: A rows inside a larger buffer, out rows inside a larger cache
+          const wi = Math.floor(r() * weights.length), { q, w64 } = weights[wi];
+          const m = 1 + Math.floor(r() * 4), skip = Math.floor(r() * 3), at = Math.floor(r() * 3);
+          const a16 = randF16((skip + m + 1) * q.k, i);
+          using big = dev.tensor(a16, [skip + m + 1, q.k]);
+          using cache = dev.empty([at + m + 2, q.n], "f16");
+          label += ` views m=${m} a rows ${skip}.. out rows ${at}.. k=${q.k} n=${q.n}`;
+          if (valid) {
+            dev.gemm(big.rows(skip, skip + m), uploaded[wi], { out: cache.rows(at, at + m) });
+            const e = expect(a16, skip * q.k, q.k, m, q.k, q.n, w64, 0, undefined, {});
+            assertClose(label, cache.toArray(), at * q.n, q.n, m, q.n, e);
+            counts.gemmChecked++;
+          } else {
+            const call = Math.floor(r() * 4);
+            if (call === 0) big.view(odd() as never, odd() as never);
+            else if (call === 1) cache.rows(odd() as never, odd() as never);
+            else if (call === 2) {
+              dev.gemm(big.rows(skip, skip + m), uploaded[wi], { out: cache.rows(at, at + m - 1) });
+            } else dev.gemm(big.rows(0, m), uploaded[wi], { out: big.rows(skip, skip + m), ldc: q.k });
+          }
         } else { // compile with bad arguments only (a valid compile runs the C++ compiler)
           dev.compile(odd() as never, pick([odd(), {}]) as never);
         }

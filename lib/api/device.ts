@@ -4,7 +4,7 @@
 // (and, for a public free function that takes a Device, one wrapper like gemmRoute below).
 import type { QuantizedMatrix } from "../quant/types.ts";
 import { type BackendName, DeviceCore, type DeviceInfo, type DeviceOptions } from "../runtime/device.ts";
-import type { DType, TensorArray } from "../runtime/dtype.ts";
+import type { DType, DTypeOfArray, TensorArray } from "../runtime/dtype.ts";
 import type { Library } from "../runtime/library.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import type { TraceReport } from "../runtime/trace.ts";
@@ -80,14 +80,20 @@ export class Device implements Disposable {
 
   /**
    * A tensor holding a copy of `data`; dtype follows the array type (pass "bf16" for a Uint16Array of raw
-   * bfloat16 bits, e.g. from f32ToBf16()); shape defaults to [data.length].
+   * bfloat16 bits, e.g. from f32ToBf16()); shape defaults to [data.length]. Typed by the array:
+   * `dev.tensor(new Float16Array(n))` is a `Tensor<"f16">`, whose toArray() is a Float16Array.
    */
+  tensor(data: Uint16Array, shape: readonly number[] | undefined, dtype: "bf16"): Tensor<"bf16">;
+  /** A tensor holding a copy of `data`, typed by the array (Float16Array -> `Tensor<"f16">`, ...). */
+  tensor<A extends TensorArray>(data: A, shape?: readonly number[]): Tensor<DTypeOfArray<A>>;
+  /** The untyped form, for an array whose type is only known as TensorArray and an optional "bf16". */
+  tensor(data: TensorArray, shape: readonly number[] | undefined, dtype: "bf16" | undefined): Tensor;
   tensor(data: TensorArray, shape?: readonly number[], dtype?: "bf16"): Tensor {
     return this.#core.tensor(data, shape, dtype);
   }
 
-  /** A zero-filled tensor of `shape` and `dtype`. */
-  empty(shape: readonly number[], dtype: DType): Tensor {
+  /** A zero-filled tensor of `shape` and `dtype` (a `Tensor<D>`: `empty([4], "f32").data` is a Float32Array). */
+  empty<D extends DType>(shape: readonly number[], dtype: D): Tensor<D> {
     return this.#core.empty(shape, dtype);
   }
 
@@ -158,18 +164,18 @@ export class Device implements Disposable {
   /**
    * Quantized GEMM C = A·W (+ epilogue): `a` is f16 [M, K] (or [K] for M = 1), `w` the uploaded k x n
    * weight ("nk" weights give y = x·Wᵀ, as nn.Linear). Returns `opts.out` or a new f16 [M, N] tensor;
-   * see GemmOptions for epilogues, bias and residual.
+   * see GemmOptions for epilogues, bias and residual. The result has a's dtype (f16 or bf16).
    */
-  gemm(a: Tensor, w: QuantizedWeight, opts?: GemmOptions): Tensor {
-    return gemm(this, a, w, opts);
+  gemm<D extends DType>(a: Tensor<D>, w: QuantizedWeight, opts?: GemmOptions): Tensor<D> {
+    return gemm(this, a, w, opts) as Tensor<D>;
   }
 
   /**
    * Strided batched quantized GEMM: one GEMM per batch entry, with strides in elements (0 broadcasts).
    * Returns `opts.out` or a new f16 [B, M, N] tensor; see BatchedGemmOptions.
    */
-  batchedGemm(a: Tensor, w: QuantizedWeight, opts?: BatchedGemmOptions): Tensor {
-    return batchedGemm(this, a, w, opts);
+  batchedGemm<D extends DType>(a: Tensor<D>, w: QuantizedWeight, opts?: BatchedGemmOptions): Tensor<D> {
+    return batchedGemm(this, a, w, opts) as Tensor<D>;
   }
 
   /**

@@ -3,7 +3,7 @@
 // validation against the real buffer lengths happen in C (csrc/core/gemm.cpp).
 import type { DeviceRef } from "../runtime/device.ts";
 import { BoundsError, InvalidArgumentError, LimitError, MarlinError, ShapeError } from "../runtime/errors.ts";
-import { type DeviceState, deviceState, tensorState } from "../runtime/internal.ts";
+import { type DeviceState, deviceState, type TensorState, tensorState } from "../runtime/internal.ts";
 import type { QuantizedMatrix } from "../quant/types.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { QuantizedWeight } from "./weight.ts";
@@ -21,6 +21,7 @@ import {
   u8,
 } from "./gemm_params.ts";
 import { routeBytes } from "./gemm_route.ts";
+import { checkViewExtents } from "./gemm_views.ts";
 
 export { QuantizedWeight };
 export type { QuantizedMatrix, Tensor };
@@ -82,7 +83,7 @@ export function uploadWeight(dev: DeviceRef, q: QuantizedMatrix): QuantizedWeigh
 const ACT_DTYPES: Readonly<Record<string, number>> = { f16: 0, bf16: 1 };
 
 // a fixes the activation dtype; out, bias and residual must match it (no silent conversion in a kernel).
-function actBuffer(t: Tensor, op: string, what: string, want?: "f16" | "bf16"): number {
+function actBuffer(t: Tensor, op: string, what: string, want?: "f16" | "bf16"): TensorState {
   const s = tensorState(t, op);
   if (want === undefined) {
     if (!Object.hasOwn(ACT_DTYPES, s.dtype)) {
@@ -100,7 +101,7 @@ function actBuffer(t: Tensor, op: string, what: string, want?: "f16" | "bf16"): 
       op,
     );
   }
-  return s.buffer;
+  return s;
 }
 
 function checkWeight(w: QuantizedWeight, op: string, what: string): void {
@@ -164,11 +165,11 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
   u32[F.scaleDtype] = w.scaleDtypeId;
   u32[F.actDtype] = ACT_DTYPES[act];
   f32[F.tensorScale] = w.tensorScale;
-  setBuffer(F.packed, tensorState(w.packed, op).buffer);
-  setBuffer(F.scales, tensorState(w.scales, op).buffer);
+  setBuffer(F.packed, tensorState(w.packed, op));
+  setBuffer(F.scales, tensorState(w.scales, op));
   // The zeros slot carries int4 zero points or int4-affine biases.
   const zb = w.zeros ?? w.biases;
-  if (zb) setBuffer(F.zeros, tensorState(zb, op).buffer);
+  if (zb) setBuffer(F.zeros, tensorState(zb, op));
   setBuffer(F.a, aBuf);
   let epi = 0;
   if (opts.bias) {
@@ -214,11 +215,11 @@ function fill(op: string, a: Tensor, w: QuantizedWeight, opts: GemmOptions, batc
           op,
         );
       }
-      setBuffer(F.upPacked, tensorState(up.packed, op).buffer);
-      setBuffer(F.upScales, tensorState(up.scales, op).buffer);
+      setBuffer(F.upPacked, tensorState(up.packed, op));
+      setBuffer(F.upScales, tensorState(up.scales, op));
       f32[F.upTensorScale] = up.tensorScale;
       const uzb = up.zeros ?? up.biases;
-      if (uzb) setBuffer(F.upZeros, tensorState(uzb, op).buffer);
+      if (uzb) setBuffer(F.upZeros, tensorState(uzb, op));
     } else {
       u32[F.upColumn] = n;
     }
@@ -235,13 +236,13 @@ function output(dev: DeviceRef, op: string, opts: GemmOptions, batch: number): T
   const ldc = opts.ldc === undefined ? undefined : checkU32(op, "ldc", opts.ldc, 1);
   const act = u32[F.actDtype] === ACT_DTYPES.bf16 ? "bf16" : "f16";
   if (opts.out) {
-    u32[F.c] = actBuffer(opts.out, op, "out", act);
+    setBuffer(F.c, actBuffer(opts.out, op, "out", act));
     u32[F.ldc] = ldc ?? pitchOf(opts.out);
     return opts.out;
   }
   const m = u32[F.m], n = u32[F.n];
   const out = alloc(dev, op, batch > 0 ? [batch, m, n] : [m, n], act, "output");
-  u32[F.c] = tensorState(out, op).buffer;
+  setBuffer(F.c, tensorState(out, op));
   u32[F.ldc] = ldc ?? n;
   return out;
 }
@@ -287,7 +288,7 @@ function bindWorkspace(dev: DeviceRef, s: DeviceState, op: string, w: QuantizedW
     ws.tensor?.dispose();
     ws.tensor = alloc(dev, op, [Math.ceil(bytes / 4)], "f32", "split-K workspace");
   }
-  setBuffer(F.workspace, tensorState(ws.tensor, op).buffer);
+  setBuffer(F.workspace, tensorState(ws.tensor, op));
 }
 
 /**
@@ -305,6 +306,7 @@ export function gemm(dev: DeviceRef, a: Tensor, w: QuantizedWeight, opts: GemmOp
   fill(op, a, w, opts, false);
   const out = output(dev, op, opts, 0);
   try {
+    checkViewExtents(op, a, out, opts);
     bindWorkspace(dev, s, op, w);
     checkNative(s, s.native.fns.mm_gemm(s.handle, u8), op, "mm_gemm");
   } catch (e) {
@@ -347,7 +349,7 @@ export function batchedGemm(
   u32[F.batch] = batch;
   const out = output(dev, op, opts, batch);
   try {
-    finishBatched(dev, s, op, w, opts, m);
+    finishBatched(dev, s, op, a, w, out, opts, m);
   } catch (e) {
     // As in gemm(): a failed call releases the output it allocated.
     if (out !== opts.out) out.dispose();
@@ -361,7 +363,9 @@ function finishBatched(
   dev: DeviceRef,
   s: DeviceState,
   op: string,
+  a: Tensor,
   w: QuantizedWeight,
+  out: Tensor,
   opts: BatchedGemmOptions,
   m: number,
 ): void {
@@ -380,6 +384,7 @@ function finishBatched(
     u32[F.strideW] = (w.kp / 8) * w.np;
     u32[F.strideS] = (w.kp / w.groupSize) * w.np;
   }
+  checkViewExtents(op, a, out, opts);
   bindWorkspace(dev, s, op, w);
   checkNative(s, s.native.fns.mm_batched_gemm(s.handle, u8), op, "mm_batched_gemm");
 }

@@ -73,12 +73,13 @@ export function checkNative(s: DeviceState, rc: number, op: string, entry: strin
   throw errorFor(rc, op, msg.startsWith(`${entry}: `) ? msg.slice(entry.length + 2) : msg);
 }
 
-export function setBuffer(slot: number, buffer: number): void {
-  u32[slot] = buffer;
-  // Offsets (u64 at byte 136 + 8 * (slot - packed)) are always 0: tensors bind whole buffers.
+// Binds a tensor (or a view: its buffer at its byte offset) to a buffer slot of the params block.
+export function setBuffer(slot: number, t: { buffer: number; byteOffset: number }): void {
+  u32[slot] = t.buffer;
+  // The byte offset is the u64 at 136 + 8 * (slot - packed); below 2^53, as split into two halves.
   const o = (136 + 8 * (slot - F.packed)) / 4;
-  u32[o] = 0;
-  u32[o + 1] = 0;
+  u32[o] = t.byteOffset >>> 0;
+  u32[o + 1] = Math.floor(t.byteOffset / 4294967296);
 }
 
 // mm_gemm_route_info: 144 bytes; kind at 4, grid at 8, splits at 32, workspace_bytes (u64) at 40.

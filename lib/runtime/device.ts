@@ -18,7 +18,7 @@ import { loadNative, type Native } from "../ffi/native.ts";
 import type { BuildMode } from "../build/toolchain.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
 import { createLibrary, type Library } from "./library.ts";
-import { createTensor, shapeSize, Tensor } from "./tensor.ts";
+import { createTensor, rootOf, shapeSize, Tensor } from "./tensor.ts";
 import { buildReport, takeRawTrace, type TraceReport } from "./trace.ts";
 
 /** Options of Device.open(). */
@@ -241,7 +241,7 @@ export class DeviceCore {
   }
 
   /** Device.empty(): a zero-filled tensor. */
-  empty(shape: readonly number[], dtype: DType): Tensor {
+  empty<D extends DType>(shape: readonly number[], dtype: D): Tensor<D> {
     const s = this.#live("empty");
     if (!isDType(dtype)) throw new InvalidArgumentError(`empty: unknown dtype "${dtype}"`, "empty");
     return createTensor(s, this.#owner, shape, dtype);
@@ -333,7 +333,8 @@ export class DeviceCore {
     const keep = (v: unknown, depth: number): void => {
       if (v === null || typeof v !== "object" || kept.has(v) || depth > 4) return;
       kept.add(v);
-      if (v instanceof Tensor) return;
+      // A kept view keeps its root: disposing the root would invalidate the view.
+      if (v instanceof Tensor) return void kept.add(rootOf(v));
       for (const x of Array.isArray(v) ? v : Object.values(v)) keep(x, depth + 1);
     };
     keep(result, 0);

@@ -1,7 +1,7 @@
 // Dispatch options and the mm_dispatch_desc block they are written into. The block lives in a buffer
 // kept per kernel: one FFI call per dispatch, no allocation.
 import { DTYPE_ANY, dtypeBytes, dtypeCode, dtypeOfArray } from "./dtype.ts";
-import { BindingError, InvalidArgumentError } from "./errors.ts";
+import { BindingError, BoundsError, InvalidArgumentError } from "./errors.ts";
 import { tensorState } from "./internal.ts";
 import { Tensor } from "./tensor.ts";
 
@@ -120,7 +120,8 @@ export class DispatchDesc {
       dv.setUint32(rec, i, true);
       if (a instanceof Tensor) {
         const s = tensorState(a, this.#op);
-        writeBinding(dv, rec, 1, s.buffer, dtypeCode(s.dtype), 0, s.byteLength);
+        if (s.parent !== undefined && s.byteLength === 0) throw this.#emptyView(i, 0, 0);
+        writeBinding(dv, rec, 1, s.buffer, dtypeCode(s.dtype), s.byteOffset, s.byteLength);
       } else if (ArrayBuffer.isView(a)) {
         const dt = a instanceof Uint8Array || a instanceof DataView ? undefined : dtypeOfArray(a);
         writeBinding(dv, rec, 2, 0, dt === undefined ? DTYPE_ANY : dtypeCode(dt), bytes, a.byteLength);
@@ -135,14 +136,27 @@ export class DispatchDesc {
             "dispatch",
           );
         }
+        // A binding's length 0 means "to the buffer's end", which for a view would be its root's end.
+        if (s.parent !== undefined && off >= s.byteLength) {
+          throw this.#emptyView(i, a.offset, s.byteLength / dtypeBytes(s.dtype));
+        }
+        const len = Math.max(0, s.byteLength - off);
         const code = a.raw === true ? DTYPE_ANY : dtypeCode(s.dtype);
-        writeBinding(dv, rec, 1, s.buffer, code, off, Math.max(0, s.byteLength - off));
+        writeBinding(dv, rec, 1, s.buffer, code, s.byteOffset + off, len);
       } else {
         throw this.#badArg(i, a);
       }
       rec += BINDING;
     }
     return this.#u8;
+  }
+
+  #emptyView(i: number, offset: number, length: number): BoundsError {
+    return new BoundsError(
+      `dispatch ${this.#name}: args[${i}] binds a view at element ${offset} of its ${length} elements; ` +
+        `nothing is left to bind`,
+      "dispatch",
+    );
   }
 
   #badArg(i: number, a: unknown): BindingError {

@@ -15,6 +15,42 @@ export type TensorArray =
   | Int16Array
   | Int8Array;
 
+/** The typed array of each dtype (what `Tensor<D>.data` and `toArray()` return). */
+export interface DTypeArrays {
+  /** IEEE half precision. */
+  f16: Float16Array;
+  /** IEEE single precision. */
+  f32: Float32Array;
+  /** Signed 32-bit integers. */
+  i32: Int32Array;
+  /** Unsigned 32-bit integers (also packed 4-bit codes). */
+  u32: Uint32Array;
+  /** Unsigned 16-bit integers. */
+  u16: Uint16Array;
+  /** Bytes (also int4 zero points). */
+  u8: Uint8Array;
+  /** Signed 16-bit integers. */
+  i16: Int16Array;
+  /** Signed bytes. */
+  i8: Int8Array;
+  /** Raw bfloat16 bits. */
+  bf16: Uint16Array;
+}
+
+/** Typed array of dtype `D`: `ArrayOf<"f16">` is Float16Array; the union TensorArray for `DType`. */
+export type ArrayOf<D extends DType> = DTypeArrays[D];
+
+/** Dtype a typed array makes with `dev.tensor(array)`: Float16Array -> "f16", Uint16Array -> "u16", ... */
+export type DTypeOfArray<A extends TensorArray> = A extends Float16Array ? "f16"
+  : A extends Float32Array ? "f32"
+  : A extends Int32Array ? "i32"
+  : A extends Uint32Array ? "u32"
+  : A extends Uint16Array ? "u16"
+  : A extends Uint8Array ? "u8"
+  : A extends Int16Array ? "i16"
+  : A extends Int8Array ? "i8"
+  : DType;
+
 interface DTypeInfo {
   code: number;
   bytes: number;

@@ -31,7 +31,11 @@ export interface TensorState {
   buffer: number;
   dtype: DType;
   byteLength: number;
+  /** Bytes from the start of `buffer` (0 for a tensor that owns its buffer; a view's offset otherwise). */
+  byteOffset: number;
   disposed: boolean;
+  /** A view's owning tensor's state: the view is dead once that one is disposed. */
+  parent?: TensorState;
 }
 
 const devices = new WeakMap<object, DeviceState>();
@@ -66,6 +70,9 @@ export function tensorState(t: object, op = "tensor"): TensorState {
   const s = tensors.get(t);
   if (!s) throw new InvalidArgumentError(`${op}: not a metal-marlin Tensor`, op);
   if (s.disposed) throw new DisposedError(`${op}: the tensor was disposed`, op);
+  if (s.parent?.disposed) {
+    throw new DisposedError(`${op}: the view's parent tensor was disposed`, op);
+  }
   if (s.device.closed) throw new DisposedError(`${op}: the tensor's device was disposed`, op);
   return s;
 }
@@ -75,7 +82,7 @@ export function tensorBinding(
   t: object,
 ): { buffer: number; byteOffset: number; byteLength: number; dtype: number } {
   const s = tensorState(t, "binding");
-  return { buffer: s.buffer, byteOffset: 0, byteLength: s.byteLength, dtype: dtypeCode(s.dtype) };
+  return { buffer: s.buffer, byteOffset: s.byteOffset, byteLength: s.byteLength, dtype: dtypeCode(s.dtype) };
 }
 
 /** Adds `child` to the device's owned objects; returns the function that removes it again. */
