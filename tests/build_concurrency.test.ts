@@ -2,8 +2,19 @@
 // start together build once; an installed package builds into the user cache, not into its own folder.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import process from "node:process";
 import { test } from "./harness.ts";
 import { packageCopy, runChild, runtimeArgs, shellScript } from "./util/pkg_copy.ts";
@@ -79,6 +90,30 @@ const asNobody = process.getuid?.() === 0
   : [];
 const noSetpriv = asNobody.length > 0 && spawnSync("setpriv", ["--version"]).status !== 0;
 
+/**
+ * The runtime's executable as `nobody` can run it. A checkout under a directory only root may enter
+ * (`mktemp -d` makes 0700 directories, /root is 0700) hides node_modules/.bin from `nobody`: then the
+ * executable is copied into a 0755 temporary directory.
+ */
+function runtimeForNobody(): string {
+  // Asked of a shell run as nobody: setpriv's own exec of the runtime can succeed where the runtime's
+  // later spawn of itself (the build) fails, so only an access check after the switch tells.
+  const probe = spawnSync(asNobody[0]!, [
+    ...asNobody.slice(1),
+    "/bin/sh",
+    "-c",
+    '[ -x "$0" ]',
+    process.execPath,
+  ]);
+  if (probe.status === 0) return process.execPath;
+  const d = mkdtempSync(join(tmpdir(), "mm-runtime-"));
+  chmodSync(d, 0o755);
+  const exe = join(d, basename(process.execPath));
+  copyFileSync(process.execPath, exe);
+  chmodSync(exe, 0o755);
+  return exe;
+}
+
 test("build: an installed package in a read-only folder builds into $XDG_CACHE_HOME/metal-marlin", () => {
   const dir = packageCopy({ inTree: false }); // no .git: an installed package
   const xdg = join(dir, "xdg");
@@ -93,12 +128,14 @@ test("build: an installed package in a read-only folder builds into $XDG_CACHE_H
   if (asNobody.length > 0) spawnSync("chown", ["-R", "65534:65534", xdg]);
   spawnSync("chmod", ["-R", "a-w", ...readdirSync(dir).filter((p) => p !== "xdg").map((p) => join(dir, p))]);
   chmodSync(dir, 0o555);
+  const exe = asNobody.length > 0 ? runtimeForNobody() : process.execPath;
   try {
-    const r = runChild(dir, "probe.ts", { XDG_CACHE_HOME: xdg, HOME: xdg }, asNobody);
+    const r = runChild(dir, "probe.ts", { XDG_CACHE_HOME: xdg, HOME: xdg }, asNobody, exe);
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stdout.includes(join(cacheRoot, "fast", "libmetal_marlin.so")), r.stdout);
     assert.ok(!existsSync(join(dir, "build")));
   } finally {
     chmodSync(dir, 0o755);
+    if (exe !== process.execPath) rmSync(join(exe, ".."), { recursive: true, force: true });
   }
 }, { skip: noSetpriv ? "needs setpriv to drop root" : undefined });

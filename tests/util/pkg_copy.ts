@@ -50,18 +50,22 @@ export interface ChildResult {
 }
 
 /** Command line that runs `script` under this test's runtime. */
-export function runtimeArgs(script: string): [string, string[]] {
-  return isBun ? [process.execPath, [script]] : [process.execPath, ["run", "-A", script]];
+export function runtimeArgs(script: string, exe: string = process.execPath): [string, string[]] {
+  return isBun ? [exe, [script]] : [exe, ["run", "-A", script]];
 }
 
-/** Runs `script` (in `cwd`) under this runtime with extra env; `prefix` wraps the command (setpriv, script). */
+/**
+ * Runs `script` (in `cwd`) under this runtime with extra env; `prefix` wraps the command (setpriv, script);
+ * `exe` is the runtime's executable (default: this one).
+ */
 export function runChild(
   cwd: string,
   script: string,
   env: Record<string, string | undefined> = {},
   prefix: string[] = [],
+  exe: string = process.execPath,
 ): ChildResult {
-  const [cmd, args] = runtimeArgs(script);
+  const [cmd, args] = runtimeArgs(script, exe);
   const full: Record<string, string | undefined> = {
     ...process.env,
     MM_BUILD: "",
