@@ -135,6 +135,7 @@ export {
   BadHandleError,
   BarrierError,
   BindingError,
+  BoundsCheckError,
   BoundsError,
   CompileError,
   DeadlockError,
