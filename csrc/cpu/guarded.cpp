@@ -6,15 +6,14 @@
 
 namespace mm::cpu {
 
-namespace {
-uint64_t page_round(uint64_t bytes) {
-  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+uint64_t guarded_body(uint64_t bytes) {
+  static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (bytes == 0) bytes = 1;
   return (bytes + page - 1) / page * page;
 }
-}  // namespace
 
 void* guarded_alloc(uint64_t bytes, uint64_t guard) {
-  const uint64_t body = page_round(bytes ? bytes : 1);
+  const uint64_t body = guarded_body(bytes);
   const uint64_t total = body + 2 * guard;
   void* base = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) return nullptr;
@@ -28,7 +27,7 @@ void* guarded_alloc(uint64_t bytes, uint64_t guard) {
 
 void guarded_free(void* p, uint64_t bytes, uint64_t guard) {
   if (!p) return;
-  const uint64_t body = page_round(bytes ? bytes : 1);
+  const uint64_t body = guarded_body(bytes);
   munmap(static_cast<char*>(p) - guard, body + 2 * guard);
 }
 

@@ -17,5 +17,7 @@ constexpr uint64_t kThreadgroupGuard = uint64_t{1} << 20;
 // bytes each; page-aligned; nullptr when the mapping fails. Only address space is reserved for guards.
 void* guarded_alloc(uint64_t bytes, uint64_t guard);
 void guarded_free(void* p, uint64_t bytes, uint64_t guard);
+// Read-write bytes behind a guarded allocation of `bytes` (rounded up to whole pages).
+uint64_t guarded_body(uint64_t bytes);
 
 }  // namespace mm::cpu

@@ -16,10 +16,6 @@
 
 namespace mm::cpu {
 
-namespace {
-uint64_t page_round(uint64_t bytes) { return (bytes + 4095) / 4096 * 4096; }
-}  // namespace
-
 void Instrument::add_allocation(const void* p, uint64_t bytes) {
   std::lock_guard<std::mutex> lock(allocs_mu_);
   allocs_[reinterpret_cast<uintptr_t>(p)] = bytes;
@@ -40,7 +36,7 @@ void Instrument::begin_bounds_dispatch() {
       if (r.lo < lo || r.lo > lo + bytes) continue;
       bool seen = false;
       for (const Zone& z : zones_) seen = seen || z.lo == lo;
-      if (!seen) zones_.push_back({lo - kDeviceGuard, lo + page_round(bytes) + kDeviceGuard, lo, lo + bytes, -1});
+      if (!seen) zones_.push_back({lo - kDeviceGuard, lo + guarded_body(bytes) + kDeviceGuard, lo, lo + bytes, -1});
       break;
     }
   }
@@ -49,7 +45,7 @@ void Instrument::begin_bounds_dispatch() {
 
 void Instrument::add_threadgroup_zone(size_t range) {
   const Range& r = ranges_[range];
-  zones_.push_back({r.lo - kThreadgroupGuard, r.lo + page_round(r.hi - r.lo) + kThreadgroupGuard, r.lo, r.hi,
+  zones_.push_back({r.lo - kThreadgroupGuard, r.lo + guarded_body(r.hi - r.lo) + kThreadgroupGuard, r.lo, r.hi,
                     static_cast<int>(range)});
 }
 
