@@ -154,6 +154,7 @@ export {
   BadHandleError,
   BarrierError,
   BindingError,
+  BoundsCheckError,
   BoundsError,
   CompileError,
   DeadlockError,

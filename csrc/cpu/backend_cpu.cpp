@@ -14,6 +14,7 @@
 #include "../core/backend.h"
 #include "../core/entry.h"
 #include "../core/internal.h"
+#include "guarded.h"
 #include "instrument.h"
 #include "rt_abi.h"
 #include "scheduler.h"
@@ -136,6 +137,15 @@ class CpuBackend : public core::Backend {
   }
 
   int buffer_alloc(const char* op, uint64_t length, core::BackendBuffer* out) override {
+    if (bounds()) {  // guard zones around every buffer let the checker name a stray access's buffer
+      void* g = length <= SIZE_MAX ? guarded_alloc(length, kDeviceGuard) : nullptr;
+      if (!g)
+        return fail(MM_E_OUT_OF_MEMORY, "%s: could not map %llu bytes of guarded host memory", op,
+                    static_cast<unsigned long long>(length));
+      instr_->add_allocation(g, length);
+      *out = core::BackendBuffer{g, nullptr, length};
+      return MM_OK;
+    }
     void* p = nullptr;
     // Exactly `length` bytes, so ASan's redzone starts right at the end of the buffer.
     if (length > SIZE_MAX || posix_memalign(&p, kPage, static_cast<size_t>(length)) != 0 || !p)
@@ -147,7 +157,12 @@ class CpuBackend : public core::Backend {
   }
 
   void buffer_free(core::BackendBuffer* buf) override {
-    std::free(buf->contents);
+    if (bounds() && buf->contents) {
+      instr_->remove_allocation(buf->contents);
+      guarded_free(buf->contents, buf->length, kDeviceGuard);
+    } else {
+      std::free(buf->contents);
+    }
     buf->contents = nullptr;
   }
 
@@ -228,7 +243,9 @@ class CpuBackend : public core::Backend {
   }
 
  private:
-  std::unique_ptr<Instrument> instr_;  // trace / race mode, else null
+  bool bounds() const { return instr_ && instr_->mode() == InstrumentMode::Bounds; }
+
+  std::unique_ptr<Instrument> instr_;  // trace / race / bounds mode, else null
   Scheduler sched_;
   uint32_t threads_;
   uint64_t max_buffer_;
@@ -248,7 +265,8 @@ int make_cpu_backend_instrumented(const char* op, uint32_t threads, const char* 
   cpu::InstrumentMode m;
   if (std::strcmp(mode, "trace") == 0) m = cpu::InstrumentMode::Trace;
   else if (std::strcmp(mode, "race") == 0) m = cpu::InstrumentMode::Race;
-  else return fail(MM_E_INVALID_ARG, "%s: unknown instrument mode \"%.16s\" (expected \"cpu:trace\" or \"cpu:race\")", op, mode);
+  else if (std::strcmp(mode, "bounds") == 0) m = cpu::InstrumentMode::Bounds;
+  else return fail(MM_E_INVALID_ARG, "%s: unknown instrument mode \"%.16s\" (expected \"cpu:trace\", \"cpu:race\" or \"cpu:bounds\")", op, mode);
 #if defined(MM_INSTRUMENT) && MM_INSTRUMENT
   out->reset(new cpu::CpuBackend(threads ? threads : 1, m));
   return MM_OK;

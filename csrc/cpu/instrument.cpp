@@ -1,6 +1,6 @@
 // instrument.cpp — the Instrument's dispatch and threadgroup boundaries, rendezvous epochs and the
 // entry points of every access; trace mode lives in instrument_trace.cpp, race mode in
-// instrument_race.cpp. See instrument.h.
+// instrument_race.cpp, bounds mode in instrument_bounds.cpp. See instrument.h.
 #include "instrument.h"
 
 #include <algorithm>
@@ -33,6 +33,7 @@ void Instrument::begin_dispatch(const char* kernel, const uint32_t grid[3], cons
     }
   }
   n_device_ranges_ = ranges_.size();
+  if (mode_ == InstrumentMode::Bounds) begin_bounds_dispatch();
   last_ = nullptr;
   stats_.clear();
   tg_read_ = tg_written_ = 0;
@@ -49,6 +50,7 @@ void Instrument::begin_threadgroup(uint64_t id, uint32_t nlanes) {
     std::fill(std::begin(sg_epoch_[sp]), std::end(sg_epoch_[sp]), 0u);
   }
   ranges_.resize(n_device_ranges_);
+  zones_.resize(n_device_zones_);
   last_ = nullptr;
   tg_shadow_.clear();
   uninit_.clear();
@@ -57,9 +59,11 @@ void Instrument::begin_threadgroup(uint64_t id, uint32_t nlanes) {
   recs_.clear();
 }
 
-void Instrument::add_threadgroup_memory(const void* p, uint64_t bytes) {
+void Instrument::add_threadgroup_memory(const void* p, uint64_t bytes, bool arg, uint32_t index) {
   const auto lo = reinterpret_cast<uintptr_t>(p);
-  if (p && bytes) ranges_.push_back({lo, lo + bytes, -1});
+  if (!p || !bytes) return;
+  ranges_.push_back({lo, lo + bytes, -1, false, arg, index});
+  if (mode_ == InstrumentMode::Bounds) add_threadgroup_zone(ranges_.size() - 1);
   last_ = nullptr;  // ranges_ may have moved
 }
 
@@ -96,6 +100,7 @@ const Instrument::Range* Instrument::find(uintptr_t a, uint32_t bytes) {
 
 int Instrument::access(uint32_t lane, const void* addr, uint32_t bytes, uint32_t flags, const void* pc) {
   const auto a = reinterpret_cast<uintptr_t>(addr);
+  if (mode_ == InstrumentMode::Bounds) return bounds_access(lane, a, bytes, flags, pc);
   const Range* r = find(a, bytes);
   if (!r) return 0;
   if (mode_ == InstrumentMode::Race) return race_access(lane, *r, a, bytes, flags, pc);
@@ -118,6 +123,11 @@ int Instrument::block(uint32_t lane, const void* base, uint32_t rows, uint32_t r
                       uint32_t flags, const void* pc) {
   flags |= MM_RT_ACCESS_BLOCK;
   const auto b = reinterpret_cast<uintptr_t>(base);
+  if (mode_ == InstrumentMode::Bounds) {
+    for (uint32_t i = 0; i < rows; ++i)
+      if (int rc = bounds_access(lane, b + i * stride, row_bytes, flags, pc)) return rc;
+    return 0;
+  }
   if (mode_ == InstrumentMode::Race) {
     for (uint32_t i = 0; i < rows; ++i) {
       const uintptr_t a = b + i * stride;

@@ -1,6 +1,7 @@
-// instrument.h — trace and race mode of the CPU runtime. Instrumented shader modules report every
+// instrument.h — trace, race and bounds mode of the CPU runtime. Instrumented shader modules report every
 // load/store of a lane (rt_abi.h instr_access/instr_block); one Instrument per CPU backend turns them
-// into a per-site memory-traffic profile (trace) or race / uninitialized-read findings (race).
+// into a per-site memory-traffic profile (trace), race / uninitialized-read findings (race) or
+// out-of-bounds findings raised before the access happens (bounds, instrument_bounds.cpp).
 // Instrumented dispatches run one threadgroup at a time on the caller's thread (under the scheduler's
 // run lock), so only the finished trace text, which mm_trace_take reads from any thread, has a lock.
 #pragma once
@@ -16,7 +17,7 @@
 
 namespace mm::cpu {
 
-enum class InstrumentMode : uint32_t { Off = 0, Trace = 1, Race = 2 };
+enum class InstrumentMode : uint32_t { Off = 0, Trace = 1, Race = 2, Bounds = 3 };
 
 // Per-byte shadow of one access: who (lane or global thread), when (threadgroup barrier epoch and the
 // simdgroup's rendezvous epoch, both counted for the accessed address space alone: a barrier orders
@@ -55,7 +56,12 @@ class Instrument {
   void end_dispatch(bool ok);
   // Threadgroup boundaries and memory, rendezvous releases (called by ThreadgroupRunner).
   void begin_threadgroup(uint64_t id, uint32_t nlanes);
-  void add_threadgroup_memory(const void* p, uint64_t bytes);
+  // `arg`: a [[threadgroup(index)]] argument, else the threadgroup variable of declaration slot `index`.
+  void add_threadgroup_memory(const void* p, uint64_t bytes, bool arg, uint32_t index);
+  // Bounds mode: device buffers allocated in guarded memory (guarded.h), registered for the lifetime
+  // of the allocation; any thread may call these.
+  void add_allocation(const void* p, uint64_t bytes);
+  void remove_allocation(const void* p);
   // `flags` (MM_RT_MEM_*) name the address spaces the rendezvous orders. Both ints return 0 or
   // MM_E_UNINIT (message()): a read of unwritten threadgroup memory is reported once a barrier orders
   // threadgroup memory (or the threadgroup ends) without another lane writing it (that write would be
@@ -78,6 +84,14 @@ class Instrument {
     uintptr_t lo, hi;
     int buffer;  // buffer index, or -1 for threadgroup memory
     bool constant = false;  // a `constant` argument
+    bool tg_arg = false;    // threadgroup memory: a [[threadgroup(tg_index)]] argument, else a variable
+    uint32_t tg_index = 0;
+  };
+  // Bounds mode: a guard zone [glo, ghi) around the allocation [lo, hi) holding a bound range
+  // (range = index into ranges_ for threadgroup memory, -1 for a device allocation).
+  struct Zone {
+    uintptr_t glo, ghi, lo, hi;
+    int range;
   };
   // Trace records of constant-space reads carry this bit (never a MM_RT_ACCESS_* value).
   static constexpr uint32_t kConstantSpace = 0x100;
@@ -108,6 +122,10 @@ class Instrument {
   std::string who_str(uint32_t who, bool tg_memory) const;
   std::string site_str(uint32_t site) const;
   int report_uninit();
+  void begin_bounds_dispatch();
+  void add_threadgroup_zone(size_t range);
+  int bounds_access(uint32_t lane, uintptr_t a, uint32_t bytes, uint32_t flags, const void* pc);
+  int bounds_finding(uint32_t lane, const Range& r, uintptr_t a, uint32_t bytes, uint32_t flags, const void* pc);
 
   InstrumentMode mode_;
   std::string kernel_;
@@ -133,6 +151,12 @@ class Instrument {
   uint64_t tg_read_ = 0, tg_written_ = 0;
   std::mutex trace_mu_;  // guards trace_: appended under the scheduler's run lock, taken by mm_trace_take
   std::string trace_;    // finished dispatches, comma-separated JSON objects
+
+  // bounds state: zones_ holds the device zones of this dispatch, then this threadgroup's
+  std::vector<Zone> zones_;
+  size_t n_device_zones_ = 0;
+  std::mutex allocs_mu_;  // guards allocs_: buffers are allocated and freed on any thread
+  std::unordered_map<uintptr_t, uint64_t> allocs_;  // guarded device allocations: address -> bytes
 
   // race state
   ShadowMap tg_shadow_, dev_shadow_;

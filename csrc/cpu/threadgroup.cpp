@@ -10,6 +10,7 @@
 #include <new>
 
 #include "../include/metal_marlin.h"
+#include "guarded.h"
 #include "instrument.h"
 
 namespace mm::cpu {
@@ -91,6 +92,7 @@ bool ThreadgroupRunner::setup(uint64_t id) {
   tgpos_[1] = static_cast<uint32_t>(id / job.grid[0] % job.grid[1]);
   tgpos_[2] = static_cast<uint32_t>(id / (uint64_t{job.grid[0]} * job.grid[1]));
   tg_bytes_ = 0;
+  guarded_ = job.instrument != nullptr && job.instrument->mode() == InstrumentMode::Bounds;
   const uint32_t nargs = kernel_->n_threadgroup_args < 8 ? kernel_->n_threadgroup_args : 8;
   for (uint32_t i = 0; i < nargs; ++i) tg_bytes_ += job.threadgroup_arg_bytes[i];
   if (tg_bytes_ > job.max_threadgroup_memory) {
@@ -101,7 +103,7 @@ bool ThreadgroupRunner::setup(uint64_t id) {
   }
   for (uint32_t i = 0; i < nargs; ++i) {
     // Exact-size heap block so ASan redzones sit at its edges; 0xFF = NaN for half and float.
-    tg_args_[i] = std::malloc(job.threadgroup_arg_bytes[i] ? job.threadgroup_arg_bytes[i] : 1);
+    tg_args_[i] = tg_malloc(job.threadgroup_arg_bytes[i]);
     if (!tg_args_[i]) {
       set_error(MM_E_OUT_OF_MEMORY, kname() + ": out of memory for [[threadgroup(" + std::to_string(i) + ")]]");
       return false;
@@ -160,12 +162,12 @@ void ThreadgroupRunner::teardown() {
     if (c.started && c.state != LaneState::Finished) fiber_stack_unpoison(c.stack);
     c.started = false;
   }
-  for (void*& p : tg_args_) {
-    std::free(p);
-    p = nullptr;
+  for (uint32_t i = 0; i < 8; ++i) {
+    tg_free(tg_args_[i], shared_->job->threadgroup_arg_bytes[i]);
+    tg_args_[i] = nullptr;
   }
   for (uint32_t s = 0; s < kMaxTgSlots; ++s) {
-    std::free(slots_[s]);
+    tg_free(slots_[s], slot_bytes_[s]);
     slots_[s] = nullptr;
     slot_bytes_[s] = 0;
   }
@@ -182,7 +184,8 @@ uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
   if (setup(id)) {
     if (instr_) {
       instr_->begin_threadgroup(id, nlanes_);
-      for (uint32_t i = 0; i < 8; ++i) instr_->add_threadgroup_memory(tg_args_[i], shared.job->threadgroup_arg_bytes[i]);
+      for (uint32_t i = 0; i < 8; ++i)
+        instr_->add_threadgroup_memory(tg_args_[i], shared.job->threadgroup_arg_bytes[i], true, i);
     }
     for (;;) {
       // One pass: lanes hand over to each other in ascending order (hand_over).
@@ -403,20 +406,33 @@ void* ThreadgroupRunner::threadgroup_alloc(mm_rt_lane* lane, uint32_t slot, uint
   size_t a = sizeof(void*);
   while (a < align) a <<= 1;
   void* p = nullptr;
-  if (posix_memalign(&p, a, bytes ? bytes : 1) != 0 || !p)
+  if (guarded_) p = guarded_alloc(bytes, kThreadgroupGuard);  // page-aligned: any `align` MSL allows
+  else if (posix_memalign(&p, a, bytes ? bytes : 1) != 0) p = nullptr;
+  if (!p)
     {
       set_error(MM_E_OUT_OF_MEMORY, kname() + ": out of memory for threadgroup variable " + std::to_string(slot));
       abort_lane(lane);
     }
   std::memset(p, 0xFF, bytes);
-  if (instr_) instr_->add_threadgroup_memory(p, bytes);
+  if (instr_) instr_->add_threadgroup_memory(p, bytes, false, slot);
   slots_[slot] = p;
   slot_bytes_[slot] = bytes;
   tg_bytes_ += bytes;
   return p;
 }
 
-// ---- trace / race mode -----------------------------------------------------------------------
+// Bounds mode puts threadgroup memory between guard zones (guarded.h), other modes on the heap:
+// exact-size blocks, so ASan's redzones sit at their edges.
+void* ThreadgroupRunner::tg_malloc(uint64_t bytes) {
+  if (guarded_) return guarded_alloc(bytes, kThreadgroupGuard);
+  return std::malloc(bytes ? bytes : 1);
+}
+void ThreadgroupRunner::tg_free(void* p, uint64_t bytes) {
+  if (guarded_) guarded_free(p, bytes, kThreadgroupGuard);
+  else std::free(p);
+}
+
+// ---- trace / race / bounds mode -----------------------------------------------------------------------
 
 void ThreadgroupRunner::instr_access(mm_rt_lane* lane, const void* addr, uint32_t bytes, uint32_t flags,
                                      const void* pc) {

@@ -130,6 +130,9 @@ class ThreadgroupRunner {
   const void* sched_bottom_ = nullptr;  // worker thread stack, learned by the first lane (ASan)
   size_t sched_size_ = 0;
 
+  void* tg_malloc(uint64_t bytes);
+  void tg_free(void* p, uint64_t bytes);
+  bool guarded_ = false;  // this threadgroup's memory lies between guard zones (bounds mode)
   void* tg_args_[8] = {};
   void* slots_[kMaxTgSlots] = {};
   uint32_t slot_bytes_[kMaxTgSlots] = {};

@@ -48,6 +48,7 @@ extern "C" {
 #define MM_E_INTERNAL -17       /* a bug in metal-marlin: please report */
 #define MM_E_NONUNIFORM -18     /* a simdgroup-uniform operation saw lane-dependent values */
 #define MM_E_INTERRUPTED -19    /* SIGINT (Ctrl-C) arrived during a CPU dispatch: it stopped early */
+#define MM_E_BOUNDS_CHECK -20   /* "cpu:bounds": a kernel access outside its buffers / threadgroup memory */
 
 typedef uint32_t mm_device;  /* 0 is never a valid handle */
 typedef uint32_t mm_buffer;
@@ -305,10 +306,12 @@ MM_API int mm_batched_gemm(mm_device dev, const mm_gemm_params* p);
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* mm_device_open also accepts backend "cpu:trace" and "cpu:race" when the library was built in
- * mode "instrument" (MM_E_UNSUPPORTED otherwise): every dispatch then runs one threadgroup at a
- * time and is profiled (trace) or checked for races / uninitialized threadgroup reads (race;
- * findings fail the dispatch with MM_E_RACE / MM_E_UNINIT naming the .metal lines).
+/* mm_device_open also accepts backend "cpu:trace", "cpu:race" and "cpu:bounds" when the library was
+ * built in mode "instrument" (MM_E_UNSUPPORTED otherwise): every dispatch then runs one threadgroup
+ * at a time and is profiled (trace) or checked for races / uninitialized threadgroup reads (race;
+ * findings fail the dispatch with MM_E_RACE / MM_E_UNINIT naming the .metal lines) or for accesses
+ * outside the bound buffer ranges and threadgroup allocations (bounds; MM_E_BOUNDS_CHECK, raised
+ * before the access happens; buffers of such a device live between inaccessible guard zones).
  * Trace mode: copies the JSON array of the dispatches traced since the last call into `out`
  * (NUL-terminated) and forgets them; `*length` = bytes needed including the NUL. When `capacity`
  * is too small, fails with MM_E_INVALID_ARG and keeps the data. Sites are module path + offset. */

@@ -55,11 +55,14 @@ export class Device implements Disposable {
   readonly backend: BackendName;
   /** Instrument mode the device was opened with, if any. */
   readonly instrument: "trace" | "race" | undefined;
+  /** Per-access check the device was opened with ("bounds"), if any. */
+  readonly check: "bounds" | undefined;
 
   private constructor(opts: DeviceOptions) {
     this.#core = new DeviceCore(this, opts);
     this.backend = this.#core.backend;
     this.instrument = this.#core.instrument;
+    this.check = this.#core.check;
   }
 
   /** Opens a device; loads (and if needed builds) the native library on first use. */

@@ -15,32 +15,14 @@ import {
   UnsupportedError,
 } from "./errors.ts";
 import { loadNative, type Native } from "../ffi/native.ts";
+import { type DeviceOptions, validateOptions } from "./device_options.ts";
 import type { BuildMode } from "../build/toolchain.ts";
 import { attachDevice, check, cstr, type DeviceState, fixedString, outHandle } from "./internal.ts";
 import { createLibrary, type Library } from "./library.ts";
 import { createTensor, rootOf, shapeSize, Tensor } from "./tensor.ts";
 import { buildReport, takeRawTrace, type TraceReport } from "./trace.ts";
 
-/** Options of Device.open(). */
-export interface DeviceOptions {
-  /**
-   * "auto" (default): Metal on an Apple7+ GPU, else the CPU shader runtime (never "metal-sim").
-   * "metal-sim": the Metal backend driving the simulated Metal driver of the metal-sim build (Linux,
-   * clang-16 + libblocksruntime-dev; UnsupportedError with the reason when that build is unavailable).
-   */
-  backend?: "auto" | "cpu" | "metal" | "metal-sim";
-  /** CPU worker threads; 0 or absent = MM_THREADS env, else the number of cores. */
-  threads?: number;
-  /** Explicit path of the native library (overrides MM_LIBRARY_PATH and the local build). */
-  libraryPath?: string;
-  /**
-   * CPU backend only: load the instrumented build (build/instrument) and run every dispatch one
-   * threadgroup at a time, either profiling device-memory traffic per .metal line ("trace", see
-   * `trace()`) or failing with RaceError / UninitializedReadError on a race or a read of unwritten
-   * threadgroup memory ("race"). Absent: a normal device.
-   */
-  instrument?: "trace" | "race";
-}
+export type { DeviceOptions };
 
 /** Snapshot of mm_device_info (field names as in the C struct). Byte counts are bytes. */
 export interface DeviceInfo {
@@ -100,44 +82,13 @@ export function simMode(): BuildMode {
 // The native library a device needs: instrumented for trace/race, the metal-sim build for metal-sim
 // (reported unavailable with the reason when it cannot be built here), else the default one.
 function openNative(opts: DeviceOptions): Native {
-  if (opts.instrument) return loadNative({ libraryPath: opts.libraryPath, mode: "instrument" });
+  if (opts.instrument || opts.check) return loadNative({ libraryPath: opts.libraryPath, mode: "instrument" });
   if (opts.backend !== "metal-sim") return loadNative({ libraryPath: opts.libraryPath });
   try {
     return loadNative({ libraryPath: opts.libraryPath, mode: simMode() });
   } catch (e) {
     if (!(e instanceof LibraryLoadError)) throw e;
     throw new UnsupportedError(`device: backend "metal-sim" is unavailable here: ${e.message}`, "device");
-  }
-}
-
-function validateOptions(opts: DeviceOptions): void {
-  const backend = opts.backend ?? "auto";
-  if (backend !== "auto" && backend !== "cpu" && backend !== "metal" && backend !== "metal-sim") {
-    throw new InvalidArgumentError(
-      `device: backend must be "auto", "cpu", "metal" or "metal-sim", got "${backend}"`,
-      "device",
-    );
-  }
-  const threads = opts.threads ?? 0;
-  // Bounded by the u32 the C ABI takes (Deno's FFI throws a plain TypeError past it).
-  if (!Number.isInteger(threads) || threads < 0 || threads > 0xffff_ffff) {
-    throw new InvalidArgumentError(
-      `device: threads must be an integer in 0..4294967295, got ${threads}`,
-      "device",
-    );
-  }
-  const instrument = opts.instrument;
-  if (instrument !== undefined && instrument !== "trace" && instrument !== "race") {
-    throw new InvalidArgumentError(
-      `device: instrument must be "trace" or "race", got "${instrument}"`,
-      "device",
-    );
-  }
-  if (instrument !== undefined && (backend === "metal" || backend === "metal-sim")) {
-    throw new InvalidArgumentError(
-      `device: instrument "${instrument}" needs the CPU backend, not ${backend}`,
-      "device",
-    );
   }
 }
 
@@ -154,13 +105,16 @@ export class DeviceCore {
   readonly backend: BackendName;
   /** Instrument mode the device was opened with, if any. */
   readonly instrument: "trace" | "race" | undefined;
+  /** Per-access check the device was opened with, if any. */
+  readonly check: "bounds" | undefined;
 
   /** Opens the native device for `owner`; loads (and if needed builds) the native library on first use. */
   constructor(owner: object, opts: DeviceOptions) {
     validateOptions(opts);
     const instrument = opts.instrument;
     const native = openNative(opts);
-    const name = instrument ? `cpu:${instrument}` : opts.backend ?? "auto";
+    const mode = instrument ?? (opts.check === "bounds" ? "bounds" : undefined);
+    const name = mode ? `cpu:${mode}` : opts.backend ?? "auto";
     check(native, native.fns.mm_device_open(cstr(name), opts.threads ?? 0, outHandle), "device");
     const s: DeviceState = {
       native,
@@ -176,6 +130,7 @@ export class DeviceCore {
     this.backend = info.backend;
     s.maxBufferLength = info.max_buffer_length;
     this.instrument = instrument;
+    this.check = opts.check;
     finalizer.register(owner, s, this);
   }
 
@@ -255,7 +210,10 @@ export class DeviceCore {
     const hit = this.#libraries.get(key);
     if (hit && !hit.disposed) return hit;
     if (this.backend === "cpu") {
-      const path = compileModule(source, { name, mode: this.instrument ? "instrument" : envMode() });
+      const path = compileModule(source, {
+        name,
+        mode: this.instrument || this.check ? "instrument" : envMode(),
+      });
       check(s.native, s.native.fns.mm_library_load(s.handle, cstr(path), outHandle), "compile");
     } else {
       // Metal takes the source itself; the reflection core validates with (and, on metal-sim, the

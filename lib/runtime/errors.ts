@@ -78,6 +78,13 @@ export class NonUniformError extends MarlinError {}
  * host runtime's own handler (by default the process then exits).
  */
 export class InterruptedError extends MarlinError {}
+/**
+ * A kernel on a `check: "bounds"` device accessed memory outside its bound buffer ranges or
+ * threadgroup allocations (MM_E_BOUNDS_CHECK). The message names the .metal line, the buffer index
+ * (or threadgroup argument / variable), the byte offset and the bound length in bytes. The access
+ * was stopped before it happened: nothing was written, the read returned nothing.
+ */
+export class BoundsCheckError extends BoundsError {}
 
 type ErrorClass = new (message: string, op?: string) => MarlinError;
 
@@ -103,6 +110,7 @@ export const ErrorCode = {
   MM_E_INTERNAL: -17,
   MM_E_NONUNIFORM: -18,
   MM_E_INTERRUPTED: -19,
+  MM_E_BOUNDS_CHECK: -20,
 } as const;
 
 /** Status code -> error class thrown for it (lib/runtime/internal.ts `check()`). */
@@ -126,6 +134,7 @@ export const errorClassByCode: ReadonlyMap<number, ErrorClass> = new Map<number,
   [ErrorCode.MM_E_INTERNAL, InternalError],
   [ErrorCode.MM_E_NONUNIFORM, NonUniformError],
   [ErrorCode.MM_E_INTERRUPTED, InterruptedError],
+  [ErrorCode.MM_E_BOUNDS_CHECK, BoundsCheckError],
 ]);
 
 /** Builds the error for a negative status code; `detail` is mm_last_error() or another message. */

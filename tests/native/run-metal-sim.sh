@@ -24,7 +24,7 @@ done
 
 sim="$(ls "$root"/csrc/metal/sim/runtime/*.cpp "$root"/csrc/metal/sim/driver/*.cpp | tr "\n" " ")$root/csrc/metal/sim/runtime/msgsend_$arch.S"
 cpu="$root/csrc/cpu/scheduler.cpp $root/csrc/cpu/threadgroup.cpp $root/csrc/cpu/matrix_memo.cpp $root/csrc/cpu/fiber.cpp"
-for f in instrument instrument_trace instrument_race; do [ -f "$root/csrc/cpu/$f.cpp" ] && cpu="$cpu $root/csrc/cpu/$f.cpp"; done
+for f in instrument instrument_trace instrument_race instrument_bounds guarded; do [ -f "$root/csrc/cpu/$f.cpp" ] && cpu="$cpu $root/csrc/cpu/$f.cpp"; done
 tests="$here/harness.mm $here/host_test.mm $here/async_test.mm $here/rules_test.mm"
 ctests="$here/runtime_test.cpp"  # plain C++ (with blocks) against the runtime's C API
 warn="-Wall -Wextra -Werror"

@@ -9,6 +9,7 @@ srcs="$root/tests/native/scheduler_test.cpp $root/csrc/cpu/scheduler.cpp $root/c
 srcs="$srcs $root/csrc/cpu/matrix_memo.cpp $root/csrc/cpu/fiber.cpp"
 # The scheduler calls the trace / race-mode hooks of instrument*.cpp when those files are in the tree.
 [ -f "$root/csrc/cpu/instrument.cpp" ] && srcs="$srcs $root/csrc/cpu/instrument.cpp $root/csrc/cpu/instrument_trace.cpp $root/csrc/cpu/instrument_race.cpp"
+[ -f "$root/csrc/cpu/guarded.cpp" ] && srcs="$srcs $root/csrc/cpu/instrument_bounds.cpp $root/csrc/cpu/guarded.cpp"
 warn="-Wall -Wextra -Werror"
 
 echo "== g++ -O2"
