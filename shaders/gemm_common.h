@@ -16,15 +16,26 @@ inline constant float* gemm_code_table(uint format) {
                                                                                               : mm_uint4_values;
 }
 
-// One stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) at element index idx.
-inline float gemm_scale_at(device const uchar* raw, uint idx, uint dtype) {
+// Scales and int4-affine biases are 16-bit (f16, bf16) or 8-bit (E8M0, E4M3) elements; zero points u8.
+inline bool gemm_scale_wide(uint dtype) {
+  return dtype == MM_SCALE_F16 || dtype == MM_SCALE_BF16;
+}
+
+// The raw bits of element idx of a scale, zero-point or bias array (wide: 16-bit elements, else 8-bit).
+// Raw bits, not floats, so the vector kernels can stage them in 16 bits of threadgroup memory each.
+inline uint gemm_raw_at(device const uchar* raw, uint idx, bool wide) {
+  return wide ? uint(((device const ushort*)raw)[idx]) : uint(raw[idx]);
+}
+
+// The value of one stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) from its bits.
+inline float gemm_scale_bits(uint v, uint dtype) {
   if (dtype == MM_SCALE_F16) {
-    return float(((device const half*)raw)[idx]);
+    return float(as_type<half>(ushort(v)));
   }
   if (dtype == MM_SCALE_BF16) {
-    return as_type<float>(uint(((device const ushort*)raw)[idx]) << 16);
+    return as_type<float>(v << 16);
   }
-  return dtype == MM_SCALE_E8M0 ? mm_e8m0_values[raw[idx]] : mm_e4m3_values[raw[idx]];
+  return dtype == MM_SCALE_E8M0 ? mm_e8m0_values[v] : mm_e4m3_values[v];
 }
 
 // What decoding a weight needs from the params, copied to registers once per kernel: reading the
@@ -43,21 +54,37 @@ inline GemmDecode gemm_decode(constant GemmParams& p, bool up) {
   return d;
 }
 
-// Scale s and offset b of (group, column) element index idx: w = table[code] * s + b.
-// zb holds the int4 zero points (u8) or the int4-affine biases (scale dtype); unused otherwise.
-inline void gemm_group(GemmDecode d, device const uchar* scales, device const uchar* zb, uint idx, thread float& s,
-                       thread float& b) {
-  s = gemm_scale_at(scales, idx, d.scale_dtype);
+// Which formats store a second per-group array (int4 zero points, int4-affine biases) in `zeros`.
+inline bool gemm_has_zb(uint format) {
+  return format == GEMM_FMT_INT4 || format == GEMM_FMT_INT4_AFFINE;
+}
+
+// Scale s and offset b of one (group, column) from its stored bits: w = table[code] * s + b.
+// sv: the scale's bits; zv: the int4 zero point or int4-affine bias bits (ignored by the other formats).
+inline void gemm_group_bits(GemmDecode d, uint sv, uint zv, thread float& s, thread float& b) {
+  s = gemm_scale_bits(sv, d.scale_dtype);
   b = 0.0f;
   if (d.format == GEMM_FMT_INT4) {
-    b = -float(zb[idx]) * s;
+    b = -float(zv) * s;
   } else if (d.format == GEMM_FMT_INT4_SYM) {
     b = -8.0f * s;
   } else if (d.format == GEMM_FMT_INT4_AFFINE) {
-    b = gemm_scale_at(zb, idx, d.scale_dtype);
+    b = gemm_scale_bits(zv, d.scale_dtype);
   } else if (d.format == GEMM_FMT_NVFP4) {
     s *= d.ts;
   }
+}
+
+// Scale s and offset b of (group, column) element index idx, read from device memory.
+// zb holds the int4 zero points (u8) or the int4-affine biases (scale dtype); unused otherwise.
+inline void gemm_group(GemmDecode d, device const uchar* scales, device const uchar* zb, uint idx, thread float& s,
+                       thread float& b) {
+  const uint sv = gemm_raw_at(scales, idx, gemm_scale_wide(d.scale_dtype));
+  uint zv = 0u;
+  if (gemm_has_zb(d.format)) {
+    zv = gemm_raw_at(zb, idx, d.format == GEMM_FMT_INT4_AFFINE && gemm_scale_wide(d.scale_dtype));
+  }
+  gemm_group_bits(d, sv, zv, s, b);
 }
 
 // Decodes the 8 codes of word w (lowest k in the lowest nibble) into out[0..7].
