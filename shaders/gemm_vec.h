@@ -6,16 +6,16 @@
 
 #include "gemm_common.h"
 
-// Each (group, column) scale, zero point and bias is read from device memory once per threadgroup. The
-// 4 simdgroups split every K block, so if each fetched its own group's scale, a group spanning several
-// slices would be read by each (up to 4 times at gs >= 256). Instead the threadgroup stages the raw bits
-// of the block's new groups next to x, in the same cooperative pass and barrier: one request per group
-// row of 32 columns (as coalesced as the hot loop's own loads), no extra barrier, and the hot loop still
-// decodes a scale only when K crosses a group boundary (now from threadgroup memory). Raw 16-bit bits
-// rather than floats keep 4 planes (scale, zero/bias, and SwiGLU's up weight's two) in 8 KB. The planes are
-// rings of GEMM_VEC_SLOTS group rows, slot g % 32: a group outlives a block when gs > 256 or it straddles
-// two, and a block touches at most 32 groups (each holds >= 1 of its 32 words), so a live slot is never
-// overwritten. Splitting K along group boundaries instead would leave 3 simdgroups idle per channel.
+// Each (group, column) scale, zero point and bias is read from device memory once per threadgroup: the 4
+// simdgroups split every K block, so if each fetched its own group's scale, a group spanning several
+// slices would be read by each (up to 4 times at gs >= 256). The threadgroup stages the raw bits of the
+// block's new groups next to x in the same cooperative pass and barrier (one request per group row of 32
+// columns, as coalesced as the hot loop's loads); the hot loop still decodes only when K crosses a group
+// boundary, now from threadgroup memory. Raw 16-bit bits, not floats, keep 4 planes (scale, zero/bias,
+// and SwiGLU's up weight's two) in 8 KB. Each plane is a ring of 32 group rows (slot g % 32): a group
+// outlives a block when gs > 256 or it straddles two, and a block touches <= 32 groups (each holds >= 1
+// of its 32 words), so a live slot is never overwritten. Splitting K along group boundaries would idle 3
+// simdgroups per channel; simd_shuffle cannot share across simdgroups (lanes own different columns).
 #define GEMM_VEC_SLOTS (GEMM_VEC_KBLOCK / 8u)
 #define GEMM_VEC_PLANE (GEMM_VEC_SLOTS * GEMM_VEC_COLS)
 
