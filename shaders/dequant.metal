@@ -8,7 +8,7 @@ using namespace metal;
 #include "layer_params.h"
 
 // Four consecutive stored scales (or int4-affine biases) from element idx, a multiple of 4: one 8-byte
-// (f16 / bf16) or 4-byte (E8M0 / E4M3) load, each element decoded by gemm_scale_value.
+// (f16 / bf16) or 4-byte (E8M0 / E4M3) load, each element decoded by gemm_scale_bits.
 inline float4 dequant_scale4(device const uchar* raw, uint idx, uint dtype) {
   uint4 bits;
   if (dtype <= MM_SCALE_BF16) {
@@ -20,8 +20,8 @@ inline float4 dequant_scale4(device const uchar* raw, uint idx, uint dtype) {
     v = *((device const uchar4*)(raw + idx));
     bits = uint4(v);
   }
-  return float4(gemm_scale_value(bits.x, dtype), gemm_scale_value(bits.y, dtype), gemm_scale_value(bits.z, dtype),
-                gemm_scale_value(bits.w, dtype));
+  return float4(gemm_scale_bits(bits.x, dtype), gemm_scale_bits(bits.y, dtype), gemm_scale_bits(bits.z, dtype),
+                gemm_scale_bits(bits.w, dtype));
 }
 
 // Grid (ceil(ceil(N / 4) / 64), Kp / gs, batch) x 64 threads; thread t owns columns n .. n + 3,

@@ -16,22 +16,27 @@ inline constant float* gemm_code_table(uint format) {
                                                                                               : mm_uint4_values;
 }
 
-// The value of one stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) from its raw
-// bits (the 16 bits of f16 / bf16, the byte of E8M0 / E4M3): dequant loads four at once and decodes each.
-inline float gemm_scale_value(uint bits, uint dtype) {
-  if (dtype == MM_SCALE_F16) {
-    return float(as_type<half>(ushort(bits)));
-  }
-  if (dtype == MM_SCALE_BF16) {
-    return as_type<float>(bits << 16);
-  }
-  return dtype == MM_SCALE_E8M0 ? mm_e8m0_values[bits] : mm_e4m3_values[bits];
+// Scales and int4-affine biases are 16-bit (f16, bf16) or 8-bit (E8M0, E4M3) elements; zero points u8.
+inline bool gemm_scale_wide(uint dtype) {
+  return dtype == MM_SCALE_F16 || dtype == MM_SCALE_BF16;
 }
 
-// One stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) at element index idx.
-inline float gemm_scale_at(device const uchar* raw, uint idx, uint dtype) {
-  const uint bits = dtype <= MM_SCALE_BF16 ? uint(((device const ushort*)raw)[idx]) : uint(raw[idx]);
-  return gemm_scale_value(bits, dtype);
+// The raw bits of element idx of a scale, zero-point or bias array (wide: 16-bit elements, else 8-bit).
+// Raw bits, not floats, so the vector kernels can stage them in 16 bits of threadgroup memory each.
+inline uint gemm_raw_at(device const uchar* raw, uint idx, bool wide) {
+  return wide ? uint(((device const ushort*)raw)[idx]) : uint(raw[idx]);
+}
+
+// The value of one stored scale (or int4-affine bias) element of type `dtype` (MM_SCALE_*) from its bits
+// (dequant loads four at once and decodes each).
+inline float gemm_scale_bits(uint v, uint dtype) {
+  if (dtype == MM_SCALE_F16) {
+    return float(as_type<half>(ushort(v)));
+  }
+  if (dtype == MM_SCALE_BF16) {
+    return as_type<float>(v << 16);
+  }
+  return dtype == MM_SCALE_E8M0 ? mm_e8m0_values[v] : mm_e4m3_values[v];
 }
 
 // What decoding a weight needs from the params, copied to registers once per kernel: reading the
@@ -55,8 +60,13 @@ inline GemmDecode gemm_decode(constant GemmParams& p, bool up) {
   return gemm_decode_fields(p.format, p.scale_dtype, up ? p.up_tensor_scale : p.tensor_scale);
 }
 
-// Scale s and offset b of a group from its stored scale sv and zv (int4: the zero point; int4-affine:
-// the bias value; unused otherwise): w = table[code] * s + b.
+// Which formats store a second per-group array (int4 zero points, int4-affine biases) in `zeros`.
+inline bool gemm_has_zb(uint format) {
+  return format == GEMM_FMT_INT4 || format == GEMM_FMT_INT4_AFFINE;
+}
+
+// Scale s and offset b of a group from its decoded stored scale sv and zv (int4: the zero point;
+// int4-affine: the bias value; unused otherwise): w = table[code] * s + b.
 inline void gemm_group_of(GemmDecode d, float sv, float zv, thread float& s, thread float& b) {
   s = sv;
   b = 0.0f;
@@ -71,17 +81,25 @@ inline void gemm_group_of(GemmDecode d, float sv, float zv, thread float& s, thr
   }
 }
 
-// Scale s and offset b of (group, column) element index idx: w = table[code] * s + b.
+// Scale s and offset b of one (group, column) from its stored bits: w = table[code] * s + b.
+// sv: the scale's bits; zv: the int4 zero point or int4-affine bias bits (ignored by the other formats).
+inline void gemm_group_bits(GemmDecode d, uint sv, uint zv, thread float& s, thread float& b) {
+  const float z = d.format == GEMM_FMT_INT4 ? float(zv)
+                  : d.format == GEMM_FMT_INT4_AFFINE ? gemm_scale_bits(zv, d.scale_dtype)
+                                                      : 0.0f;
+  gemm_group_of(d, gemm_scale_bits(sv, d.scale_dtype), z, s, b);
+}
+
+// Scale s and offset b of (group, column) element index idx, read from device memory.
 // zb holds the int4 zero points (u8) or the int4-affine biases (scale dtype); unused otherwise.
 inline void gemm_group(GemmDecode d, device const uchar* scales, device const uchar* zb, uint idx, thread float& s,
                        thread float& b) {
-  float zv = 0.0f;
-  if (d.format == GEMM_FMT_INT4) {
-    zv = float(zb[idx]);
-  } else if (d.format == GEMM_FMT_INT4_AFFINE) {
-    zv = gemm_scale_at(zb, idx, d.scale_dtype);
+  const uint sv = gemm_raw_at(scales, idx, gemm_scale_wide(d.scale_dtype));
+  uint zv = 0u;
+  if (gemm_has_zb(d.format)) {
+    zv = gemm_raw_at(zb, idx, d.format == GEMM_FMT_INT4_AFFINE && gemm_scale_wide(d.scale_dtype));
   }
-  gemm_group_of(d, gemm_scale_at(scales, idx, d.scale_dtype), zv, s, b);
+  gemm_group_bits(d, sv, zv, s, b);
 }
 
 // Decodes the 8 codes of word w (lowest k in the lowest nibble) into out[0..7].

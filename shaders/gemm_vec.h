@@ -6,15 +6,59 @@
 
 #include "gemm_common.h"
 
+// Each (group, column) scale, zero point and bias is read from device memory once per threadgroup: the 4
+// simdgroups split every K block, so if each fetched its own group's scale, a group spanning several
+// slices would be read by each (up to 4 times at gs >= 256). The threadgroup stages the raw bits of the
+// block's new groups next to x in the same cooperative pass and barrier (one request per group row of 32
+// columns, as coalesced as the hot loop's loads); the hot loop still decodes only when K crosses a group
+// boundary, now from threadgroup memory. Raw 16-bit bits, not floats, keep 4 planes (scale, zero/bias,
+// and SwiGLU's up weight's two) in 8 KB. Each plane is a ring of 32 group rows (slot g % 32): a group
+// outlives a block when gs > 256 or it straddles two, and a block touches <= 32 groups (each holds >= 1
+// of its 32 words), so a live slot is never overwritten. Splitting K along group boundaries would idle 3
+// simdgroups per channel; simd_shuffle cannot share across simdgroups (lanes own different columns).
+#define GEMM_VEC_SLOTS (GEMM_VEC_KBLOCK / 8u)
+#define GEMM_VEC_PLANE (GEMM_VEC_SLOTS * GEMM_VEC_COLS)
+
+// Stages the raw bits of groups [g0, g1] (g1 = g0 - 1: none) of the threadgroup's columns col0 .. col0 + 31
+// into the rings of gq: plane 0 scales, 1 zero points / biases, 2 and 3 the same for SwiGLU's up weight.
+// Element e is (group g0 + e / 32, column e % 32): one simdgroup request reads one group row.
+inline void gemm_vec_stage_groups(threadgroup ushort* gq, device const uchar* scales, device const uchar* zeros,
+                                  device const uchar* up_scales, device const uchar* up_zeros, GemmDecode dec,
+                                  bool swiglu, uint sb, uint ldb, uint np, uint col0, uint g0, uint g1, uint tid) {
+  const bool ws = gemm_scale_wide(dec.scale_dtype);
+  const bool zb = gemm_has_zb(dec.format);
+  const bool wz = dec.format == GEMM_FMT_INT4_AFFINE && ws;  // int4 zero points are u8
+  const uint count = (g1 + 1u - g0) * GEMM_VEC_COLS;
+  for (uint e = tid; e < count; e += GEMM_THREADS) {
+    const uint g = g0 + e / GEMM_VEC_COLS;
+    const uint col = e % GEMM_VEC_COLS;
+    if (col0 + col < np) {
+      const uint idx = sb + g * ldb + col0 + col;
+      const uint q = (g % GEMM_VEC_SLOTS) * GEMM_VEC_COLS + col;
+      gq[q] = ushort(gemm_raw_at(scales, idx, ws));
+      if (zb) {
+        gq[GEMM_VEC_PLANE + q] = ushort(gemm_raw_at(zeros, idx, wz));
+      }
+      if (swiglu) {
+        gq[2u * GEMM_VEC_PLANE + q] = ushort(gemm_raw_at(up_scales, idx, ws));
+        if (zb) {
+          gq[3u * GEMM_VEC_PLANE + q] = ushort(gemm_raw_at(up_zeros, idx, wz));
+        }
+      }
+    }
+  }
+}
+
 // Grid (ceil(N / 32), splits, batch) x 128 threads. Lane l of every simdgroup owns column
 // 32 * group.x + l; simdgroup s walks words [8s, 8s + 8) of each 256-deep K block (32 words), so a
 // K block costs two barriers. Threadgroup memory: one ROWS x 256 float array (ROWS = 16: 16 KB; ROWS = 1:
 // 1 KB), the x block during the K loop, then the cross-simdgroup reduction (2 planes x 4 simdgroups x
-// ROWS x 32 lanes, the same size). Requires M <= ROWS; no alignment requirement.
-// Format, group size, scale storage and activation dtype (f16 / bf16) are runtime parameters (p): the
-// group's scale and bias are fetched when K crosses a group boundary, so any group size runs the same
-// loop. OutT = ushort: final f16/bf16 output with the epilogue. OutT = float: raw partial sums of K range
-// [split * k_chunk, (split + 1) * k_chunk) to workspace [batch][splits][planes][M][N] (no epilogue).
+// ROWS x 32 lanes, the same size); plus the staged group bits (4 planes x 32 slots x 32 columns x 2 bytes =
+// 8 KB): 24 KB for ROWS = 16, 9 KB for ROWS = 1. Requires M <= ROWS; no alignment requirement.
+// Format, group size, scale storage and activation dtype (f16 / bf16) are runtime parameters (p), so
+// any group size runs the same loop. OutT = ushort: final f16/bf16 output with the epilogue. OutT = float:
+// raw partial sums of K range [split * k_chunk, (split + 1) * k_chunk) to workspace
+// [batch][splits][planes][M][N] (no epilogue).
 template <uint ROWS, typename OutT>
 [[kernel]] void gemm_vec(device const uint* packed [[buffer(0)]],
                          device const uchar* scales [[buffer(1)]],
@@ -35,6 +79,8 @@ template <uint ROWS, typename OutT>
   threadgroup float xs[ROWS * GEMM_VEC_KBLOCK];
   static_assert(sizeof(xs) <= 32768 && 2u * 4u * 32u == GEMM_VEC_KBLOCK, "gemm_vec: reduction must fit xs");
   threadgroup float* red = &xs[0];
+  threadgroup ushort gq[4u * GEMM_VEC_PLANE];  // staged group bits (see above)
+  static_assert(sizeof(xs) + sizeof(gq) <= 32768, "gemm_vec: threadgroup memory over 32 KB");
 
   const bool partial = sizeof(OutT) == 4;
   const uint epi = p.epilogue;
@@ -51,8 +97,8 @@ template <uint ROWS, typename OutT>
   const GemmDecode dec = gemm_decode(p, false);
   const GemmDecode dec_up = swiglu ? gemm_decode(p, true) : dec;
   constant float* table = gemm_code_table(dec.format);
-  const uint gs = p.group_size, ldb = p.ldb, lda = p.lda, kdim = p.K;
-  // Scales, zero points and biases are indexed in elements of their own type (gemm_group).
+  const uint gs = p.group_size, ldb = p.ldb, lda = p.lda, kdim = p.K, np = p.Np;
+  // Scales, zero points and biases are indexed in elements of their own type (gemm_raw_at).
   const uint sb = b * p.stride_s;
 
   packed += b * p.stride_w;
@@ -69,6 +115,8 @@ template <uint ROWS, typename OutT>
   // so one compare per word finds the boundary and the division runs once per group.
   uint g_end = 0u;
   float s = 0.0f, z = 0.0f, s_up = 0.0f, z_up = 0.0f;
+  const bool has_zb = gemm_has_zb(dec.format);
+  uint g_next = kw_begin * 8u / gs;  // first group not staged yet
 
   for (uint kb = kw_begin; kb < kw_end; kb += wpb) {
     threadgroup_barrier(mem_flags::mem_threadgroup);  // readers of the previous block are done
@@ -78,6 +126,10 @@ template <uint ROWS, typename OutT>
       const uint k = kb * 8u + e % GEMM_VEC_KBLOCK;
       xs[e] = k < kdim ? gemm_act(a[r * lda + k], bf16) : 0.0f;
     }
+    const uint g_hi = (min(kb + wpb, kw_end) - 1u) * 8u / gs;  // last group of this block
+    gemm_vec_stage_groups(gq, scales, zeros, up_scales, up_zeros, dec, swiglu, sb, ldb, np,
+                          group.x * GEMM_VEC_COLS, g_next, g_hi, tid);
+    g_next = g_hi + 1u;
     threadgroup_barrier(mem_flags::mem_threadgroup);
     if (col_ok) {
       for (uint j = 0; j < 8; ++j) {
@@ -86,9 +138,11 @@ template <uint ROWS, typename OutT>
           if (kw * 8u >= g_end) {
             const uint g = kw * 8u / gs;
             g_end = (g + 1u) * gs;
-            gemm_group(dec, scales, zeros, sb + g * ldb + n, s, z);
+            const uint q = (g % GEMM_VEC_SLOTS) * GEMM_VEC_COLS + lane;
+            gemm_group_bits(dec, gq[q], has_zb ? uint(gq[GEMM_VEC_PLANE + q]) : 0u, s, z);
             if (swiglu) {
-              gemm_group(dec_up, up_scales, up_zeros, sb + g * ldb + n, s_up, z_up);
+              gemm_group_bits(dec_up, gq[2u * GEMM_VEC_PLANE + q],
+                              has_zb ? uint(gq[3u * GEMM_VEC_PLANE + q]) : 0u, s_up, z_up);
             }
           }
           float w[8];

@@ -105,7 +105,8 @@ const now = capture();
 test("msl golden: covers every shipped, proof and fixture kernel", () => {
   assert.deepEqual(Object.keys(golden.rewrite), [...metal, ...Object.keys(SNIPPETS)]);
   assert.ok(metal.length >= 50 && metal.some((f) => f.startsWith("shaders/proof/")), `${metal.length} files`);
-  assert.ok(golden.audit["shaders/"].accesses > 100, "the shipped kernels' audit has accesses");
+  // A floor, not a count: 87 since issue 11 merged the scale and zero-point loads into one helper.
+  assert.ok(golden.audit["shaders/"].accesses > 50, "the shipped kernels' audit has accesses");
   assert.ok(Object.values(golden.lint).some((f) => f.length > 0), "the lint fixtures have findings");
 });
 

@@ -179,6 +179,27 @@ test("race: the new formats (int4-affine gs 24, mxfp4, nvfp4) with bf16 activati
   raceShapes(dev, ["nvfp4"], 16, "f16");
 });
 
+test("race: the vector kernels' staged group ring is clean (groups across K blocks, per channel, ring wrap, SwiGLU)", () => {
+  // K = 600 is 3 K blocks: gs 200 groups straddle block boundaries, gs 600 spans all three, and gs 8's
+  // 75 groups cycle through the 32 ring slots; SwiGLU stages the up weight's planes too.
+  using dev = raceDevice();
+  const k = 600;
+  for (const [format, groupSize] of [["int4", 8], ["int4-affine", 200], ["fp4", 600]] as const) {
+    for (const [m, splitK] of [[1, 1], [5, 1], [3, 2]]) {
+      using w = dev.upload(syntheticWeight(k, 40, format, groupSize));
+      using up = dev.upload(syntheticWeight(k, 40, format, groupSize));
+      using a = dev.tensor(new Float16Array(m * k).fill(0.5), [m, k]);
+      const label = `M=${m} N=40 K=${k} ${format} gs${groupSize} splitK=${splitK}`;
+      try {
+        using out = dev.gemm(a, w, { splitK, up });
+        assert.deepEqual(out.shape, [m, 40], label);
+      } catch (e) {
+        assert.fail(`${label}: ${e instanceof Error ? `${e.name}: ${e.message}` : e}`);
+      }
+    }
+  }
+});
+
 function raceShapes(
   dev: Device,
   formats: readonly QuantFormat[],

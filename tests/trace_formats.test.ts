@@ -1,7 +1,8 @@
-// Weight traffic of the M <= 16 kernels at any group size (issue 11), from trace mode: the packed-word
-// load reads exactly the packed bytes, and the distinct device bytes a dispatch reads are exactly the
-// packed codes + scales (+ zero points or biases) + activations, plus the few params fields it uses;
-// so no group size makes a kernel read a weight byte twice from a different place or skip one.
+// Weight traffic of the M <= 16 kernels at any group size (issue 11), from trace mode (exact access
+// counts of every lane on the CPU shader runtime, not a GPU). Total device bytes read are exactly the
+// stored packed codes + scales (+ zero points or biases), each read once, plus the activations read once
+// per 32-column threadgroup (the vector kernels' documented re-read of x); and the distinct bytes read
+// are exactly those arrays + A (+ the few params fields). Together: no weight byte read twice or skipped.
 import assert from "node:assert/strict";
 import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
@@ -15,41 +16,64 @@ const test = (name: string, fn: () => void | Promise<void>): void =>
 /** The GemmParams block is 112 bytes (csrc/core/gemm.cpp static_asserts it): an upper bound on its reads. */
 const PARAMS_BYTES = 112;
 
-const CASES: [QuantFormat, number | "channel", number, number][] = [
-  // format, group size, M (1 = gemv, 5 = small), splitK
+const CASES: [QuantFormat, number | "channel", number, number, ("f16" | "bf16")?][] = [
+  // format, group size, M (1 = gemv, 3..5 = small), splitK, activations
   ["fp4", 8, 1, 1],
   ["int4", 24, 5, 1],
+  ["int4", 32, 1, 1],
   ["int4-sym", 40, 1, 1],
-  ["int4-affine", 200, 5, 1],
+  ["int4-sym", 64, 5, 1],
+  ["fp4", 128, 1, 1],
+  ["fp4", 256, 5, 1], // one group per simdgroup slice of a block: read 4 times before issue 11's staging
+  ["int4-affine", 200, 5, 1], // group 1 straddles the 256-K block boundary
+  ["int4-affine", 64, 5, 1, "bf16"],
   ["int4-affine", "channel", 1, 1],
   ["mxfp4", 32, 5, 1],
   ["nvfp4", 16, 1, 1],
   ["fp4", 128, 3, 2],
+  ["int4", 200, 3, 2], // group 1 is cut by the split boundary at K = 256: each split reads it
 ];
 
-test("trace: M <= 16 kernels read packed + scale (+ zero/bias) bytes, no more distinct bytes, at any group size", () => {
+/** Group rows a K range of packed words [w0, w1) touches: the groups of its first and last word and between. */
+const groupsOf = (w0: number, w1: number, gs: number): number =>
+  Math.floor((w1 - 1) * 8 / gs) - Math.floor(w0 * 8 / gs) + 1;
+
+test("trace: M <= 16 kernels read every packed, scale and zero/bias byte exactly once, at any group size", () => {
   using dev = Device.open({ backend: "cpu", instrument: "trace" });
   const n = 64, k = 400;
-  for (const [format, gsOpt, m, splitK] of CASES) {
+  for (const [format, gsOpt, m, splitK, act] of CASES) {
     const groupSize = gsOpt === "channel" ? k : gsOpt;
-    const report = traceGemm({ m, n, k, format, groupSize, splitK }, dev);
+    const report = traceGemm({ m, n, k, format, groupSize, splitK, act }, dev);
     const d = report.dispatches[0];
-    const kp = Math.ceil(k / groupSize) * groupSize, groups = (kp / groupSize) * n;
     const info = FORMAT_INFO[format];
     const sBytes = SCALE_DTYPE_BYTES[info.scaleDtypes[0]];
+    const gBytes = sBytes + (info.hasZeroArray ? 1 : info.hasBias ? sBytes : 0); // per (group, column)
     // The kernels walk ceil(K / 8) packed rows: the rows past K that only pad to the group are never read.
-    const packed = Math.ceil(k / 8) * n * 4;
-    const usedGroups = Math.ceil(Math.ceil(k / 8) * 8 / groupSize) * n;
-    const scales = usedGroups * sBytes;
-    const extra = info.hasZeroArray ? usedGroups : info.hasBias ? usedGroups * sBytes : 0;
-    const acts = m * k * 2;
-    const label = `${d.kernel} ${format} gs${groupSize} M=${m} (${groups} groups)`;
-    const packedLine = d.lines.filter((l) => l.kind === "load" && l.bytes === packed);
-    assert.ok(packedLine.length >= 1, `${label}: no load line read exactly the ${packed} packed bytes`);
-    const params = d.minimalBytesRead - (packed + scales + extra + acts);
+    const kw = Math.ceil(k / 8);
+    const packed = kw * n * 4;
+    const stored = groupsOf(0, kw, groupSize) * n * gBytes;
+    // Split-K threadgroups own K chunks of 256-value blocks (routing: ceil(ceil(Kw*8 / splits) / 256)
+    // blocks each); a group that a chunk boundary cuts is read once by each side.
+    const splits = d.grid[1];
+    assert.equal(splits, splitK, `${d.kernel}: ${splits} splits`);
+    const chunkW = Math.ceil(kw * 8 / splits / 256) * 32;
+    let traced = 0;
+    for (let s = 0; s < splits; s++) {
+      traced += groupsOf(s * chunkW, Math.min(kw, (s + 1) * chunkW), groupSize) * n * gBytes;
+    }
+    assert.ok(splits > 1 || traced === stored);
+    const acts = m * k * 2, colGroups = Math.ceil(n / 32);
+    const label = `${d.kernel} ${format} gs${groupSize} M=${m} ${act ?? "f16"} splits=${splits}`;
+    const weight = d.deviceBytesRead - acts * colGroups;
+    assert.equal(
+      weight,
+      packed + traced,
+      `${label}: weight bytes read ${weight} != packed ${packed} + scales/zeros/biases ${traced} (stored ${stored})`,
+    );
+    const params = d.minimalBytesRead - (packed + stored + acts);
     assert.ok(
       params >= 0 && params <= PARAMS_BYTES,
-      `${label}: distinct bytes read ${d.minimalBytesRead} = packed ${packed} + scales ${scales} + zero/bias ${extra} + A ${acts} + ${params}`,
+      `${label}: distinct bytes read ${d.minimalBytesRead} = packed ${packed} + scales/zeros/biases ${stored} + A ${acts} + ${params}`,
     );
   }
 });
