@@ -17,7 +17,7 @@ flags=(-std=c++20 -fPIC -fvisibility=hidden -Icsrc/include -Icsrc/cpu -Icsrc/cpu
        -Wno-unknown-attributes -DMM_METAL_SIM=1 -O1 -g)
 objc=(-target "$arch-linux-gnu" -fobjc-runtime=macosx-13.0 -fobjc-arc -fblocks -x objective-c++ -Wall -Wextra -Werror
       -Wundeclared-selector -Wunguarded-availability-new -Wstrict-selector-match)
-srcs=(csrc/core/*.cpp csrc/cpu/*.cpp "$gen"/gemm/*.cpp "$gen"/builtin_modules.cpp "$gen"/builtin_sources.cpp
+srcs=(csrc/core/*.cpp csrc/cpu/*.cpp "$gen"/*/*.cpp "$gen"/builtin_modules.cpp "$gen"/builtin_sources.cpp
       csrc/metal/sim/runtime/*.cpp csrc/metal/sim/driver/*.cpp)
 total_pass=0 total_fail=0
 variant() {  # variant <name> <sanitizer flags...>
