@@ -6,6 +6,7 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { assertClose, dense, expect, openCpu, randF16, rng } from "./gemm_helpers.ts";
 import { Device } from "../lib/api/device.ts";
+import { openTestDevice } from "./util/backend.ts";
 import { MarlinError } from "../lib/runtime/errors.ts";
 import { quantize } from "../lib/quant/quantize.ts";
 import { padQuantized } from "../lib/quant/pad.ts";
@@ -108,7 +109,7 @@ test(`fuzz: ${CALLS} seeded API calls give only typed errors and correct GEMMs`,
           if (valid) dev.upload(weights[Math.floor(r() * 3)].q).dispose();
           else dev.upload(odd() as never);
         } else if (kind === 6) { // Device.open
-          if (valid) Device.open({ backend: "cpu" }).dispose();
+          if (valid) openTestDevice().dispose();
           else Device.open(pick([odd(), { backend: odd() }, { threads: odd() }]) as never).dispose();
         } else { // compile with bad arguments only (a valid compile runs the C++ compiler)
           dev.compile(odd() as never, pick([odd(), {}]) as never);
