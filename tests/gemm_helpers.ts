@@ -11,7 +11,7 @@
 // The epilogue propagates the accumulation bound with its Lipschitz constant (relu 1, silu 1.1,
 // gelu 1.13, scale |alpha|; SwiGLU: 1.1 e_g (|u| + e_u) + |silu(g)| e_u).
 import assert from "node:assert";
-import { Device, gemmRoute } from "../lib/api/device.ts";
+import { type Device, gemmRoute } from "../lib/api/device.ts";
 import { openTestDevice } from "./util/backend.ts";
 import { dequantizeF64 } from "../lib/reference/gemm.ts";
 import { quantize } from "../lib/quant/quantize.ts";
