@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# The device-level tests on backend "metal-sim" (the Metal backend csrc/metal/*.mm driving the simulated
-# Metal driver csrc/metal/sim): tests/metal_sim.test.ts and every GEMM test file (their device helper
-# reads MM_TEST_BACKEND), under Bun and Deno on the metal-sim build, then under Bun on the metal-sim-asan
-# build (ASan + UBSan; MM_METAL_SIM_ASAN=0 skips it). Needs clang-16, libclang-rt-16-dev and
-# libblocksruntime-dev. Ends with one "N passed, N failed" line.
+# The suite on backend "metal-sim" (the Metal backend csrc/metal/*.mm driving the simulated Metal driver
+# csrc/metal/sim): tests/metal_sim.test.ts and every test file whose device follows MM_TEST_BACKEND
+# (openTestDevice, tests/util/backend.ts; io_assert opens it too), under Bun and Deno on the metal-sim
+# build, then under Bun on the metal-sim-asan build (ASan + UBSan; MM_METAL_SIM_ASAN=0 skips it). The
+# other files run the same way whatever the backend (CPU-runtime features open "cpu" by name; the rest
+# open no device), so `npm test` already covers them. MM_METAL_SIM_ALL=1 runs every file instead.
+# Needs clang-16, libclang-rt-16-dev and libblocksruntime-dev. Ends with one "N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
-files=(tests/metal_sim.test.ts tests/gemm_*.test.ts)
+if [ "${MM_METAL_SIM_ALL:-0}" = 1 ]; then
+  files=(tests/)
+else
+  mapfile -t files < <(echo tests/metal_sim.test.ts; grep -lE 'openTestDevice|io_assert' tests/*.test.ts)
+fi
 export MM_TEST_BACKEND=metal-sim MM_REQUIRE_METAL_SIM=1
 
 bun scripts/build.ts --mode metal-sim || exit 1

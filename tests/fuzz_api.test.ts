@@ -4,9 +4,8 @@
 // the device's live-buffer count must return to its start. Small shapes keep it to a few seconds.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { assertClose, dense, expect, openCpu, randF16, rng } from "./gemm_helpers.ts";
+import { assertClose, dense, expect, openTestDevice, randF16, rng } from "./gemm_helpers.ts";
 import { Device } from "../lib/api/device.ts";
-import { openTestDevice } from "./util/backend.ts";
 import { MarlinError } from "../lib/runtime/errors.ts";
 import { quantize } from "../lib/quant/quantize.ts";
 import { padQuantized } from "../lib/quant/pad.ts";
@@ -20,7 +19,7 @@ test(`fuzz: ${CALLS} seeded API calls give only typed errors and correct GEMMs`,
   const r = (): number => (signed() + 1) / 2; // [0, 1)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const odd = (): unknown => pick(ODD);
-  const dev = openCpu();
+  const dev = openTestDevice();
   const counts = { ok: 0, typed: 0, gemmChecked: 0 };
   const untyped: string[] = [];
   try {
