@@ -15,7 +15,7 @@ import { main } from "../cli.ts";
 import { InvalidArgumentError } from "../lib/runtime/errors.ts";
 import { gemmRoute } from "../lib/api/device.ts";
 import { FORMAT_IDS, FORMAT_INFO, QUANT_FORMATS } from "../lib/quant/formats.ts";
-import { openCpu } from "./gemm_helpers.ts";
+import { openTestDevice } from "./gemm_helpers.ts";
 
 const fixture = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`./fixtures/hf/${name}`, import.meta.url), "utf8"));
@@ -121,7 +121,7 @@ test("report flags M = 1 and odd M (bounds-checked, never padded) for every buil
 // The audit's path column used to be computed from M alone and disagreed with the real routing in 31
 // of 175 rows (glm-4.7 k_proj at M = 1 said gemv but runs gemm_splitk_fp4_gs128).
 test("audit path, kernel and splits equal the C routing (gemmRoute) for every built-in model, M, gs, format", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     let compared = 0;
     for (const name of Object.keys(BUILTIN_MODELS)) {

@@ -4,7 +4,7 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/api/device.ts";
+import { openTestDevice } from "./util/backend.ts";
 import { CompileError, DisposedError } from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
 import { nativeOf, tensorBinding } from "../lib/runtime/internal.ts";
@@ -51,7 +51,7 @@ function params(n: number, scale: number): Uint8Array {
 }
 
 test("compile: a kernel doubles a buffer in place; the same zero-copy view sees the result", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const lib = dev.compile(SRC, { name: "host_test.metal" });
   const t = dev.tensor(new Float32Array([1, 2, 3, 4]));
   const view = t.data;
@@ -68,7 +68,7 @@ test("compile: a kernel doubles a buffer in place; the same zero-copy view sees 
 });
 
 test("compile: library lists its kernels and caches by source", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const lib = dev.compile(SRC, { name: "host_test.metal" });
   assert.deepStrictEqual([...lib.kernels].sort(), ["double_it", "fc_apply", "scale_copy"]);
   assert.strictEqual(dev.compile(SRC, { name: "host_test.metal" }), lib);
@@ -76,7 +76,7 @@ test("compile: library lists its kernels and caches by source", () => {
 });
 
 test("compile: kernel reflection reports buffers, access, dtype, type and argument names", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const k = dev.compile(SRC, { name: "host_test.metal" }).kernel("scale_copy");
   assert.strictEqual(k.info.name, "scale_copy");
   assert.match(k.info.file, /host_test\.metal/);
@@ -92,7 +92,7 @@ test("compile: kernel reflection reports buffers, access, dtype, type and argume
 });
 
 test("compile: inline constant bytes and an element offset binding", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const k = dev.compile(SRC, { name: "host_test.metal" }).kernel("scale_copy");
   const src = dev.tensor(new Float32Array([1, 2, 3, 4, 5, 6]));
   const dst = dev.empty([4], "f32");
@@ -101,7 +101,7 @@ test("compile: inline constant bytes and an element offset binding", () => {
 });
 
 test("compile: function constants reach the kernel (bool and float)", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const k = dev.compile(SRC, { name: "host_test.metal" }).kernel("fc_apply");
   const t = dev.tensor(new Float32Array([1, 2]));
   k.dispatch({ grid: 1, threadgroupSize: 2, args: [t], constants: { 0: true, 1: 2.5 } });
@@ -111,7 +111,7 @@ test("compile: function constants reach the kernel (bool and float)", () => {
 });
 
 test("compile: a planted syntax error gives CompileError naming the .metal line", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const bad = `#include <metal_stdlib>
 using namespace metal;
 kernel void broken(device float* x [[buffer(0)]], uint i [[thread_position_in_grid]]) {
@@ -127,7 +127,7 @@ kernel void broken(device float* x [[buffer(0)]], uint i [[thread_position_in_gr
 });
 
 test("compile: a rewriter error (parameter without attribute) is a CompileError with its line", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const bad = `#include <metal_stdlib>
 using namespace metal;
 
@@ -143,7 +143,7 @@ kernel void no_attr(device float* x, uint i [[thread_position_in_grid]]) {
 });
 
 test("compile: a disposed library refuses kernels; the device recompiles on demand", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const lib = dev.compile(SRC, { name: "host_test.metal" });
   lib.dispose();
   lib.dispose();

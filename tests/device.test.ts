@@ -1,4 +1,5 @@
-// Device: open/info/close, option validation, parent-closes-children, `using`.
+// Device: open/info/close, option validation, parent-closes-children, `using`. The first four tests are
+// about the CPU backend and "auto" and open them by name; the rest run on the suite's backend.
 import assert from "node:assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -7,6 +8,7 @@ import { ROOT } from "../lib/build/stamp.ts";
 import { Device } from "../lib/api/device.ts";
 import { DisposedError, InvalidArgumentError } from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
+import { openTestDevice } from "./util/backend.ts";
 
 loadNative(); // builds the library if stale, outside any per-test timeout
 
@@ -48,7 +50,7 @@ test("device: invalid backend or thread count throws InvalidArgumentError", () =
 });
 
 test("device: dispose is idempotent and later use throws DisposedError", () => {
-  const dev = Device.open({ backend: "cpu" });
+  const dev = openTestDevice();
   dev.dispose();
   dev.dispose();
   assert.strictEqual(dev.disposed, true);
@@ -59,7 +61,7 @@ test("device: dispose is idempotent and later use throws DisposedError", () => {
 });
 
 test("device: dispose closes its tensors first (views detached, use throws)", () => {
-  const dev = Device.open({ backend: "cpu" });
+  const dev = openTestDevice();
   const a = dev.tensor(new Float32Array([1, 2, 3]));
   const b = dev.empty([4, 4], "f16");
   const view = a.data;
@@ -76,7 +78,7 @@ test("device: dispose closes its tensors first (views detached, use throws)", ()
 test("device: `using` disposes at the end of the block", () => {
   let outer: Device;
   {
-    using dev = Device.open({ backend: "cpu" });
+    using dev = openTestDevice();
     outer = dev;
     assert.strictEqual(dev.disposed, false);
   }
@@ -84,13 +86,13 @@ test("device: `using` disposes at the end of the block", () => {
 });
 
 test("device: synchronize with no work succeeds", () => {
-  const dev = Device.open({ backend: "cpu" });
+  const dev = openTestDevice();
   dev.synchronize();
   dev.dispose();
 });
 
 test("device: builtin() lists the kernels of shaders/manifest.json modules and is cached", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const lib = dev.builtin();
   assert.strictEqual(dev.builtin(), lib);
   const manifest = JSON.parse(readFileSync(join(ROOT, "shaders", "manifest.json"), "utf8")) as {

@@ -2,12 +2,12 @@
 // all of them when fn throws, and refuses async functions. Counted with the live-buffer counter.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { Device } from "../lib/api/device.ts";
+import { openTestDevice } from "./util/backend.ts";
 import { InvalidArgumentError } from "../lib/runtime/errors.ts";
 import { randomWeight } from "./gemm_helpers.ts";
 
 test("scope: temporaries are disposed, returned tensors and weights are kept", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const outside = dev.empty([4], "f32");
   const base = dev.info.live_buffers;
   const [kept, w] = dev.scope(() => {
@@ -22,7 +22,7 @@ test("scope: temporaries are disposed, returned tensors and weights are kept", (
 });
 
 test("scope: a throw disposes everything created inside; a promise or a non-function is refused", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const base = dev.info.live_buffers;
   assert.throws(() =>
     dev.scope(() => {

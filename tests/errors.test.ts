@@ -4,7 +4,7 @@ import assert from "node:assert";
 import { test } from "./harness.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
-import { Device } from "../lib/api/device.ts";
+import { openTestDevice } from "./util/backend.ts";
 import {
   BadHandleError,
   BindingError,
@@ -37,7 +37,7 @@ function params(n: number, scale: number): Uint8Array {
 }
 
 function setup() {
-  const dev = Device.open({ backend: "cpu" });
+  const dev = openTestDevice();
   const lib = dev.compile(SRC, { name: "errors_test.metal" });
   return { dev, lib, src: dev.tensor(new Float32Array(64)), dst: dev.empty([64], "f32") };
 }
@@ -160,7 +160,7 @@ test("errors: an element offset past the end of a tensor is a BoundsError", () =
 });
 
 test("errors: data too short for the shape is a ShapeError with both numbers", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   assert.throws(() => dev.tensor(new Float16Array(10), [4, 4]), (e: unknown) => {
     assert.ok(e instanceof ShapeError);
     assert.match(e.message, /16 elements/);

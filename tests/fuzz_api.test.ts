@@ -5,7 +5,7 @@
 // the device's live-buffer count must return to its start. Small shapes keep it to a few seconds.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { assertClose, dense, expect, openCpu, randF16, rng } from "./gemm_helpers.ts";
+import { assertClose, dense, expect, openTestDevice, randF16, rng } from "./gemm_helpers.ts";
 import { Device } from "../lib/api/device.ts";
 import { MarlinError } from "../lib/runtime/errors.ts";
 import { quantize } from "../lib/quant/quantize.ts";
@@ -20,7 +20,7 @@ test(`fuzz: ${CALLS} seeded API calls give only typed errors and correct GEMMs`,
   const r = (): number => (signed() + 1) / 2; // [0, 1)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   const odd = (): unknown => pick(ODD);
-  const dev = openCpu();
+  const dev = openTestDevice();
   const counts = { ok: 0, typed: 0, gemmChecked: 0 };
   const untyped: string[] = [];
   try {
@@ -109,7 +109,7 @@ test(`fuzz: ${CALLS} seeded API calls give only typed errors and correct GEMMs`,
           if (valid) dev.upload(weights[Math.floor(r() * 3)].q).dispose();
           else dev.upload(odd() as never);
         } else if (kind === 6) { // Device.open
-          if (valid) Device.open({ backend: "cpu" }).dispose();
+          if (valid) openTestDevice().dispose();
           else Device.open(pick([odd(), { backend: odd() }, { threads: odd() }]) as never).dispose();
         } else if (kind === 8) { // views: A rows inside a larger buffer, out rows inside a larger cache
           const wi = Math.floor(r() * weights.length), { q, w64 } = weights[wi];

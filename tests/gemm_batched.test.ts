@@ -2,7 +2,7 @@
 // (sub-view of a wider matrix), outputs written into a larger buffer with row pitch and batch stride,
 // broadcast activations (stride 0) and a batched residual — on every kernel family.
 import { test } from "./harness.ts";
-import { assertClose, dense, expect, openCpu, randF16, randomWeight } from "./gemm_helpers.ts";
+import { assertClose, dense, expect, openTestDevice, randF16, randomWeight } from "./gemm_helpers.ts";
 import type { QuantFormat } from "../lib/quant/formats.ts";
 
 interface BCase {
@@ -87,7 +87,7 @@ for (const c of CASES) {
     `${c.batchedW ? "per-batch W" : "broadcast W"} lda=k+${c.padA} ldc=n+${c.padC} gap=${c.gapC}` +
     `${c.shareA ? " strideA=0" : ""}${c.residual ? " residual" : ""}${c.splitK ? ` splitK=${c.splitK}` : ""}`;
   test(name, () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     const seed = c.m * 31 + c.n * 17 + c.k;
     const q = randomWeight(c.k, c.n, c.format, c.gs, seed, c.batchedW ? c.b : undefined);
     const lda = c.k + c.padA, ldc = c.n + c.padC;

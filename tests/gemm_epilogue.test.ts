@@ -2,7 +2,7 @@
 // form), residual add, output scale, SwiGLU from a separate up weight and from one fused gate/up
 // weight, and all of them at once. Order: swiglu -> +bias -> activation -> *scale -> +residual.
 import { test } from "./harness.ts";
-import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
+import { type Case, label, openTestDevice, runCase } from "./gemm_helpers.ts";
 
 const KINDS: Case[] = [
   { m: 1, n: 37, k: 200, format: "int4", gs: 32, kind: "gemv", splitK: 1 },
@@ -28,7 +28,7 @@ for (const base of KINDS) {
   for (const epi of EPILOGUES) {
     const c: Case = { ...base, ...epi };
     test(`epilogue ${c.kind} ${label(c)}`, () => {
-      const dev = openCpu();
+      const dev = openTestDevice();
       try {
         runCase(dev, c);
       } finally {

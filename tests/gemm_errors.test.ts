@@ -3,7 +3,7 @@
 // real buffer length), unsupported group sizes. The device keeps working afterwards.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { openCpu, randF16, randomWeight } from "./gemm_helpers.ts";
+import { openTestDevice, randF16, randomWeight } from "./gemm_helpers.ts";
 import {
   BadHandleError,
   BoundsError,
@@ -17,7 +17,7 @@ import { nativeOf, tensorState } from "../lib/runtime/internal.ts";
 
 function withDev(fn: (dev: Device) => void): () => void {
   return () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     try {
       fn(dev);
     } finally {
@@ -197,7 +197,7 @@ test(
 );
 
 test("gemm: a weight uploaded to another device is a BadHandleError, not a crash", () => {
-  const one = openCpu(), two = openCpu();
+  const one = openTestDevice(), two = openTestDevice();
   try {
     const w = one.upload(randomWeight(32, 8, "int4", 32, 1));
     const a = two.tensor(randF16(32, 9), [1, 32]);

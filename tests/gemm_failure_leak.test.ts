@@ -3,11 +3,11 @@
 // device's live-buffer counter, so a leak of one buffer per failed call fails these tests.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { openCpu, randF16, randomWeight } from "./gemm_helpers.ts";
+import { openTestDevice, randF16, randomWeight } from "./gemm_helpers.ts";
 import { BoundsError, InvalidArgumentError, MarlinError } from "../lib/runtime/errors.ts";
 
 test("gemm: 1,000 failed calls (bogus M, bad strides, bad options) leave live buffers unchanged", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const w = dev.upload(randomWeight(64, 16, "fp4", 32, 1));
     const a = dev.tensor(randF16(2 * 64, 5), [2, 64]);
@@ -36,7 +36,7 @@ test("gemm: 1,000 failed calls (bogus M, bad strides, bad options) leave live bu
 });
 
 test("gemm: a bogus M is a BoundsError raised before any output is allocated", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const w = dev.upload(randomWeight(64, 16, "int4", 32, 1));
     const a = dev.tensor(randF16(2 * 64, 7), [2, 64]);
@@ -54,7 +54,7 @@ test("gemm: a bogus M is a BoundsError raised before any output is allocated", (
 });
 
 test("gemm/batchedGemm: null, numbers and arrays as options are InvalidArgumentErrors", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const w = dev.upload(randomWeight(64, 16, "fp4", 32, 1));
     const a = dev.tensor(randF16(64, 8), [1, 64]);

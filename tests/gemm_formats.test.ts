@@ -9,7 +9,7 @@ import {
   dense,
   expect,
   label,
-  openCpu,
+  openTestDevice,
   randBf16,
   randomWeight,
   runCase,
@@ -86,7 +86,7 @@ CASES.push({ m: 1, n: 16, k: 4096, format: "nvfp4", gs: undefined, act: "bf16", 
 
 for (const c of CASES) {
   test(`formats: ${c.kind} ${label(c)}`, () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     try {
       runCase(dev, c);
     } finally {
@@ -108,7 +108,7 @@ for (
     gs ?? "fixed"
   } broadcast W act=bf16`;
   test(name, () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     try {
       const q = randomWeight(k, n, format, gs, 5 + m);
       const { bits, values } = randBf16(b * m * lda, 9 + m);

@@ -2,7 +2,7 @@
 // not multiples of 8, 32, 64 or the tile sizes; plus float accumulation on a 4096-deep all-ones K.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
+import { type Case, label, openTestDevice, runCase } from "./gemm_helpers.ts";
 import { quantize } from "../lib/quant/quantize.ts";
 import { dequantizeF64 } from "../lib/reference/gemm.ts";
 import type { QuantFormat } from "../lib/quant/formats.ts";
@@ -21,7 +21,7 @@ for (const gs of [32, 64, 128, 256]) {
     const [n, k] = DIMS[gs][i];
     const c: Case = { m: 1, n, k, format, gs, kind: "gemv" };
     test(`gemv ${label(c)}`, () => {
-      const dev = openCpu();
+      const dev = openTestDevice();
       try {
         runCase(dev, c);
       } finally {
@@ -36,7 +36,7 @@ for (
   const [m, splitK, kind] of [[1, 1, "gemv"], [4, 1, "small"], [17, 0, "tiled"], [1, 4, "splitk"]] as const
 ) {
   test(`K=4096 all-ones does not overflow fp16 accumulation (M=${m} ${kind})`, () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     try {
       const k = 4096, n = 16;
       const q = quantize(new Float32Array(k * n).fill(1), {

@@ -11,21 +11,15 @@
 // The epilogue propagates the accumulation bound with its Lipschitz constant (relu 1, silu 1.1,
 // gelu 1.13, scale |alpha|; SwiGLU: 1.1 e_g (|u| + e_u) + |silu(g)| e_u).
 import assert from "node:assert";
-import { Device, gemmRoute } from "../lib/api/device.ts";
-import { testBackend } from "./util/backend.ts";
+import { type Device, gemmRoute } from "../lib/api/device.ts";
 import { dequantizeF64 } from "../lib/reference/gemm.ts";
 import { quantize } from "../lib/quant/quantize.ts";
 import { FORMAT_IDS, type QuantFormat, type ScaleDType } from "../lib/quant/formats.ts";
 import { bf16BitsToF32, f32ToBf16Bits } from "../lib/quant/convert.ts";
 import type { QuantizedMatrix } from "../lib/quant/types.ts";
 
-/**
- * Opens the suite's device: the CPU runtime, or metal-sim under MM_TEST_BACKEND=metal-sim (there
- * `threads` is ignored by the backend; the simulated driver's MM_SIM_THREADS applies).
- */
-export function openCpu(threads = 0): Device {
-  return Device.open({ backend: testBackend(), threads });
-}
+/** The suite's device (util/backend.ts: the CPU runtime, or metal-sim under MM_TEST_BACKEND). */
+export { openTestDevice } from "./util/backend.ts";
 
 /** Deterministic uniform numbers in [-1, 1) (mulberry32). */
 export function rng(seed: number): () => number {

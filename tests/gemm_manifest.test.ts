@@ -3,7 +3,7 @@
 import assert from "node:assert";
 import { readFileSync } from "node:fs";
 import { test } from "./harness.ts";
-import { openCpu } from "./gemm_helpers.ts";
+import { openTestDevice } from "./gemm_helpers.ts";
 import { gemmRoute } from "../lib/api/device.ts";
 
 const manifest = JSON.parse(readFileSync(new URL("../shaders/manifest.json", import.meta.url), "utf8")) as {
@@ -12,7 +12,7 @@ const manifest = JSON.parse(readFileSync(new URL("../shaders/manifest.json", imp
 };
 
 test("manifest kernels == kernels the built library reports for gemm.metal", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const lib = dev.builtin();
     // Kernels are attributed to the file that declares them: gemm.metal or one of its gemm_*.h headers.
@@ -27,7 +27,7 @@ test("manifest kernels == kernels the built library reports for gemm.metal", () 
 });
 
 test("every kernel routing returns is in the manifest, and every manifest kernel is reachable", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const reached = new Set<string>();
     for (
@@ -62,7 +62,7 @@ test("every kernel routing returns is in the manifest, and every manifest kernel
 });
 
 test("threadgroup memory of every GEMM kernel is within 32 KB (reflection)", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const lib = dev.builtin();
     for (const name of manifest.kernels) {

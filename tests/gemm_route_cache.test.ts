@@ -3,12 +3,12 @@
 // calls through the device's native function table.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { openCpu, randF16, randomWeight } from "./gemm_helpers.ts";
+import { openTestDevice, randF16, randomWeight } from "./gemm_helpers.ts";
 import { nativeOf } from "../lib/runtime/internal.ts";
 import type { NativeFns } from "../lib/ffi/symbols.ts";
 
 test("gemm: alternating weights and shapes makes no mm_gemm_route call after warm-up", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   const { native } = nativeOf(dev);
   const original = native.fns;
   let calls = 0;

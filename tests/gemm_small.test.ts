@@ -1,7 +1,7 @@
 // Small batch (M = 2..16, each weight word applied to every row) against the float64 reference. Formats
 // and group sizes rotate over the issue's M values; N and K are ragged against 8, 32, 64 and 256.
 import { test } from "./harness.ts";
-import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
+import { type Case, label, openTestDevice, runCase } from "./gemm_helpers.ts";
 
 const CASES: Case[] = [
   { m: 2, n: 33, k: 100, format: "fp4", gs: 32 },
@@ -16,7 +16,7 @@ const CASES: Case[] = [
 
 for (const c of CASES) {
   test(`small ${label(c)}`, () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     try {
       runCase(dev, { ...c, kind: "small", splitK: 1 });
     } finally {

@@ -3,7 +3,7 @@
 // need not (different summation order), but must be deterministic.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { type Case, label, openCpu, randF16, randomWeight, runCase } from "./gemm_helpers.ts";
+import { type Case, label, openTestDevice, randF16, randomWeight, runCase } from "./gemm_helpers.ts";
 import { gemmRoute } from "../lib/api/device.ts";
 import { InvalidArgumentError } from "../lib/runtime/errors.ts";
 import { nativeOf, tensorState } from "../lib/runtime/internal.ts";
@@ -17,7 +17,7 @@ const CASES: Case[] = [
 
 for (const c of CASES) {
   test(`splitk ${label(c)}`, () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     try {
       runCase(dev, { ...c, kind: "splitk" });
     } finally {
@@ -27,7 +27,7 @@ for (const c of CASES) {
 }
 
 test("splitk is deterministic across calls", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const c: Case = { m: 3, n: 24, k: 1500, format: "fp4", gs: 64, splitK: 4, kind: "splitk" };
     const first = runCase(dev, c);
@@ -39,7 +39,7 @@ test("splitk is deterministic across calls", () => {
 });
 
 test("splitk reuses and grows the device's workspace across shapes", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     runCase(dev, { m: 1, n: 16, k: 1100, format: "fp4", gs: 32, splitK: 2, kind: "splitk" });
     const buffers = dev.info.live_buffers;
@@ -64,7 +64,7 @@ test("splitk reuses and grows the device's workspace across shapes", () => {
 // A splitK of 0xFFFFFFFF (what -1 wrapped to before TS validated it) overflowed ceil_div in the C
 // routing, made the split chunk 0 and trapped on the next division (SIGFPE killed the process).
 test("splitk: splitK = 2^32-1 through gemm is the finest split (one part per 256 K), no crash", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const w = dev.upload(randomWeight(1100, 16, "fp4", 32, 3));
     const a = dev.tensor(randF16(2 * 1100, 4), [2, 1100]);
@@ -89,7 +89,7 @@ test("splitk: splitK = 2^32-1 through gemm is the finest split (one part per 256
 
 // The C entry points must survive any uint32 split_k on their own (callers other than lib/ops/gemm.ts).
 test("splitk (raw ABI): split_k = 0xFFFFFFFF in mm_gemm_route and mm_gemm succeeds", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const { native, handle } = nativeOf(dev);
     const w = dev.upload(randomWeight(1024, 8, "fp4", 32, 5));
@@ -117,7 +117,7 @@ test("splitk (raw ABI): split_k = 0xFFFFFFFF in mm_gemm_route and mm_gemm succee
 // n = 2^31 columns in 64 batches is 2^26 * 64 = 2^32 threadgroups: a 32-bit product wrapped to 0, the
 // automatic split then divided 64 by it.
 test("splitk (routing): a threadgroup count of 2^32 does not wrap to 0", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const r = gemmRoute(dev, { m: 1, n: 2 ** 31, k: 4096, format: 0, groupSize: 128, batch: 64 });
     assert.deepStrictEqual([r.kind, r.splits, r.grid], ["gemv", 1, [2 ** 26, 1, 64]]);

@@ -1,7 +1,7 @@
 // Tiled prefill GEMM (M > 16; 64x64 tiles, 32-deep K steps) against the float64 reference: the issue's
 // M values past the small-batch range, N and K off every tile multiple, every format and group size.
 import { test } from "./harness.ts";
-import { type Case, label, openCpu, runCase } from "./gemm_helpers.ts";
+import { type Case, label, openTestDevice, runCase } from "./gemm_helpers.ts";
 
 const CASES: Case[] = [
   { m: 17, n: 70, k: 130, format: "fp4", gs: 32 },
@@ -16,7 +16,7 @@ const CASES: Case[] = [
 
 for (const c of CASES) {
   test(`tiled ${label(c)}`, () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     try {
       runCase(dev, { ...c, kind: "tiled" });
     } finally {

@@ -3,11 +3,11 @@
 // length ("must be a Uint32Array of ... 128 words, got 128").
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { openCpu, randomWeight } from "./gemm_helpers.ts";
+import { openTestDevice, randomWeight } from "./gemm_helpers.ts";
 import { InvalidArgumentError } from "../lib/runtime/errors.ts";
 
 test("upload: an int4 zero point outside 0..15 is refused with its value and first index", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const q = randomWeight(64, 16, "int4", 32, 1);
     const zeros = new Uint8Array(q.zeros!);
@@ -28,7 +28,7 @@ test("upload: an int4 zero point outside 0..15 is refused with its value and fir
 });
 
 test("upload: zeros given with format fp4 or int4-sym are refused", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     for (const format of ["fp4", "int4-sym"] as const) {
       const q = randomWeight(64, 16, format, 32, 2);
@@ -47,7 +47,7 @@ test("upload: zeros given with format fp4 or int4-sym are refused", () => {
 });
 
 test("upload: wrong array types name the type they got", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const q = randomWeight(64, 16, "int4", 32, 3);
     const cases: [Record<string, unknown>, string][] = [

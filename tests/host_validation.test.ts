@@ -11,6 +11,7 @@ import { test } from "./harness.ts";
 import { compileModule } from "../lib/build/build.ts";
 import { envMode } from "../lib/build/stamp.ts";
 import { Device } from "../lib/api/device.ts";
+import { openTestDevice } from "./util/backend.ts";
 import {
   BindingError,
   DisposedError,
@@ -48,7 +49,7 @@ function throwsWith(fn: () => unknown, Cls: typeof MarlinError, ...patterns: Reg
 }
 
 test("tensor: invalid dimensions are a ShapeError naming the dimension", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   for (const d of [1.5, -1, NaN, Infinity, 2 ** 53]) {
     throwsWith(() => dev.empty([2, d], "f32"), ShapeError, new RegExp(`invalid dimension ${d}`));
   }
@@ -56,7 +57,7 @@ test("tensor: invalid dimensions are a ShapeError naming the dimension", () => {
 });
 
 test("tensor: an element count past 2^53 is a LimitError, not a wrapped-around length (no allocation)", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const before = counters(dev);
   // 2^80 elements: before the fix Bun sent the u64 byte count wrapped to 0 ("length is 0").
   throwsWith(
@@ -71,7 +72,7 @@ test("tensor: an element count past 2^53 is a LimitError, not a wrapped-around l
 });
 
 test("tensor: more bytes than max_buffer_length is an OutOfMemoryError naming both numbers, before allocating", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const max = dev.info.max_buffer_length;
   const before = counters(dev);
   const n = Math.floor(max / 4) + 1;
@@ -85,7 +86,7 @@ test("tensor: more bytes than max_buffer_length is an OutOfMemoryError naming bo
 });
 
 test("tensor: a tensor past the runtime's view limit (Bun: 4 GiB) is a LimitError and leaks nothing", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const { native } = nativeOf(dev);
   const bytes = 4 * (2 ** 30 + 1);
   // Only where the runtime's limit is below 4 GiB + 4 (Bun): there it is rejected before allocating.
@@ -98,7 +99,7 @@ test("tensor: a tensor past the runtime's view limit (Bun: 4 GiB) is a LimitErro
 });
 
 test("tensor: a view that cannot be created frees the buffer it was made for (typed error, no leak)", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const native = nativeOf(dev).native as { -readonly [K in keyof Native]: Native[K] };
   const before = counters(dev);
   const original = native.arrayBuffer;
@@ -116,7 +117,7 @@ test("tensor: a view that cannot be created frees the buffer it was made for (ty
 });
 
 function scaleSetup() {
-  const dev = Device.open({ backend: "cpu" });
+  const dev = openTestDevice();
   const k = dev.compile(SRC, { name: "host_validation.metal" }).kernel("scale_copy");
   const src = dev.tensor(Float32Array.from({ length: 64 }, (_, i) => i));
   const dst = dev.empty([64], "f32");
@@ -272,7 +273,7 @@ test("errors: every class carries its own MM_E_* code whatever the caller passes
 });
 
 test("errors: errors raised in TypeScript carry the same codes as native ones", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const codeOf = (fn: () => unknown): [string, number] => {
     try {
       fn();

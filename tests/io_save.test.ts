@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "./harness.ts";
-import { openCpu, randomWeight } from "./gemm_helpers.ts";
+import { openTestDevice, randomWeight } from "./gemm_helpers.ts";
 import { le, writeSt } from "./util/st_writer.ts";
 import { ggufBytes } from "./util/gguf_writer.ts";
 import {
@@ -95,7 +95,7 @@ test(
       }
       assert.deepEqual([...ck.float("model.norm.weight")], [1, 0.5, -2]);
       // Uploads as it is and computes the same GEMM as the original matrix.
-      const dev = openCpu();
+      const dev = openTestDevice();
       try {
         const name = "model.layers.0.self_attn.q_proj.weight";
         using w1 = dev.upload(qs[name]);

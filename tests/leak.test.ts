@@ -1,14 +1,14 @@
 // Leaks: many alloc/free cycles leave the device's native byte and buffer counts at their baseline.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { Device } from "../lib/api/device.ts";
+import { openTestDevice } from "./util/backend.ts";
 import type { DType } from "../lib/runtime/dtype.ts";
 import { loadNative } from "../lib/ffi/native.ts";
 
 loadNative();
 
 test("leak: 200 tensor alloc/free cycles return to baseline", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const keep = dev.tensor(new Float32Array(100)); // a live tensor that must stay counted
   const base = dev.info;
   const dtypes: DType[] = ["f16", "f32", "i32", "u32", "u16", "u8"];
@@ -30,7 +30,7 @@ test("leak: 200 tensor alloc/free cycles return to baseline", () => {
 });
 
 test("leak: counts grow while tensors are live and drop when they are freed", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const ts = Array.from({ length: 10 }, () => dev.empty([256], "f32"));
   assert.strictEqual(dev.info.live_buffers, 10);
   assert.ok(dev.info.allocated_bytes >= 10 * 1024);
@@ -41,11 +41,11 @@ test("leak: counts grow while tensors are live and drop when they are freed", ()
 
 test("leak: 50 device open/close cycles with live tensors do not fail or leak handles", () => {
   for (let i = 0; i < 50; i++) {
-    const dev = Device.open({ backend: "cpu" });
+    const dev = openTestDevice();
     dev.tensor(new Float32Array(1024));
     dev.empty([64], "u8");
     dev.dispose(); // closes both tensors
   }
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   assert.strictEqual(dev.info.live_buffers, 0);
 });

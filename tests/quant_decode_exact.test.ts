@@ -4,7 +4,7 @@
 // float64 reference and the GEMM kernels (one-hot activations read single weights back) must agree bit for bit.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { openCpu, rng } from "./gemm_helpers.ts";
+import { openTestDevice, rng } from "./gemm_helpers.ts";
 import {
   decodeBF16,
   decodeE4M3,
@@ -200,7 +200,7 @@ for (const [format, sd] of CASES) {
   // output type: the kernels' decode compared with the definition, element by element.
   for (const [m, act] of [[16, "f16"], [32, "bf16"]] as const) {
     test(`${format} (${sd} scales): the ${m === 16 ? "small-batch" : "tiled"} kernel reads every code back exactly (${act})`, () => {
-      const dev = openCpu();
+      const dev = openTestDevice();
       try {
         const { q, value } = build(format, sd, 11);
         const kOf = (r: number) => (m === 16 ? 2 * r + (r & 1) : r);
@@ -236,7 +236,7 @@ function rneBf16(x: number): number {
 }
 
 test("NaN encodings are refused: E8M0 255 and E4M3 0x7F / 0xFF at upload, naming the index", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     const mx = build("mxfp4", "e8m0", 3).q;
     const badMx = Uint8Array.from(mx.scales);

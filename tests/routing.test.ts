@@ -3,7 +3,7 @@
 // for >= 2 parts of 1024, tiled above 16 rows. Boundaries of every named threshold are pinned here.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { openCpu } from "./gemm_helpers.ts";
+import { openTestDevice } from "./gemm_helpers.ts";
 import { gemmRoute } from "../lib/api/device.ts";
 import { InvalidArgumentError } from "../lib/runtime/errors.ts";
 
@@ -190,7 +190,7 @@ const TABLE: Row[] = [
 
 for (const r of TABLE) {
   test(`routing M=${r.m} N=${r.n} K=${r.k} fmt=${r.format} gs=${r.gs}${r.batch ? ` B=${r.batch}` : ""}${r.swiglu ? " swiglu" : ""}${r.splitK !== undefined ? ` splitK=${r.splitK}` : ""} -> ${r.kernel} (${r.why})`, () => {
-    const dev = openCpu();
+    const dev = openTestDevice();
     try {
       const got = gemmRoute(dev, {
         m: r.m,
@@ -222,7 +222,7 @@ for (const r of TABLE) {
 }
 
 test("routing: any multiple of 8 is a group size of the same kernels; bad sizes and formats are refused", () => {
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     for (const groupSize of [8, 16, 24, 40, 200, 1000, 4096]) {
       assert.strictEqual(gemmRoute(dev, { m: 1, n: 4096, k: 4096, format: FP4, groupSize }).kernel, "gemv");

@@ -8,6 +8,8 @@ import { matmulF64 } from "../lib/reference/gemm.ts";
 import { lineOf, load } from "./util/kernels.ts";
 import { Rng } from "./util/random.ts";
 
+// The CPU runtime's own semantics and diagnostics (worker threads, synchronous DeadlockError and
+// BarrierError at dispatch): this file stays on "cpu" under MM_TEST_BACKEND.
 const cpu = (threads: number): Device => Device.open({ backend: "cpu", threads });
 
 test("vector_add: every element, tail threadgroup bounds-checked", () => {

@@ -2,7 +2,7 @@
 // detach on dispose, idempotent dispose, `using`, shape validation.
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { Device } from "../lib/api/device.ts";
+import { openTestDevice } from "./util/backend.ts";
 import type { DType, TensorArray } from "../lib/runtime/dtype.ts";
 import { DisposedError, ShapeError } from "../lib/runtime/errors.ts";
 import { loadNative } from "../lib/ffi/native.ts";
@@ -21,7 +21,7 @@ const cases: [DType, () => TensorArray][] = [
 
 for (const [dtype, make] of cases) {
   test(`tensor: round trip dtype=${dtype} shape=[2,3]`, () => {
-    using dev = Device.open({ backend: "cpu" });
+    using dev = openTestDevice();
     const src = make();
     const t = dev.tensor(src, [2, 3]);
     assert.strictEqual(t.dtype, dtype);
@@ -38,7 +38,7 @@ for (const [dtype, make] of cases) {
   });
 
   test(`tensor: empty is zero-filled dtype=${dtype} shape=[3,5]`, () => {
-    using dev = Device.open({ backend: "cpu" });
+    using dev = openTestDevice();
     const t = dev.empty([3, 5], dtype);
     assert.strictEqual(t.length, 15);
     assert.ok(t.toArray().every((x) => x === 0));
@@ -46,7 +46,7 @@ for (const [dtype, make] of cases) {
 }
 
 test("tensor: .data is a zero-copy view of the device buffer (pointer identity)", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const t = dev.tensor(new Float32Array([1, 2, 3, 4]), [4]);
   const { native } = nativeOf(dev);
   const { buffer } = tensorBinding(t);
@@ -57,7 +57,7 @@ test("tensor: .data is a zero-copy view of the device buffer (pointer identity)"
 });
 
 test("tensor: dispose detaches views, frees memory and is idempotent", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const t = dev.tensor(new Uint32Array(1000));
   assert.strictEqual(dev.info.live_buffers, 1);
   const view = t.data;
@@ -73,7 +73,7 @@ test("tensor: dispose detaches views, frees memory and is idempotent", () => {
 });
 
 test("tensor: `using` frees the tensor at the end of the block", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   let view: TensorArray;
   {
     using t = dev.empty([64], "f32");
@@ -85,7 +85,7 @@ test("tensor: `using` frees the tensor at the end of the block", () => {
 });
 
 test("tensor: shape product must equal the data length (ShapeError with both numbers)", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   assert.throws(() => dev.tensor(new Float32Array(5), [2, 3]), (e: unknown) => {
     assert.ok(e instanceof ShapeError);
     assert.match(e.message, /6/);
@@ -97,7 +97,7 @@ test("tensor: shape product must equal the data length (ShapeError with both num
 });
 
 test("tensor: default shape is [length]; empty tensors work", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const t = dev.tensor(new Int32Array([5, 6, 7]));
   assert.deepStrictEqual(t.shape, [3]);
   const z = dev.empty([0, 4], "f16");

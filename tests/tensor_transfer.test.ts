@@ -4,10 +4,10 @@
 // after new tensors are allocated (before, they read freed or reused memory).
 import assert from "node:assert";
 import { test } from "./harness.ts";
-import { Device } from "../lib/api/device.ts";
+import { openTestDevice } from "./util/backend.ts";
 
 test("tensor: transfer the view, dispose, allocate again: the moved memory still holds its values", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const t = dev.tensor(new Float32Array([1, 2, 3, 4]));
   const moved = new Float32Array((t.data.buffer as ArrayBuffer).transfer());
   moved[0] = 42;
@@ -19,7 +19,7 @@ test("tensor: transfer the view, dispose, allocate again: the moved memory still
 });
 
 test("tensor: structuredClone with transfer then dispose keeps the clone's memory", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const t = dev.tensor(new Float32Array([5, 6, 7, 8]));
   const ab = t.data.buffer as ArrayBuffer;
   const clone = new Float32Array(structuredClone(ab, { transfer: [ab] }));
@@ -30,7 +30,7 @@ test("tensor: structuredClone with transfer then dispose keeps the clone's memor
 });
 
 test("tensor: dispose without a transfer still frees the buffer (live count drops)", () => {
-  using dev = Device.open({ backend: "cpu" });
+  using dev = openTestDevice();
   const base = dev.info.live_buffers;
   const t = dev.tensor(new Float32Array([1, 2]));
   assert.strictEqual(dev.info.live_buffers, base + 1);
@@ -39,12 +39,12 @@ test("tensor: dispose without a transfer still frees the buffer (live count drop
 });
 
 test("tensor: a moved view survives the device's dispose too (the native device stays open)", () => {
-  const dev = Device.open({ backend: "cpu" });
+  const dev = openTestDevice();
   const t = dev.tensor(new Float32Array([3, 1, 4, 1]));
   const moved = new Float32Array((t.data.buffer as ArrayBuffer).transfer());
   dev.dispose();
   assert.strictEqual(t.disposed, true);
-  using dev2 = Device.open({ backend: "cpu" });
+  using dev2 = openTestDevice();
   const others = Array.from({ length: 8 }, () => dev2.tensor(new Float32Array(4).fill(-7)));
   assert.deepStrictEqual([...moved], [3, 1, 4, 1]);
   for (const o of others) o.dispose();

@@ -154,6 +154,12 @@ void ucontext_start(unsigned fn_hi, unsigned fn_lo, unsigned arg_hi, unsigned ar
 #endif
 
 void fiber_prepare(FiberContext& ctx, const FiberStack& s, void (*fn)(void*), void* arg) {
+#if MM_FIBER_TSAN
+  if (!ctx.tsan_owned) {
+    ctx.tsan = __tsan_create_fiber(0);
+    ctx.tsan_owned = true;
+  }
+#endif
 #if MM_FIBER_ASM
   uintptr_t top = reinterpret_cast<uintptr_t>(s.base) + s.size;
   top = (top - 64) & ~uintptr_t{15};

@@ -17,7 +17,20 @@
 #ifndef MM_FIBER_ASAN
 #define MM_FIBER_ASAN 0
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define MM_FIBER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MM_FIBER_TSAN 1
+#endif
+#endif
+#ifndef MM_FIBER_TSAN
+#define MM_FIBER_TSAN 0
+#endif
 
+#if MM_FIBER_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 #if MM_FIBER_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
@@ -33,8 +46,8 @@
 
 namespace mm::cpu {
 
-// ASan frames are several times larger; 1 MiB keeps deep shader call chains inside the stack.
-constexpr size_t kFiberStackBytes = MM_FIBER_ASAN ? (size_t{1} << 20) : (size_t{256} << 10);
+// ASan and TSan frames are several times larger; 1 MiB keeps deep shader call chains inside the stack.
+constexpr size_t kFiberStackBytes = MM_FIBER_ASAN || MM_FIBER_TSAN ? (size_t{1} << 20) : (size_t{256} << 10);
 
 // A fiber stack: [map, map + guard) is PROT_NONE, [base, base + size) is usable.
 struct FiberStack {
@@ -58,6 +71,13 @@ struct FiberContext {
 #else
   ucontext_t uc;
 #endif
+#if MM_FIBER_TSAN
+  // TSan keeps a shadow call stack and vector clock per fiber: each prepared context gets its own TSan
+  // fiber (created once, reused when the context is prepared again); other contexts record the fiber
+  // that switched away from them.
+  void* tsan = nullptr;
+  bool tsan_owned = false;
+#endif
 };
 
 // Prepares `ctx` so the first switch to it calls fn(arg) on stack `s`. fn must never return: it
@@ -72,8 +92,23 @@ extern "C" void mm_fiber_switch(void** save_sp, void* load_sp);
 
 namespace mm::cpu {
 
+// Frees what fiber_prepare attached to `ctx` for a sanitizer (TSan's fiber); the context must not run.
+inline void fiber_context_release(FiberContext& ctx) {
+#if MM_FIBER_TSAN
+  if (ctx.tsan_owned) __tsan_destroy_fiber(ctx.tsan);
+  ctx.tsan = nullptr;
+  ctx.tsan_owned = false;
+#else
+  (void)ctx;
+#endif
+}
+
 // Raw switch: saves the current context into `from`, resumes `to`.
 inline void fiber_switch_raw(FiberContext& from, FiberContext& to) {
+#if MM_FIBER_TSAN
+  if (!from.tsan_owned) from.tsan = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(to.tsan, 0);
+#endif
 #if MM_FIBER_ASM
   mm_fiber_switch(&from.sp, to.sp);
 #else

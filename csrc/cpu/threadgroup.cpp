@@ -63,6 +63,7 @@ ThreadgroupRunner::~ThreadgroupRunner() {
   for (auto& c : ctl_) {
     if (c.started && c.state != LaneState::Finished) fiber_stack_unpoison(c.stack);
     fiber_stack_free(c.stack);
+    fiber_context_release(c.ctx);
   }
   for (MemoEntry* e : memo_pool_) delete e;
   std::free(lanes_);

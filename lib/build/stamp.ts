@@ -38,16 +38,20 @@ export const ENV_BUILD_MODES: readonly BuildMode[] = ["fast", "asan", "coverage"
 
 /**
  * Build mode the loader uses: MM_BUILD=asan selects the sanitizer build, MM_BUILD=coverage the coverage
- * one, unset or empty the fast one. Any other value throws InvalidArgumentError instead of silently
- * testing the wrong library.
+ * one, unset or empty the fast one; MM_BUILD=tsan the metal-sim build under ThreadSanitizer, which
+ * serves CPU devices too (it holds the whole CPU library). Any other value throws InvalidArgumentError
+ * instead of silently testing the wrong library.
  */
 export function envMode(): BuildMode {
   const m = process.env.MM_BUILD;
   if (m === undefined || m === "") return "fast";
+  if (m === "tsan") return "metal-sim-tsan";
   if ((ENV_BUILD_MODES as readonly string[]).includes(m)) return m as BuildMode;
   const hint = m === "instrument" ? ' ("instrument" is chosen per device: Device.open({ instrument }))' : "";
   throw new InvalidArgumentError(
-    `MM_BUILD: unknown build mode "${m}"; accepted: ${ENV_BUILD_MODES.join(", ")} (unset = fast)${hint}`,
+    `MM_BUILD: unknown build mode "${m}"; accepted: ${
+      ENV_BUILD_MODES.join(", ")
+    }, tsan (unset = fast)${hint}`,
     "MM_BUILD",
   );
 }

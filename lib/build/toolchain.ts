@@ -11,7 +11,9 @@ import { LibraryLoadError } from "../runtime/errors.ts";
  * "instrument": shader code reports every load/store to the runtime (trace and race mode,
  * lib/runtime/trace.ts); "metal-sim": the fast library plus the Metal backend (csrc/metal/*.mm, compiled
  * as Apple-ABI Objective-C++ by clang) on the simulated Metal driver (csrc/metal/sim), for
- * Device.open({ backend: "metal-sim" }); "metal-sim-asan": the same under ASan + UBSan.
+ * Device.open({ backend: "metal-sim" }); "metal-sim-asan": the same under ASan + UBSan;
+ * "metal-sim-tsan": the same under ThreadSanitizer (MM_BUILD=tsan, for CPU and metal-sim devices alike;
+ * needs the TSan runtime preloaded, scripts/test-metal-sim.sh).
  */
 export type BuildMode =
   | "fast"
@@ -20,6 +22,7 @@ export type BuildMode =
   | "instrument"
   | "metal-sim"
   | "metal-sim-asan"
+  | "metal-sim-tsan"
   | "metal-sim-coverage";
 
 /** Every build mode (for CLIs that validate --mode). */
@@ -30,12 +33,14 @@ export const BUILD_MODES: readonly BuildMode[] = [
   "instrument",
   "metal-sim",
   "metal-sim-asan",
+  "metal-sim-tsan",
   "metal-sim-coverage",
 ];
 
 /** True for the builds that contain the Metal backend on the simulated driver. */
 export function isMetalSim(mode: BuildMode): boolean {
-  return mode === "metal-sim" || mode === "metal-sim-asan" || mode === "metal-sim-coverage";
+  return mode === "metal-sim" || mode === "metal-sim-asan" || mode === "metal-sim-tsan" ||
+    mode === "metal-sim-coverage";
 }
 
 /** A usable compiler. */
@@ -129,10 +134,13 @@ function flagsFor(
   ];
   if (isMetalSim(mode)) {
     const sim = ["-DMM_METAL_SIM=1", "-Icsrc/metal/include"];
+    // TSan has no shared-runtime flag: a shared object leaves __tsan_* to the preloaded runtime.
     const san = mode === "metal-sim-asan"
       ? ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-shared-libasan"]
+      : mode === "metal-sim-tsan"
+      ? ["-fsanitize=thread"]
       : [];
-    const opt = mode === "metal-sim-asan" ? ["-O1", "-g"] : ["-O2", "-g"];
+    const opt = mode === "metal-sim-asan" || mode === "metal-sim-tsan" ? ["-O1", "-g"] : ["-O2", "-g"];
     // metal-sim-coverage: line counters in csrc/metal/*.mm only (scripts/coverage-metal.sh).
     const cov = mode === "metal-sim-coverage"
       ? ["-fprofile-instr-generate", "-fcoverage-mapping", "-DMM_METAL_COVERAGE=1"]

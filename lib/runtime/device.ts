@@ -73,9 +73,10 @@ const finalizer = new FinalizationRegistry<DeviceState>((s) => {
   }
 });
 
-/** The metal-sim build matching MM_BUILD (asan -> metal-sim-asan, coverage -> metal-sim-coverage). */
+/** The metal-sim build matching MM_BUILD (asan -> metal-sim-asan, coverage -> metal-sim-coverage, tsan). */
 export function simMode(): BuildMode {
   const m = envMode();
+  if (m === "metal-sim-tsan") return m;
   return m === "asan" ? "metal-sim-asan" : m === "coverage" ? "metal-sim-coverage" : "metal-sim";
 }
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openCpu } from "../gemm_helpers.ts";
+import { openTestDevice } from "../gemm_helpers.ts";
 import { Rng } from "./random.ts";
 import { type Checkpoint, openCheckpoint } from "../../lib/io/checkpoint.ts";
 import { dequantize } from "../../lib/quant/dequantize.ts";
@@ -52,7 +52,7 @@ export function assertGemm(
 ) {
   const w = new Float64Array(n * k);
   for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) w[r * k + c] = f(r, c);
-  const dev = openCpu();
+  const dev = openTestDevice();
   try {
     using wt = dev.upload(q);
     for (const m of [1, 3]) {

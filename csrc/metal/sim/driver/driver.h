@@ -35,7 +35,14 @@ constexpr NSUInteger kSimdWidth = 32;      // threadExecutionWidth
 constexpr uint32_t kMaxConstants = 16;     // function constant slots of the CPU runtime
 
 enum Status : NSUInteger { NotEnqueued = 0, Enqueued = 1, Committed = 2, Scheduled = 3, Completed = 4, Error = 5 };
-enum : NSInteger { CommandBufferErrorInternal = 1, LibraryErrorCompileFailure = 3, LibraryErrorFunctionNotFound = 5 };
+enum : NSInteger {
+  CommandBufferErrorInternal = 1,
+  CommandBufferErrorTimeout = 2,
+  CommandBufferErrorPageFault = 3,
+  CommandBufferErrorOutOfMemory = 8,
+  LibraryErrorCompileFailure = 3,
+  LibraryErrorFunctionNotFound = 5,
+};
 
 // ---- Foundation (foundation.cpp) ----
 struct NSStringObj : Object {

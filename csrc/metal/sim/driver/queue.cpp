@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "../../../include/metal_marlin.h"
 #include "driver.h"
 
 extern "C" void* objc_autoreleasePoolPush(void);
@@ -18,8 +19,23 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Runs the dispatches of `cb` until the first failure; returns "" or the error message.
-std::string execute(CommandBufferObj* cb, DeviceObj* device) {
+// What a GPU reports for a kernel failure the CPU runtime detected: a hang (lanes stuck at barriers)
+// ends in the watchdog's Timeout, an access past a buffer in a PageFault (the fast CPU runtime does not
+// check device accesses: ASan does), running out of memory in OutOfMemory; anything else is Internal.
+NSInteger metal_code_of(int rt_code) {
+  if (rt_code == MM_E_DEADLOCK || rt_code == MM_E_BARRIER) return CommandBufferErrorTimeout;
+  if (rt_code == MM_E_BOUNDS) return CommandBufferErrorPageFault;
+  if (rt_code == MM_E_OUT_OF_MEMORY) return CommandBufferErrorOutOfMemory;
+  return CommandBufferErrorInternal;
+}
+
+struct Failure {
+  NSInteger code = 0;  // MTLCommandBufferError, 0 = none
+  std::string message;
+};
+
+// Runs the dispatches of `cb` until the first failure; returns it (code 0: every dispatch ran).
+Failure execute(CommandBufferObj* cb, DeviceObj* device) {
   for (Command& c : cb->commands) {
     auto* p = as<PipelineObj>(c.pipeline);
     cpu::DispatchJob job;
@@ -47,10 +63,10 @@ std::string execute(CommandBufferObj* cb, DeviceObj* device) {
       std::string cb_label = label_of(&cb->label);
       if (!cb_label.empty()) where += ", command buffer \"" + cb_label + "\"";
       if (!c.encoder_label.empty()) where += ", encoder \"" + c.encoder_label + "\"";
-      return "Command buffer execution failed (" + where + "): " + r.message;
+      return {metal_code_of(r.code), "Command buffer execution failed (" + where + "): " + r.message};
     }
   }
-  return "";
+  return {};
 }
 
 void complete(id cb_obj, DeviceObj* device) {
@@ -62,15 +78,15 @@ void complete(id cb_obj, DeviceObj* device) {
     cb->start_time = now_seconds();
   }
   void* pool = objc_autoreleasePoolPush();
-  std::string failure = execute(cb, device);
+  Failure failure = execute(cb, device);
   {
     std::lock_guard<std::mutex> lock(cb->mu);
-    if (!failure.empty()) cb->error = retain(make_error(MTLCommandBufferErrorDomain, CommandBufferErrorInternal, failure));
-    cb->status = failure.empty() ? Completed : Error;
+    if (failure.code != 0) cb->error = retain(make_error(MTLCommandBufferErrorDomain, failure.code, failure.message));
+    cb->status = failure.code == 0 ? Completed : Error;
     cb->end_time = now_seconds();
   }
   counters().completed++;
-  if (!failure.empty()) counters().failed++;
+  if (failure.code != 0) counters().failed++;
   auto wake = [&] {
     std::lock_guard<std::mutex> lock(cb->mu);
     cb->done = true;
