@@ -2,8 +2,9 @@
 // GQA ratios 1 / 4 / 8, head dims 64 / 80 / 96 / 128 (and 136, 256 on the 256 kernel), prefill and the
 // split decode path; plus the two attention bugs of the reference repository.
 import assert from "node:assert/strict";
+import { Device } from "../mod.ts";
 import { test } from "./harness.ts";
-import { assertWithin, openCpu, sameBits } from "./layer_helpers.ts";
+import { assertWithin, openTestDevice, sameBits } from "./layer_helpers.ts";
 import { type AttnCase, attnInputs, attnLabel, checkAttn, runAttn } from "./attention_helpers.ts";
 import { attentionSplits } from "../lib/ops/attention.ts";
 import { LimitError, ShapeError } from "../mod.ts";
@@ -23,7 +24,7 @@ const CASES: AttnCase[] = [
 
 for (const c of CASES) {
   test(`attention ${attnLabel(c)} vs float64`, () => {
-    using dev = openCpu();
+    using dev = openTestDevice();
     const inp = attnInputs(c);
     checkAttn(c, inp, runAttn(dev, c, inp));
   });
@@ -34,7 +35,7 @@ test("attention: decode splits a 1001-key cache and the split result is bit-iden
   assert.ok(attentionSplits(4, 1, 1001)[0] > 1, "the decode case takes the split path");
   const inp = attnInputs(c, 3);
   const run = (threads: number) => {
-    using dev = openCpu(threads);
+    using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
     return runAttn(dev, c, inp);
   };
   const one = run(1), two = run(2);
@@ -43,7 +44,7 @@ test("attention: decode splits a 1001-key cache and the split result is bit-iden
   const p: AttnCase = { T: 37, heads: 4, kvHeads: 1, D: 80, offset: 1 };
   const pin = attnInputs(p, 4);
   const runP = (threads: number) => {
-    using dev = openCpu(threads);
+    using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
     return runAttn(dev, p, pin);
   };
   assert.ok(sameBits(runP(1), runP(2)), "prefill bit-identical");
@@ -52,7 +53,7 @@ test("attention: decode splits a 1001-key cache and the split result is bit-iden
 // Reference-repo bug: each tile's first key was weighted exp(tile max - m) instead of exp(s_0 - m). Keys
 // whose first of every 32 has a low score and whose max sits mid-tile make that weighting visible.
 test("attention bug case: the first key of each tile gets its own score's weight, not the tile max", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const D = 64, L = 96;
   const q = new Float16Array(D), k = new Float16Array(L * D), v = new Float16Array(L * D);
   q[0] = 1;
@@ -74,7 +75,7 @@ test("attention bug case: the first key of each tile gets its own score's weight
 
 // Reference-repo bug: a causal mask without the KV offset let a decode query see only key 0.
 test("attention bug case: a decode query at position 1000 sees all 1001 keys, not only key 0", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const c: AttnCase = { T: 1, heads: 1, kvHeads: 1, D: 64, offset: 1000 };
   const inp = attnInputs(c, 9);
   inp.q.fill(0); // uniform scores: O is the mean of all values, far from v[0]
@@ -85,7 +86,7 @@ test("attention bug case: a decode query at position 1000 sees all 1001 keys, no
 });
 
 test("attention / kvCache errors name the numbers", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   assert.throws(() => dev.kvCache({ kvHeads: 1, headDim: 60, capacity: 4 }), /multiple of 8/);
   assert.throws(() => dev.kvCache({ kvHeads: 1, headDim: 264, capacity: 4 }), /8\.\.256/);
   using cache = dev.kvCache({ kvHeads: 2, headDim: 8, capacity: 4 });

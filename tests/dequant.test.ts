@@ -2,7 +2,7 @@
 // dropped), group sizes 32 / 64 / 128, not powers of two (24, 40, 8) and per channel, f16 / bf16 / E8M0 /
 // E4M3 scales, int4-affine biases, nvfp4's tensor scale, batched weights.
 import { test } from "./harness.ts";
-import { assertWithin, openCpu, randomWeight } from "./layer_helpers.ts";
+import { assertWithin, openTestDevice, randomWeight } from "./layer_helpers.ts";
 import { dequantizeF64 } from "../lib/reference/gemm.ts";
 import type { QuantFormat, ScaleDType } from "../mod.ts";
 
@@ -21,7 +21,7 @@ function dequantCase(
       sd ? ` scales ${sd}` : ""
     } vs float64`,
     () => {
-      using dev = openCpu();
+      using dev = openTestDevice();
       const q = randomWeight(k, n, format, gs, k + n, batch, sd);
       using w = dev.upload(q);
       using d = dev.dequantize(w);

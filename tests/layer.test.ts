@@ -2,8 +2,9 @@
 // for a Llama-style layer and an MoE layer (8 experts, top-2, shared expert); plus the fused
 // RMSNorm + linear and the SwiGLU MLP call on their own.
 import assert from "node:assert/strict";
+import { Device } from "../mod.ts";
 import { test } from "./harness.ts";
-import { assertWithin, openCpu, randF16, sameBits } from "./layer_helpers.ts";
+import { assertWithin, openTestDevice, randF16, sameBits } from "./layer_helpers.ts";
 import { CFG, layerWeights, uploadLayer } from "./layer_model.ts";
 import { LayerRef } from "../lib/reference/layer.ts";
 import { ropeInvFreq } from "../lib/ops/rope.ts";
@@ -28,7 +29,7 @@ function layerBound(want: Float64Array, hidden: number): (i: number) => number {
 for (const moe of [false, true]) {
   const kind = moe ? "MoE (8 experts, top-2, shared expert)" : "Llama-style";
   test(`decoder layer ${kind}: prefill 37 tokens then 5 decode steps vs float64`, () => {
-    using dev = openCpu();
+    using dev = openTestDevice();
     const hw = layerWeights(moe, moe ? 21 : 11);
     const w = uploadLayer(dev, hw);
     const cfg = { heads: CFG.heads, kvHeads: CFG.kvHeads, headDim: CFG.headDim, eps: 1e-5 };
@@ -54,7 +55,7 @@ for (const moe of [false, true]) {
 test("decoder layer (MoE) is bit-identical with 1 and 2 worker threads", () => {
   const hw = layerWeights(true, 21);
   const run = (threads: number) => {
-    using dev = openCpu(threads);
+    using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
     const w = uploadLayer(dev, hw);
     using cache = dev.kvCache({ kvHeads: CFG.kvHeads, headDim: CFG.headDim, capacity: 16 });
     const cfg = { heads: CFG.heads, kvHeads: CFG.kvHeads, headDim: CFG.headDim };
@@ -68,7 +69,7 @@ test("decoder layer (MoE) is bit-identical with 1 and 2 worker threads", () => {
 });
 
 test("rmsNormLinear = RMSNorm once per row, then the GEMM (decode M=1 and prefill M=37), with residual", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const K = 96, N = 72;
   const q = randomWeight(K, N, "int4", 32, 8);
   using w = dev.upload(q);
@@ -95,7 +96,7 @@ test("rmsNormLinear = RMSNorm once per row, then the GEMM (decode M=1 and prefil
 });
 
 test("mlp: down(silu(x·gate) * (x·up)) + residual in one call, M = 1 and M = 5", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const [H, F] = [48, 80];
   const gq = randomWeight(H, F, "int4-sym", 32, 1), uq = randomWeight(H, F, "int4-sym", 32, 2);
   const dq = randomWeight(F, H, "fp4", 32, 3);

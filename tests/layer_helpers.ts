@@ -2,7 +2,7 @@
 // comparison against a float64 reference with a per-element bound, reporting the worst element.
 import assert from "node:assert/strict";
 
-export { openCpu, randF16, randomWeight, rng } from "./gemm_helpers.ts";
+export { openTestDevice, randF16, randomWeight, rng } from "./gemm_helpers.ts";
 
 /**
  * Asserts |got[i] - want[i]| <= bound[i] for every i; the message names the case, the worst index

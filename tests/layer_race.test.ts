@@ -5,10 +5,13 @@
 import assert from "node:assert/strict";
 import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
-import { openCpu, randF16, randomWeight, sameBits } from "./layer_helpers.ts";
+import { randF16, randomWeight, sameBits } from "./layer_helpers.ts";
 import { type AttnCase, attnInputs, runAttn } from "./attention_helpers.ts";
 import { CFG, layerWeights, uploadLayer } from "./layer_model.ts";
 import { Device } from "../mod.ts";
+
+// A CPU-runtime feature (race mode): the plain reference device is the CPU runtime by name too.
+const openCpu = (): Device => Device.open({ backend: "cpu" });
 
 const test = (name: string, fn: () => void | Promise<void>): void =>
   harnessTest(name, fn, { skip: clangSkip });

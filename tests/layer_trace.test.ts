@@ -4,11 +4,14 @@
 import assert from "node:assert/strict";
 import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
-import { openCpu } from "./layer_helpers.ts";
 import { Device } from "../mod.ts";
+
 import { summarizeDispatch, syntheticWeight } from "../lib/cli/profile.ts";
 import { LAYER_TRACE_SMALL, traceLayers } from "../lib/cli/trace_layers.ts";
 import { lineOf, source } from "./util/kernels.ts";
+
+// A CPU-runtime feature (trace mode): the plain reference device is the CPU runtime by name too.
+const openCpu = (): Device => Device.open({ backend: "cpu" });
 
 const traceTest = (name: string, fn: () => void | Promise<void>): void =>
   harnessTest(name, fn, { skip: clangSkip });

@@ -3,8 +3,9 @@
 // repository's three MoE bugs (first token's expert for a whole tile, non-atomic += across experts,
 // an unstable sort) as cases that would fail on that behaviour.
 import assert from "node:assert/strict";
+import { Device } from "../mod.ts";
 import { test } from "./harness.ts";
-import { assertWithin, openCpu, randF16, randomWeight, rng, sameBits } from "./layer_helpers.ts";
+import { assertWithin, openTestDevice, randF16, randomWeight, rng, sameBits } from "./layer_helpers.ts";
 import { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "../lib/reference/moe.ts";
 import { dequantizeF64, matmulF64 } from "../lib/reference/gemm.ts";
 import { gemmF16Tolerance } from "./util/reference_f16.ts";
@@ -45,7 +46,7 @@ const ROUTES: { T: number; E: number; k: number; tied: boolean; D?: number }[] =
 
 for (const c of ROUTES) {
   test(`moeRoute T=${c.T} E=${c.E} k=${c.k} D=${c.D ?? 48} ${c.tied ? "tied" : "skewed"} logits vs float64`, () => {
-    using dev = openCpu();
+    using dev = openTestDevice();
     const D = c.D ?? 48;
     const x = randF16(c.T * D, 100 + c.T);
     const router = routerWeights(c.E, D, 7 + c.E, c.tied);
@@ -91,7 +92,7 @@ for (const c of ROUTES) {
 }
 
 test("moeSort: stable (ascending pairs within an expert), offsets [E+1], inverse; same bits twice", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const E = 64, P = 37 * 8;
   // Skewed: half the pairs go to expert 0, the rest spread, expert 63 empty.
   const ids = Uint32Array.from({ length: P }, (_, p) => (p % 2 === 0 ? 0 : (p * 7) % 63));
@@ -148,7 +149,7 @@ function gemmCase(
   swiglu: boolean,
   opts: CaseOpts = {},
 ) {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const [K, N] = [opts.K ?? 72, 40];
   const gq = expertWeight(K, N, format, groupSize, 5, E, 1, opts.scaleDtype);
   const uq = expertWeight(K, N, format, groupSize, 6, E, opts.upScale ?? 1, opts.scaleDtype);
@@ -252,7 +253,7 @@ test("moeCombine vs float64 (with an added residual), and the full chain is bit-
   const add = randF16(T * N, 5);
   const w = Float32Array.from({ length: T * k }, (_, i) => 0.25 + (i % 3) / 4);
   const run = (threads: number) => {
-    using dev = openCpu(threads);
+    using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
     using idt = dev.tensor(ids, [T, k]), yt = dev.tensor(y, [T * k, N]), at = dev.tensor(add, [T, N]);
     using wt = dev.tensor(w, [T, k]);
     const s = dev.moeSort(idt, E);
@@ -272,7 +273,7 @@ test("moeCombine vs float64 (with an added residual), and the full chain is bit-
 });
 
 test("moe errors name the numbers: top-k over the experts, router not rows of D, expert count mismatch, up stored differently, bf16 activations", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   using x = dev.tensor(new Float16Array(4 * 16), [4, 16]);
   using r = dev.tensor(new Float16Array(8 * 16), [8, 16]);
   assert.throws(

@@ -1,8 +1,9 @@
 // RMSNorm against its float64 reference: odd row lengths and counts, pitches, in place; bound derived
 // from float accumulation of the sum of squares and the f16 output rounding.
 import assert from "node:assert/strict";
+import { Device } from "../mod.ts";
 import { test } from "./harness.ts";
-import { assertWithin, openCpu, randF16, sameBits } from "./layer_helpers.ts";
+import { assertWithin, openTestDevice, randF16, sameBits } from "./layer_helpers.ts";
 import { rmsNormF64 } from "../lib/reference/norm.ts";
 import { InvalidArgumentError, ShapeError } from "../mod.ts";
 
@@ -13,7 +14,7 @@ const bound = (want: ArrayLike<number>, dim: number) => (i: number) =>
 
 for (const [rows, dim, eps] of [[1, 8, 1e-6], [3, 37, 1e-5], [37, 200, 1e-6], [5, 4096, 1e-6]] as const) {
   test(`rmsNorm rows=${rows} dim=${dim} eps=${eps} vs float64`, () => {
-    using dev = openCpu();
+    using dev = openTestDevice();
     const x = randF16(rows * dim, 11 + dim, 3);
     const w = randF16(dim, 7 + dim, 1.5);
     using xt = dev.tensor(x, [rows, dim]);
@@ -25,7 +26,7 @@ for (const [rows, dim, eps] of [[1, 8, 1e-6], [3, 37, 1e-5], [37, 200, 1e-6], [5
 }
 
 test("rmsNorm in place and with row pitches (a [rows, 2·dim] buffer, right half)", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const [rows, dim] = [7, 24];
   const x = randF16(rows * 2 * dim, 5, 2);
   const w = randF16(dim, 6);
@@ -61,7 +62,7 @@ test("rmsNorm is bit-identical with 1 and 2 worker threads", () => {
   const x = randF16(33 * 300, 3, 4);
   const w = randF16(300, 4);
   const run = (threads: number) => {
-    using dev = openCpu(threads);
+    using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
     using xt = dev.tensor(x, [33, 300]);
     using wt = dev.tensor(w);
     using y = dev.rmsNorm(xt, wt);
@@ -71,7 +72,7 @@ test("rmsNorm is bit-identical with 1 and 2 worker threads", () => {
 });
 
 test("rmsNorm errors name the numbers", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   using x = dev.tensor(new Float16Array(30), [3, 10]);
   using w = dev.tensor(new Float16Array(8));
   assert.throws(

@@ -2,7 +2,7 @@
 // 0 / 1 / 1000, in place and into a strided destination.
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
-import { assertWithin, openCpu, randF16, sameBits } from "./layer_helpers.ts";
+import { assertWithin, openTestDevice, randF16, sameBits } from "./layer_helpers.ts";
 import { ropeF64 } from "../lib/reference/rope.ts";
 import { ropeInvFreq } from "../lib/ops/rope.ts";
 import { InvalidArgumentError } from "../mod.ts";
@@ -33,7 +33,7 @@ for (const c of cases) {
     c.interleaved ? "interleaved" : "half-split"
   }`;
   test(`rope ${label} vs float64 (in place)`, () => {
-    using dev = openCpu();
+    using dev = openTestDevice();
     const x = randF16(c.T * c.heads * c.D, c.D + c.T, 2);
     using xt = dev.tensor(x, [c.T, c.heads * c.D]);
     dev.rope(xt, {
@@ -55,7 +55,7 @@ for (const c of cases) {
 }
 
 test("rope from a fused-QKV-like source into a head-major destination; src untouched", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const [T, H, D, pitch] = [6, 2, 16, 80];
   const src = randF16(T * pitch, 3);
   using s = dev.tensor(src, [T, pitch]);
@@ -100,7 +100,7 @@ test("rope from a fused-QKV-like source into a head-major destination; src untou
 });
 
 test("rope errors: odd rotary dims, rotaryDim > headDim, too short a tensor", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   using x = dev.tensor(new Float16Array(64), [4, 16]);
   assert.throws(() => dev.rope(x, { heads: 1, headDim: 16, rotaryDim: 7 }), InvalidArgumentError);
   assert.throws(() => dev.rope(x, { heads: 1, headDim: 16, rotaryDim: 18 }), InvalidArgumentError);
@@ -108,7 +108,7 @@ test("rope errors: odd rotary dims, rotaryDim > headDim, too short a tensor", ()
 });
 
 test("rope interleaved from an odd element offset (scalar path) matches the half2 path's reference", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const [T, H, D] = [5, 3, 32];
   const x = randF16(1 + T * H * D, 17, 2);
   using xt = dev.tensor(x);

@@ -5,10 +5,10 @@
 // run as later tasks; README "Tensors" says to dispose or use dev.scope there).
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
-import { openCpu } from "./gemm_helpers.ts";
+import { openTestDevice } from "./gemm_helpers.ts";
 
 test("gc: 200 dropped 4 MiB tensors allocated across awaits never hold more than 60 % of their 800 MiB", async () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const base = dev.info.allocated_bytes;
   const count = 200, bytes = 4 << 20;
   let peak = 0;

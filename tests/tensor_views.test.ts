@@ -5,13 +5,13 @@
 import assert from "node:assert/strict";
 import { test } from "./harness.ts";
 import { BoundsError, DisposedError, InvalidArgumentError, ShapeError, type Tensor } from "../mod.ts";
-import { assertClose, dense, expect, openCpu, randF16, randomWeight } from "./gemm_helpers.ts";
+import { assertClose, dense, expect, openTestDevice, randF16, randomWeight } from "./gemm_helpers.ts";
 import { load } from "./util/kernels.ts";
 
 const bits = (a: Float16Array): number[] => [...new Uint16Array(a.buffer, a.byteOffset, a.length)];
 
 test("views: writes through a view show in the parent and the other way round; no buffer is allocated", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   using t = dev.tensor(Float32Array.from({ length: 12 }, (_, i) => i), [4, 3]);
   const live = dev.info.live_buffers;
   const r = t.rows(1, 3);
@@ -36,7 +36,7 @@ test("views: writes through a view show in the parent and the other way round; n
 });
 
 test("views: bounds and argument errors name the numbers", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   using t = dev.empty([4, 3], "f16");
   assert.throws(() => t.view(10, [3]), (e: unknown) => {
     assert.ok(e instanceof BoundsError);
@@ -62,7 +62,7 @@ test("views: bounds and argument errors name the numbers", () => {
 });
 
 test("views: disposing the parent kills its views (DisposedError, data detached), never a stale read", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const t = dev.tensor(new Float16Array([1, 2, 3, 4, 5, 6]), [3, 2]);
   const w = dev.upload(randomWeight(2, 8, "fp4", 32, 1));
   const v = t.rows(1, 3);
@@ -81,7 +81,7 @@ test("views: disposing the parent kills its views (DisposedError, data detached)
 });
 
 test("views: a view returned from dev.scope keeps its parent alive", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const v = dev.scope(() => dev.tensor(new Float32Array([1, 2, 3, 4])).view(1, [2]));
   assert.deepEqual([...v.toArray()], [2, 3]);
 });
@@ -101,7 +101,7 @@ for (
   const name =
     `views: gemm M=${c.m} K=${c.k} N=${c.n} fp4 gs=32, a rows ${c.aRow}.. (+${c.extra}), out rows ${c.cRow}..`;
   test(name, () => {
-    using dev = openCpu();
+    using dev = openTestDevice();
     const q = randomWeight(c.k, c.n, "fp4", 32, c.k + c.n);
     using w = dev.upload(q);
     const rowsA = c.aRow + c.m + 2, rowsC = c.cRow + c.m + 3;
@@ -129,7 +129,7 @@ for (
 }
 
 test("views: batchedGemm with A and out views inside larger buffers equals the copy-based call", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const b = 3, m = 2, k = 48, n = 16;
   const q = randomWeight(k, n, "int4", 32, 3, b);
   using w = dev.upload(q);
@@ -154,7 +154,7 @@ test("views: batchedGemm with A and out views inside larger buffers equals the c
 });
 
 test("views: gemm past a view's end is a BoundsError even when the parent buffer is large enough", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   using w = dev.upload(randomWeight(32, 8, "fp4", 32, 5));
   using big = dev.tensor(randF16(10 * 32, 6), [10, 32]);
   using cache = dev.empty([10, 8], "f16");
@@ -176,7 +176,7 @@ test("views: gemm past a view's end is a BoundsError even when the parent buffer
 });
 
 test("views: an output view overlapping an input view of the same buffer is refused; disjoint rows are fine", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   using w = dev.upload(randomWeight(16, 16, "fp4", 16, 8));
   using buf = dev.tensor(randF16(8 * 16, 9), [8, 16]);
   assert.throws(
@@ -194,7 +194,7 @@ test("views: an output view overlapping an input view of the same buffer is refu
 });
 
 test("views: dispatch binds a view (and { tensor: view, offset }) at its offset, within its length", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const n = 5;
   using src = dev.tensor(Float32Array.from({ length: 20 }, (_, i) => i), [4, 5]);
   using dst = dev.tensor(new Float32Array(20).fill(-1), [4, 5]);
@@ -230,7 +230,7 @@ async function collect(until: () => boolean): Promise<void> {
 test(
   "views: a reachable view keeps its dropped parent's memory; dropping the view too frees it",
   async () => {
-    using dev = openCpu();
+    using dev = openTestDevice();
     const base = dev.info.live_buffers;
     // The parent is referenced only by the view; both are touched only inside helper functions, so no
     // stack slot of this frame holds them (JSC scans stacks conservatively).
@@ -249,7 +249,7 @@ test(
 );
 
 test("views: toArray() and data are typed by dtype (checked by deno check / tsc)", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   using h = dev.tensor(new Float16Array([1, 2, 3, 4]), [2, 2]);
   using f = dev.empty([3], "f32");
   using b = dev.tensor(new Uint16Array([0x3f80]), undefined, "bf16");
@@ -262,7 +262,7 @@ test("views: toArray() and data are typed by dtype (checked by deno check / tsc)
 });
 
 test("views: a tensor whose data buffer was transferred away makes no views", () => {
-  using dev = openCpu();
+  using dev = openTestDevice();
   const t = dev.tensor(new Float32Array([1, 2, 3]));
   const moved = new Float32Array((t.data.buffer as ArrayBuffer).transfer());
   assert.throws(() => t.view(0, [1]), /view: the tensor's data buffer was transferred away/);
