@@ -191,6 +191,9 @@ test("metal-sim: ready() resolves after the work without blocking, then results 
 test("metal-sim: the backend compiles without fast math and leaks no Metal object", () => {
   const hooks = simHooks();
   const before = hooks.counters();
+  // Other test files in this process may hold devices or undisposed tensors until the GC runs; this test is
+  // synchronous, so no finalizer frees anything while it runs and the count must come back exactly.
+  const live = hooks.liveObjects();
   const dev = Device.open({ backend: "metal-sim" });
   runCase(dev, { m: 2, n: 16, k: 64, format: "int4", gs: 32 });
   dev.compile(SRC).kernel("add1");
@@ -198,7 +201,7 @@ test("metal-sim: the backend compiles without fast math and leaks no Metal objec
   const after = hooks.counters();
   assert.ok(after.librariesCompiled - before.librariesCompiled >= 2);
   assert.strictEqual(after.librariesFastMath, before.librariesFastMath, "fastMathEnabled stays NO");
-  assert.strictEqual(hooks.liveObjects(), 0, "every simulated Metal object was released");
+  assert.strictEqual(hooks.liveObjects(), live, "every simulated Metal object of this device was released");
 }, { skip });
 
 test("selftest CLI: every kernel family on metal-sim matches cpu within the tolerance policy", () => {
