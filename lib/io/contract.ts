@@ -47,3 +47,36 @@ export function bits16(a: Float16Array | Uint16Array): Uint16Array {
 export function roundUp(x: number, m: number): number {
   return Math.ceil(x / m) * m;
 }
+
+/**
+ * An int4 (zero-point) matrix from AutoGPTQ/AutoAWQ data already moved to our layout: `scaleBits` holds the
+ * f16 scales as [groups, n] raw bits, laid out here with row pitch np (rows past `groups` stay 0: padded K).
+ */
+export function int4Matrix(
+  k: number,
+  n: number,
+  kp: number,
+  np: number,
+  groupSize: number,
+  packed: Uint32Array,
+  scaleBits: Uint16Array,
+  zeros: Uint8Array,
+): ImportedMatrix {
+  const s = new Uint16Array((kp / groupSize) * np);
+  for (let g = 0; g < scaleBits.length / n; g++) s.set(scaleBits.subarray(g * n, (g + 1) * n), g * np);
+  const scales = new Float16Array(s.buffer);
+  return {
+    format: "int4",
+    k,
+    n,
+    kp,
+    np,
+    groupSize,
+    batch: undefined,
+    layout: "nk",
+    packed,
+    scaleDtype: "f16",
+    scales,
+    zeros,
+  };
+}

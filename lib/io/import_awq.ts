@@ -3,7 +3,7 @@
 // are, no −1); scales f16 [G, N]. w = scale·(q − zero) -> int4 exactly, after moving every nibble to our
 // layout (8 consecutive K per word).
 import { InexactImportError } from "./errors.ts";
-import { type ImportedMatrix, roundUp } from "./contract.ts";
+import { type ImportedMatrix, int4Matrix, roundUp } from "./contract.ts";
 import { halvesOf, u32View } from "./dtypes.ts";
 import type { RawTensor } from "./import_gptq.ts";
 
@@ -69,20 +69,5 @@ export function importAwq(
       for (let i = 0; i < 8; i++) packed[row + 8 * j + AWQ_ORDER[i]] |= ((w >>> (i << 2)) & 15) << sh;
     }
   }
-  const s = new Uint16Array((kp / gs) * np);
-  s.set(halvesOf(scales.bytes));
-  return {
-    format: "int4",
-    k,
-    n,
-    kp,
-    np,
-    groupSize: gs,
-    batch: undefined,
-    layout: "nk",
-    packed,
-    scaleDtype: "f16",
-    scales: new Float16Array(s.buffer),
-    zeros,
-  };
+  return int4Matrix(k, n, kp, np, gs, packed, halvesOf(scales.bytes), zeros);
 }

@@ -6,7 +6,7 @@
 // Act-order (g_idx not equal to floor(i / group_size)) is refused: serving it exactly needs the same K
 // permutation applied to activations, which gemm does not do.
 import { InexactImportError } from "./errors.ts";
-import { type ImportedMatrix, roundUp } from "./contract.ts";
+import { type ImportedMatrix, int4Matrix, roundUp } from "./contract.ts";
 import { halvesOf, u32View } from "./dtypes.ts";
 
 /** One stored tensor handed to an importer. */
@@ -140,21 +140,5 @@ export function importGptq(
   for (let r = k / 8; r < kp / 8; r++) {
     for (let c = 0; c < n; c++) packed[r * np + c] = zeros[Math.floor((r * 8) / gs) * np + c] * 0x11111111;
   }
-  const sc = halvesOf(scales.bytes);
-  const s = new Uint16Array((kp / gs) * np);
-  for (let g = 0; g < groups; g++) s.set(sc.subarray(g * n, (g + 1) * n), g * np);
-  return {
-    format: "int4",
-    k,
-    n,
-    kp,
-    np,
-    groupSize: gs,
-    batch: undefined,
-    layout: "nk",
-    packed,
-    scaleDtype: "f16",
-    scales: new Float16Array(s.buffer),
-    zeros,
-  };
+  return int4Matrix(k, n, kp, np, gs, packed, halvesOf(scales.bytes), zeros);
 }
