@@ -63,6 +63,20 @@ export interface Toolchain {
   objcFlags?: string[];
 }
 
+// Objective-C++ with ARC and the warnings (as errors) that catch selector and availability mistakes: the
+// same on macOS and in the metal-sim builds, so the Linux build rejects what Apple's compiler would.
+const OBJC_STRICT: readonly string[] = [
+  "-x",
+  "objective-c++",
+  "-fobjc-arc",
+  "-Wall",
+  "-Wextra",
+  "-Werror",
+  "-Wundeclared-selector",
+  "-Wunguarded-availability-new",
+  "-Wstrict-selector-match",
+];
+
 // The flags ../shared/metal/README.md found to turn Apple-API mistakes into errors, and the Apple ABI
 // (objc_msgSend, ARC entry points, blocks) the simulated runtime implements.
 function objcFlags(): string[] {
@@ -71,16 +85,8 @@ function objcFlags(): string[] {
     "-target",
     `${arch}-linux-gnu`,
     "-fobjc-runtime=macosx-13.0",
-    "-fobjc-arc",
     "-fblocks",
-    "-x",
-    "objective-c++",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Wundeclared-selector",
-    "-Wunguarded-availability-new",
-    "-Wstrict-selector-match",
+    ...OBJC_STRICT,
   ];
 }
 
@@ -185,18 +191,7 @@ function flagsFor(
     return {
       compileFlags: [...common, "-O2", native, "-DMM_HAVE_METAL=1"],
       linkFlags: ["-framework", "Metal", "-framework", "Foundation"],
-      objcFlags: [
-        "-x",
-        "objective-c++",
-        "-fobjc-arc",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-Wundeclared-selector",
-        "-Wunguarded-availability-new",
-        "-Wstrict-selector-match",
-        "-mmacosx-version-min=13.0",
-      ],
+      objcFlags: [...OBJC_STRICT, "-mmacosx-version-min=13.0"],
     };
   }
   return { compileFlags: [...common, "-O2", native], linkFlags: [] };

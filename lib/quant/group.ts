@@ -1,6 +1,7 @@
 // Per-(group, column) kernels of quantize(): scale choice, rounding and packing of one K-group that has
 // been gathered into a contiguous Float32Array. Hot loops: typed arrays only, no allocation.
 import { FP16_MAX } from "./formats.ts";
+import type { WeightLayout } from "./types.ts";
 
 const f16 = new Float16Array(1);
 const u16 = new Uint16Array(f16.buffer);
@@ -197,4 +198,19 @@ export function minMax(col: Float32Array, off: number, gs: number, out: Float64A
 export function int4Zero(lo: number, s: number): number {
   const z = rne(-lo / s);
   return z < 0 ? 0 : z > 15 ? 15 : z;
+}
+
+/** Copies column c of matrix b of w ([k, n] "kn" or [n, k] "nk" per matrix) into col[0..k). */
+export function loadColumn(
+  col: Float32Array,
+  w: Float32Array | Float16Array,
+  b: number,
+  c: number,
+  k: number,
+  n: number,
+  layout: WeightLayout,
+): void {
+  const wBase = b * k * n;
+  if (layout === "nk") col.set(w.subarray(wBase + c * k, wBase + c * k + k));
+  else for (let r = 0, i = wBase + c; r < k; r++, i += n) col[r] = w[i];
 }

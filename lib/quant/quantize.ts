@@ -10,7 +10,16 @@ import {
   INT4_SYM_MAX,
   INT4_SYM_ZERO,
 } from "./formats.ts";
-import { absMax, int4Zero, minMax, packFp4Group, packInt4Group, sseFp4, sseInt4 } from "./group.ts";
+import {
+  absMax,
+  int4Zero,
+  loadColumn,
+  minMax,
+  packFp4Group,
+  packInt4Group,
+  sseFp4,
+  sseInt4,
+} from "./group.ts";
 import { type Plan, quantizeFp4Scaled } from "./quantize_fp4x.ts";
 import { minMaxPlain, packAffineGroup, roundNearest, roundScaleUp, scaleMax } from "./scale_round.ts";
 import type { QuantizedMatrix, QuantizeOptions } from "./types.ts";
@@ -160,10 +169,8 @@ export function quantize(w: Float32Array | Float16Array, opts: QuantizeOptions):
   const rs = new Float64Array(2), rb = new Float64Array(2);
   const maxCode = format === "fp4" ? FP4_MAX : INT4_SYM_MAX;
   for (let b = 0; b < batch; b++) {
-    const wBase = b * k * n;
     for (let c = 0; c < n; c++) {
-      if (layout === "nk") col.set(w.subarray(wBase + c * k, wBase + c * k + k));
-      else for (let r = 0, i = wBase + c; r < k; r++, i += n) col[r] = w[i];
+      loadColumn(col, w, b, c, k, n, layout);
       for (let g = 0; g < groups; g++) {
         const off = g * gs;
         const sIdx = (b * groups + g) * np + c;

@@ -1,7 +1,7 @@
 // quantize() for the two FP4 formats with non-float block scales: OCP MXFP4 (E8M0 power-of-two scale
 // per 32 values) and NVFP4 (E4M3 scale per 16 values times one f32 scale per tensor). Codes round to
 // nearest even on the E2M1 grid of the block's decoded scale; block scales round up so nothing clips.
-import { absMax, packFp4Group } from "./group.ts";
+import { absMax, loadColumn, packFp4Group } from "./group.ts";
 import { decodeE4M3, decodeE8M0 } from "./formats.ts";
 import { e4m3Up, e8m0For, nvfp4TensorScale } from "./scale_round.ts";
 import type { QuantizedMatrix, WeightLayout } from "./types.ts";
@@ -47,10 +47,8 @@ export function quantizeFp4Scaled(
   const nv = format === "nvfp4";
   const t = nv ? nvfp4TensorScale(tensorAbsMax(w)) : 1;
   for (let b = 0; b < batch; b++) {
-    const wBase = b * k * n;
     for (let c = 0; c < n; c++) {
-      if (layout === "nk") col.set(w.subarray(wBase + c * k, wBase + c * k + k));
-      else for (let r = 0, i = wBase + c; r < k; r++, i += n) col[r] = w[i];
+      loadColumn(col, w, b, c, k, n, layout);
       for (let g = 0; g < groups; g++) {
         const off = g * gs;
         const amax = absMax(bits, off, gs);
