@@ -16,6 +16,7 @@
 #include "../core/internal.h"
 #include "guarded.h"
 #include "instrument.h"
+#include "progress.h"
 #include "rt_abi.h"
 #include "scheduler.h"
 
@@ -287,6 +288,13 @@ int Backend::unsupported_trace(const char* op) {
 extern "C" MM_API int mm_cpu_fiber_pingpong(uint32_t switches) {
   return mm::core::guarded("mm_cpu_fiber_pingpong", [&] {
     mm::cpu::fiber_pingpong(switches);
+    return MM_OK;
+  });
+}
+
+extern "C" MM_API int mm_cpu_progress(int32_t fd, uint32_t after_ms, const char* label) {
+  return mm::core::guarded("mm_cpu_progress", [&] {
+    mm::cpu::set_progress(fd, after_ms, label);
     return MM_OK;
   });
 }

@@ -14,6 +14,7 @@
 
 #include "../include/metal_marlin.h"
 #include "instrument.h"
+#include "progress.h"
 #include "threadgroup.h"
 
 namespace mm::cpu {
@@ -76,6 +77,7 @@ struct Scheduler::Impl {
   std::atomic<uint64_t> next{0};
   std::atomic<uint64_t> first_error{UINT64_MAX};
   std::atomic<uint32_t> max_bytes{0};
+  ProgressMeter* progress = nullptr;  // this dispatch's, when mm_cpu_progress enabled it
   std::mutex err_m;
   DispatchResult err;
 
@@ -104,6 +106,7 @@ struct Scheduler::Impl {
           }
         }
       }
+      if (progress) progress->tick();
       uint32_t cur = max_bytes.load(std::memory_order_relaxed);
       while (b > cur && !max_bytes.compare_exchange_weak(cur, b, std::memory_order_relaxed)) {
       }
@@ -196,6 +199,8 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
   s.max_bytes.store(0);
   s.err = DispatchResult{};
   if (s.total == 0) return res;
+  ProgressMeter meter(k->name, s.total);  // draws (and ends its line) only on long dispatches
+  s.progress = meter.armed() ? &meter : nullptr;
   SigintGuard sigint;
   try {
     if (job.instrument) {
@@ -222,6 +227,7 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
       s.cv_done.wait(lk, [&] { return s.busy == 0; });
     }
   } catch (...) {
+    s.progress = nullptr;
     res.code = MM_E_OUT_OF_MEMORY;
     res.message = "dispatch: out of memory starting the CPU runtime";
     return res;
@@ -234,6 +240,7 @@ DispatchResult Scheduler::run(const DispatchJob& job) {
   if (job.instrument && res.code != 0) symbolize_markers(res.message);  // race findings name .metal lines
   res.threadgroup_bytes = s.max_bytes.load();
   s.shared.job = nullptr;
+  s.progress = nullptr;
   return res;
 }
 

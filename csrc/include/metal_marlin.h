@@ -63,6 +63,10 @@ MM_API const char* mm_last_error(void);
 MM_API uint32_t mm_noop(uint32_t x);
 /* CPU runtime only: performs `switches` fiber context switches (benchmark of the scheduler's core). */
 MM_API int mm_cpu_fiber_pingpong(uint32_t switches);
+/* CPU runtime only: CPU dispatches that run longer than after_ms draw a progress line ("label kernel
+ * [###...]  42%  1720 / 4096 threadgroups  12 s") on file descriptor fd, at most ten times a second, and
+ * end it with a newline. fd < 0 turns it off (the default). label may be NULL. Process-wide. */
+MM_API int mm_cpu_progress(int32_t fd, uint32_t after_ms, const char* label);
 
 /* ---- device ----------------------------------------------------------------------------- */
 /* backend: "auto", "cpu", "metal" or "metal-sim" (NUL-terminated; "metal-sim": the Metal backend on

@@ -4,10 +4,12 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
+import process from "node:process";
 import { Device } from "../api/device.ts";
+import { dispatchProgress } from "../runtime/progress.ts";
 import { type DType, isDType } from "../runtime/dtype.ts";
 import { InvalidArgumentError } from "../runtime/errors.ts";
-import { isQuantFormat, type QuantFormat } from "../quant/formats.ts";
+import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../quant/formats.ts";
 import type { QuantizedMatrix } from "../quant/types.ts";
 import type { TraceReport } from "../runtime/trace.ts";
 
@@ -98,7 +100,9 @@ const HELP = `usage:
       DTYPE=V1,V2,...  inline constant bytes (e.g. u32=1000 for a size argument)
 Prints, per dispatch and per .metal line with device loads or stores: requests (one per simdgroup
 execution), mean 32-byte sectors per request, the ideal (fewest sectors holding the bytes touched),
-mean 128-byte lines per request and bytes. Runs on the CPU shader runtime (trace mode), not on a GPU.`;
+mean 128-byte lines per request and bytes. Runs on the CPU shader runtime (trace mode), not on a GPU.
+A dispatch that runs over --progress-after milliseconds (default 1000) draws a progress line on stderr
+when it is a terminal, or always with --progress.`;
 
 const dims = (s: string): number[] => s.split(",").map((x) => Number(x.trim()));
 
@@ -149,7 +153,29 @@ function profileKernel(
 
 /** Entry of the CLI's COMMANDS table. Returns the exit code. */
 export function profileCommand(argv: string[]): number {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parse(argv);
+  if (values.help || positionals.length === 0) {
+    (values.help ? console.log : console.error)(HELP);
+    return values.help ? 0 : 2;
+  }
+  const afterMs = Number(values["progress-after"]);
+  if (!Number.isInteger(afterMs) || afterMs < 0 || afterMs > 0xffffffff) {
+    console.error(
+      `profile: --progress-after must be a whole number of milliseconds, got "${values["progress-after"]}"`,
+    );
+    return 2;
+  }
+  const progress = values.progress || process.stderr.isTTY === true;
+  if (progress) dispatchProgress("profile", { mode: "instrument", afterMs });
+  try {
+    return profileRun(values, positionals);
+  } finally {
+    if (progress) dispatchProgress(null, { mode: "instrument" });
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -163,18 +189,19 @@ export function profileCommand(argv: string[]): number {
       threadgroup: { type: "string", default: "32" },
       arg: { type: "string", multiple: true, default: [] },
       json: { type: "boolean", default: false },
+      progress: { type: "boolean", default: false },
+      "progress-after": { type: "string", default: "1000" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help || positionals.length === 0) {
-    (values.help ? console.log : console.error)(HELP);
-    return values.help ? 0 : 2;
-  }
+}
+
+function profileRun(values: ReturnType<typeof parse>["values"], positionals: string[]): number {
   let report: TraceReport;
   if (positionals[0] === "gemm" && positionals.length === 1) {
     const format = values.format;
     if (!isQuantFormat(format)) {
-      console.error(`profile: unknown format "${format}"; expected fp4, int4 or int4-sym`);
+      console.error(`profile: unknown format "${format}"; expected one of ${QUANT_FORMATS.join(", ")}`);
       return 2;
     }
     report = traceGemm({

@@ -18,6 +18,14 @@ const coreSymbols = {
   mm_last_error: { args: [], result: "pointer" /* C: const char* */ },
   mm_noop: { args: ["u32" /* C: uint32_t x */], result: "u32" },
   mm_cpu_fiber_pingpong: { args: ["u32" /* C: uint32_t switches */], result: "i32" },
+  mm_cpu_progress: {
+    args: [
+      "i32", // C: int32_t fd
+      "u32", // C: uint32_t after_ms
+      "buffer", // C: const char* label (NUL-terminated)
+    ],
+    result: "i32",
+  },
 
   mm_device_open: {
     args: [

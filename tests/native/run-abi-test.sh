@@ -71,7 +71,7 @@ if check dylib g++ -std=c++20 -O2 -march=native -fPIC -fvisibility=hidden -share
   bad=$(nm -D --defined-only "$out/libmetal_marlin_test.so" |
     awk '($2 ~ /^[TDBR]$/ && $3 !~ /^mm_/) || $3 ~ /^_Z(T[ISV])?NK?2mm/ {print $3}' || true)
   if [ -z "$bad" ]; then total_pass=$((total_pass + 1)); else echo "FAIL exported non-mm symbols: $bad"; total_fail=$((total_fail + 1)); fi
-  need="mm_abi_version mm_last_error mm_noop mm_cpu_fiber_pingpong mm_device_open mm_device_close mm_device_info_get
+  need="mm_abi_version mm_last_error mm_noop mm_cpu_fiber_pingpong mm_cpu_progress mm_device_open mm_device_close mm_device_info_get
     mm_device_synchronize mm_buffer_alloc mm_buffer_free mm_buffer_contents mm_buffer_length mm_library_builtin
     mm_library_load mm_library_compile mm_library_free mm_library_kernel_count mm_library_kernel_name mm_kernel_get
     mm_kernel_info_get mm_kernel_arg_info mm_dispatch"
