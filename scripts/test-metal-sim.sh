@@ -5,10 +5,9 @@
 # build, then under Bun on the metal-sim-asan build (ASan + UBSan; MM_METAL_SIM_ASAN=0 skips it). The
 # other files run the same way whatever the backend (CPU-runtime features open "cpu" by name; the rest
 # open no device), so `npm test` already covers them. MM_METAL_SIM_ALL=1 runs every file instead.
-# Last, under Bun on the metal-sim-tsan build (ThreadSanitizer; MM_METAL_SIM_TSAN=0 skips it):
-# tests/metal_sim.test.ts and the GEMM files (not the CPU-only determinism file; the fuzz file alone takes
-# ~100 s under TSan), after a canary (tests/native/tsan_canary) proves TSan reports a planted race from
-# inside the JS runtime.
+# Last, under Bun and Deno on the metal-sim-tsan build (ThreadSanitizer; MM_METAL_SIM_TSAN=0 skips it):
+# the same files, after a canary (tests/native/tsan_canary) proves TSan reports a planted race from inside
+# each JS runtime.
 # Needs clang-16, libclang-rt-16-dev and libblocksruntime-dev. Ends with one "N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,23 +40,27 @@ if [ "${MM_METAL_SIM_TSAN:-1}" = 1 ]; then
   mkdir -p build/tsan-canary
   clang++-16 -std=c++17 -O1 -g -fPIC -shared -fsanitize=thread tests/native/tsan_canary/canary.cpp \
     -o build/tsan-canary/libcanary.so || exit 1
-  canary=$(env "${tsan_env[@]}" bun tests/native/tsan_canary/canary.ts "$PWD/build/tsan-canary/libcanary.so" 2>&1)
-  if grep -q "WARNING: ThreadSanitizer: data race" <<<"$canary"; then
-    echo "tsan canary: the planted race was reported from inside Bun"
-  else
-    echo "tsan canary: TSan did not report the planted race inside Bun; the TSan run would prove nothing"
-    status=1
-  fi
+  for js in Bun Deno; do
+    run=(bun); [ "$js" = Deno ] && run=(deno run -A)
+    canary=$(env "${tsan_env[@]}" "${run[@]}" tests/native/tsan_canary/canary.ts "$PWD/build/tsan-canary/libcanary.so" 2>&1)
+    if grep -q "WARNING: ThreadSanitizer: data race" <<<"$canary"; then
+      echo "tsan canary: the planted race was reported from inside $js"
+    else
+      echo "tsan canary: TSan did not report the planted race inside $js; the TSan run would prove nothing"
+      status=1
+    fi
+  done
   bun scripts/build.ts --mode metal-sim-tsan || exit 1
   MM_BUILD=tsan MM_SIM_THREADS=2 env "${tsan_env[@]}" \
-    bun test --timeout 1200000 tests/metal_sim.test.ts $(ls tests/gemm_*.test.ts | grep -v determinism) 2>&1 |
-    tee "$logs/tsan.log" || status=1
+    bun test --timeout 1200000 "${files[@]}" 2>&1 | tee "$logs/tsan.log" || status=1
+  MM_BUILD=tsan MM_SIM_THREADS=2 env "${tsan_env[@]}" \
+    deno test -A "${files[@]}" 2>&1 | tee "$logs/tsan-deno.log" || status=1
 fi
 
 strip() { sed -e 's/\x1b\[[0-9;]*m//g' "$1" 2>/dev/null; }
 count() { local v; v=$(strip "$1" | grep -Eo "$2" | grep -Eo '[0-9]+' | tail -1); echo "${v:-0}"; }
-passed=$(( $(count "$logs/bun.log" '^ *[0-9]+ pass') + $(count "$logs/deno.log" '[0-9]+ passed') + $(count "$logs/asan.log" '^ *[0-9]+ pass') + $(count "$logs/tsan.log" '^ *[0-9]+ pass') ))
-failed=$(( $(count "$logs/bun.log" '^ *[0-9]+ fail') + $(count "$logs/deno.log" '[0-9]+ failed') + $(count "$logs/asan.log" '^ *[0-9]+ fail') + $(count "$logs/tsan.log" '^ *[0-9]+ fail') ))
+passed=$(( $(count "$logs/bun.log" '^ *[0-9]+ pass') + $(count "$logs/deno.log" '[0-9]+ passed') + $(count "$logs/asan.log" '^ *[0-9]+ pass') + $(count "$logs/tsan.log" '^ *[0-9]+ pass') + $(count "$logs/tsan-deno.log" '[0-9]+ passed') ))
+failed=$(( $(count "$logs/bun.log" '^ *[0-9]+ fail') + $(count "$logs/deno.log" '[0-9]+ failed') + $(count "$logs/asan.log" '^ *[0-9]+ fail') + $(count "$logs/tsan.log" '^ *[0-9]+ fail') + $(count "$logs/tsan-deno.log" '[0-9]+ failed') ))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "metal-sim: ${passed} passed, ${failed} failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
