@@ -15,10 +15,12 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+# The Metal pipeline cache goes to a scratch directory, not the user's ~/.cache.
+export MM_METAL_CACHE_DIR="$logs/metal-cache"
 if [ "${MM_METAL_SIM_ALL:-0}" = 1 ]; then
   files=(tests/)
 else
-  mapfile -t files < <(echo tests/metal_sim.test.ts; grep -lE 'openTestDevice|io_assert' tests/*.test.ts)
+  mapfile -t files < <(echo tests/metal_sim.test.ts; echo tests/metal_cache.test.ts; grep -lE 'openTestDevice|io_assert' tests/*.test.ts)
 fi
 export MM_TEST_BACKEND=metal-sim MM_REQUIRE_METAL_SIM=1
 
