@@ -6,8 +6,8 @@
 # other files run the same way whatever the backend (CPU-runtime features open "cpu" by name; the rest
 # open no device), so `npm test` already covers them. MM_METAL_SIM_ALL=1 runs every file instead.
 # Last, under Bun on the metal-sim-tsan build (ThreadSanitizer; MM_METAL_SIM_TSAN=0 skips it):
-# tests/metal_sim.test.ts and the GEMM files (not the CPU-only determinism file; the fuzz file alone takes
-# ~100 s under TSan), after a canary (tests/native/tsan_canary) proves TSan reports a planted race from
+# tests/metal_sim.test.ts, tests/metal_cache.test.ts and the GEMM files (not the CPU-only determinism
+# file; the fuzz file alone takes ~100 s under TSan), after a canary (tests/native/tsan_canary) proves TSan reports a planted race from
 # inside the JS runtime.
 # Needs clang-16, libclang-rt-16-dev and libblocksruntime-dev. Ends with one "N passed, N failed" line.
 set -uo pipefail
@@ -52,7 +52,7 @@ if [ "${MM_METAL_SIM_TSAN:-1}" = 1 ]; then
   fi
   bun scripts/build.ts --mode metal-sim-tsan || exit 1
   MM_BUILD=tsan MM_SIM_THREADS=2 env "${tsan_env[@]}" \
-    bun test --timeout 1200000 tests/metal_sim.test.ts $(ls tests/gemm_*.test.ts | grep -v determinism) 2>&1 |
+    bun test --timeout 1200000 tests/metal_sim.test.ts tests/metal_cache.test.ts $(ls tests/gemm_*.test.ts | grep -v determinism) 2>&1 |
     tee "$logs/tsan.log" || status=1
 fi
 
