@@ -7,8 +7,8 @@
 # open no device), so `npm test` already covers them. MM_METAL_SIM_ALL=1 runs every file instead.
 # Last, under Bun on the metal-sim-tsan build (ThreadSanitizer; MM_METAL_SIM_TSAN=0 skips it):
 # tests/metal_sim.test.ts, tests/metal_cache.test.ts and the GEMM files (not the CPU-only determinism
-# file; the fuzz file alone takes ~100 s under TSan), after a canary (tests/native/tsan_canary) proves TSan reports a planted race from
-# inside the JS runtime.
+# file; the fuzz file alone takes ~100 s under TSan), after a canary (tests/native/tsan_canary) proves TSan
+# reports a planted race from inside the JS runtime.
 # Needs clang-16, libclang-rt-16-dev and libblocksruntime-dev. Ends with one "N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
