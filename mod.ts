@@ -24,7 +24,13 @@
 //   cli/        the command-line subcommands that cli.ts dispatches to (anything)
 
 // Devices, tensors and user kernels.
-export { type BackendName, Device, type DeviceInfo, type DeviceOptions } from "./lib/api/device.ts";
+export {
+  type BackendName,
+  Device,
+  type DeviceInfo,
+  type DeviceOptions,
+  type LibraryCacheState,
+} from "./lib/api/device.ts";
 export { Tensor } from "./lib/runtime/tensor.ts";
 export {
   type BufferArgInfo,

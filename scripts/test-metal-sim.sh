@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The suite on backend "metal-sim" (the Metal backend csrc/metal/*.mm driving the simulated Metal driver
-# csrc/metal/sim): tests/metal_sim.test.ts and every test file whose device follows MM_TEST_BACKEND
+# csrc/metal/sim): tests/metal_sim.test.ts, tests/metal_cache.test.ts and every test file whose device follows MM_TEST_BACKEND
 # (openTestDevice, tests/util/backend.ts; io_assert opens it too), under Bun and Deno on the metal-sim
 # build, then under Bun on the metal-sim-asan build (ASan + UBSan; MM_METAL_SIM_ASAN=0 skips it). The
 # other files run the same way whatever the backend (CPU-runtime features open "cpu" by name; the rest
@@ -14,10 +14,12 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+# The Metal pipeline cache goes to a scratch directory, not the user's ~/.cache.
+export MM_METAL_CACHE_DIR="$logs/metal-cache"
 if [ "${MM_METAL_SIM_ALL:-0}" = 1 ]; then
   files=(tests/)
 else
-  mapfile -t files < <(echo tests/metal_sim.test.ts; grep -lE 'openTestDevice|io_assert' tests/*.test.ts)
+  mapfile -t files < <(echo tests/metal_sim.test.ts; echo tests/metal_cache.test.ts; grep -lE 'openTestDevice|io_assert' tests/*.test.ts)
 fi
 export MM_TEST_BACKEND=metal-sim MM_REQUIRE_METAL_SIM=1
 

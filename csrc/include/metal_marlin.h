@@ -87,9 +87,18 @@ typedef struct mm_device_info {
   uint64_t max_buffer_length;           /* bytes */
   uint64_t allocated_bytes;             /* bytes currently held by live buffers */
   uint32_t live_buffers;                /* count of live buffers */
-  uint32_t reserved;
+  uint32_t library_cache;               /* Metal: the built-in library's on-disk pipeline cache, MM_LIBRARY_CACHE_* */
   uint64_t recommended_working_set;     /* Metal's recommendedMaxWorkingSetSize, bytes (0 on cpu) */
 } mm_device_info;
+/* mm_device_info.library_cache: NONE before the built-in library is first used (and on cpu); DISABLED by
+ * MM_METAL_CACHE=0; MEMORY when the cache directory cannot be written (pipelines compiled, kept in memory);
+ * MISS when no valid cache file existed (compiled, written at the next sync or close); HIT when the file
+ * loaded (pipelines found there are not compiled again). */
+#define MM_LIBRARY_CACHE_NONE 0u
+#define MM_LIBRARY_CACHE_DISABLED 1u
+#define MM_LIBRARY_CACHE_MEMORY 2u
+#define MM_LIBRARY_CACHE_MISS 3u
+#define MM_LIBRARY_CACHE_HIT 4u
 MM_API int mm_device_info_get(mm_device dev, mm_device_info* out);
 /* Waits for all submitted work; returns the first error a dispatch hit since the last sync. */
 MM_API int mm_device_synchronize(mm_device dev);

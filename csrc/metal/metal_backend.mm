@@ -46,6 +46,8 @@ class MetalBackend : public core::Backend {
       out->threads = 0;  // the GPU's own; no host worker threads
       out->max_buffer_length = device_.maxBufferLength;
       out->recommended_working_set = device_.recommendedMaxWorkingSetSize;
+      std::lock_guard<std::mutex> lock(libs_mu_);
+      if (auto lib = builtin_.lock()) out->library_cache = lib->cache_state();
     }
   }
 
@@ -88,6 +90,8 @@ class MetalBackend : public core::Backend {
 #endif
         if (int rc = compile_into(op, device_, srcs[i].source, mods[i], lib.get())) return rc;
       }
+      lib->open_cache(device_, "builtin");
+      track(lib, true);
       *out = std::move(lib);
       return MM_OK;
     }
@@ -102,6 +106,8 @@ class MetalBackend : public core::Backend {
     @autoreleasepool {
       auto lib = std::make_shared<MetalLibrary>();
       if (int rc = compile_into(op, device_, source, registered_module(source), lib.get())) return rc;
+      lib->open_cache(device_, "user");
+      track(lib, false);
       *out = std::move(lib);
       return MM_OK;
     }
@@ -126,9 +132,19 @@ class MetalBackend : public core::Backend {
     }
   }
 
+  // A sync point is where new pipelines reach the on-disk cache: after warm-up there are none, so
+  // steady-state syncs write nothing.
   int synchronize(const char* op) override {
     @autoreleasepool {
-      return stream_.synchronize(op);
+      int rc = stream_.synchronize(op);
+      std::vector<std::shared_ptr<MetalLibrary>> live;
+      {
+        std::lock_guard<std::mutex> lock(libs_mu_);
+        for (const auto& w : libs_)
+          if (auto l = w.lock()) live.push_back(std::move(l));
+      }
+      for (const auto& l : live) l->flush_cache();
+      return rc;
     }
   }
 
@@ -140,8 +156,19 @@ class MetalBackend : public core::Backend {
   }
 
  private:
+  // Remembers a library for cache flushes at sync points (weakly: the caller owns it).
+  void track(const std::shared_ptr<MetalLibrary>& lib, bool builtin) {
+    std::lock_guard<std::mutex> lock(libs_mu_);
+    std::erase_if(libs_, [](const std::weak_ptr<MetalLibrary>& w) { return w.expired(); });
+    libs_.push_back(lib);
+    if (builtin) builtin_ = lib;
+  }
+
   id<MTLDevice> device_;
   CommandStream stream_;
+  mutable std::mutex libs_mu_;
+  std::vector<std::weak_ptr<MetalLibrary>> libs_;
+  std::weak_ptr<MetalLibrary> builtin_;
 };
 
 }  // namespace

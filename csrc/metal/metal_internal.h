@@ -30,21 +30,53 @@ constexpr NSUInteger kMaxSetBytes = 4096;
 // Metal dispatches exactly as CPU ones.
 std::vector<core::KernelInfo> reflect_module(const mm_rt_module* m);
 
+// The cache directory: "" when MM_METAL_CACHE=0 or no home directory; else MM_METAL_CACHE_DIR, or
+// ~/Library/Caches/metal-marlin (macOS), $XDG_CACHE_HOME/metal-marlin, ~/.cache/metal-marlin.
+std::string cache_dir();
+
+// The on-disk cache of one library's compiled pipelines (metal_cache.mm): an MTLBinaryArchive loaded
+// from, and written back to, <cache_dir>/<kind>-<key hash>.metalarchive. Not thread-safe: the owning
+// MetalLibrary serializes calls.
+class PipelineCache {
+ public:
+  // Loads the archive for `sources` compiled on `device` (or starts an empty one). Never fails.
+  void open(id<MTLDevice> device, const char* kind, const std::string& sources);
+  // The pipeline of `fn`: from the archive when it has it, else compiled (and added to the archive).
+  id<MTLComputePipelineState> pipeline(id<MTLDevice> device, id<MTLFunction> fn, NSError** error);
+  // Writes the archive back (temp file + rename) when pipelines were added since the last flush.
+  void flush();
+  uint32_t state() const { return state_; }  // MM_LIBRARY_CACHE_*
+
+ private:
+  id<MTLBinaryArchive> archive_;
+  std::string path_;
+  bool dirty_ = false;
+  uint32_t state_ = MM_LIBRARY_CACHE_NONE;
+};
+
 // Compiled MTLLibraries (one per source), the reflection of their kernels, and their pipelines.
 class MetalLibrary : public core::BackendLibrary {
  public:
   // Appends the kernels of `library`, described by `infos`.
-  void add(id<MTLLibrary> library, std::vector<core::KernelInfo> infos);
+  void add(id<MTLLibrary> library, std::vector<core::KernelInfo> infos, const std::string& source);
   uint32_t kernel_count() const override { return static_cast<uint32_t>(infos_.size()); }
   const core::KernelInfo& kernel(uint32_t i) const override { return infos_[i]; }
   // The pipeline of the job's kernel specialized with its function constants (cached).
   int pipeline(const char* op, id<MTLDevice> device, const core::Job& job, id<MTLComputePipelineState>* out) const;
+  // Opens the on-disk pipeline cache for the sources added so far (call once, after the last add).
+  void open_cache(id<MTLDevice> device, const char* kind);
+  // Writes pipelines compiled since the last flush to the on-disk cache (sync points, destruction).
+  void flush_cache() const;
+  uint32_t cache_state() const;
+  ~MetalLibrary() override;
 
  private:
   std::vector<id<MTLLibrary>> libraries_;
   std::vector<core::KernelInfo> infos_;
   std::vector<size_t> library_of_;  // kernel index -> libraries_ index
+  std::string sources_;             // every source added, for the cache key
   mutable std::mutex mu_;
+  mutable PipelineCache cache_;     // guarded by mu_
   mutable std::unordered_map<std::string, id<MTLComputePipelineState>> pipelines_;
 };
 

@@ -80,7 +80,8 @@ std::vector<core::KernelInfo> reflect_module(const mm_rt_module* m) {
   return out;
 }
 
-void MetalLibrary::add(id<MTLLibrary> library, std::vector<core::KernelInfo> infos) {
+void MetalLibrary::add(id<MTLLibrary> library, std::vector<core::KernelInfo> infos, const std::string& source) {
+  sources_ += std::to_string(source.size()) + ":" + source;  // length-prefixed: concatenations stay distinct
   for (core::KernelInfo& k : infos) {
     infos_.push_back(std::move(k));
     library_of_.push_back(libraries_.size());
@@ -114,7 +115,7 @@ int MetalLibrary::pipeline(const char* op, id<MTLDevice> device, const core::Job
   if (fn == nil)
     return fail(MM_E_COMPILE, "%s: kernel %s: the Metal library has no such function%s%s", op, k.name.c_str(),
                 error ? ": " : "", error ? error.localizedDescription.UTF8String : "");
-  id<MTLComputePipelineState> pso = [device newComputePipelineStateWithFunction:fn error:&error];
+  id<MTLComputePipelineState> pso = cache_.pipeline(device, fn, &error);
   if (pso == nil)
     return fail(MM_E_COMPILE, "%s: kernel %s: pipeline creation failed: %s", op, k.name.c_str(),
                 error ? error.localizedDescription.UTF8String : "no error given");
@@ -122,6 +123,26 @@ int MetalLibrary::pipeline(const char* op, id<MTLDevice> device, const core::Job
   *out = pso;
   return MM_OK;
 }
+
+void MetalLibrary::open_cache(id<MTLDevice> device, const char* kind) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.open(device, kind, sources_);
+}
+
+void MetalLibrary::flush_cache() const {
+  @autoreleasepool {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_.flush();
+  }
+}
+
+uint32_t MetalLibrary::cache_state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_.state();
+}
+
+// The library goes with its device (or a user's dispose): what it compiled is written out first.
+MetalLibrary::~MetalLibrary() { flush_cache(); }
 
 int compile_into(const char* op, id<MTLDevice> device, const std::string& source, const mm_rt_module* module,
                  MetalLibrary* out) {
@@ -137,7 +158,7 @@ int compile_into(const char* op, id<MTLDevice> device, const std::string& source
                 error ? error.localizedDescription.UTF8String : "(no log)");
   if (!module)
     return fail(MM_E_COMPILE, "%s: no reflection registered for this source (mm_metal_register_module)", op);
-  out->add(library, reflect_module(module));
+  out->add(library, reflect_module(module), source);
   return MM_OK;
 }
 

@@ -3,7 +3,13 @@
 // so the runtime never imports an op. Adding an op family: its file in lib/ops, then one method here
 // (and, for a public free function that takes a Device, one wrapper like gemmRoute below).
 import type { QuantizedMatrix } from "../quant/types.ts";
-import { type BackendName, DeviceCore, type DeviceInfo, type DeviceOptions } from "../runtime/device.ts";
+import {
+  type BackendName,
+  DeviceCore,
+  type DeviceInfo,
+  type DeviceOptions,
+  type LibraryCacheState,
+} from "../runtime/device.ts";
 import type { DType, DTypeOfArray, TensorArray } from "../runtime/dtype.ts";
 import type { Library } from "../runtime/library.ts";
 import type { Tensor } from "../runtime/tensor.ts";
@@ -46,7 +52,7 @@ function checkObject(op: string, what: string, value: unknown): void {
   }
 }
 
-export type { BackendName, DeviceInfo, DeviceOptions };
+export type { BackendName, DeviceInfo, DeviceOptions, LibraryCacheState };
 
 /** An open compute device. Create with `Device.open()`, release with `dispose()` or `using`. */
 export class Device implements Disposable {

@@ -46,7 +46,17 @@ export interface DeviceInfo {
   live_buffers: number;
   /** Metal's recommendedMaxWorkingSetSize, bytes (0 on the CPU backend). */
   recommended_working_set: number;
+  /**
+   * Metal: where the built-in kernels' compiled pipelines come from (README "Metal backend", cache):
+   * "none" before the first dispatch (and on cpu), "disabled" (MM_METAL_CACHE=0), "memory" (the cache
+   * directory cannot be written), "miss" (compiled, written to the cache), "hit" (loaded from the cache).
+   */
+  library_cache: LibraryCacheState;
 }
+
+/** DeviceInfo.library_cache. */
+export type LibraryCacheState = "none" | "disabled" | "memory" | "miss" | "hit";
+const CACHE_STATES: readonly LibraryCacheState[] = ["none", "disabled", "memory", "miss", "hit"];
 
 /** What a device runs on. */
 export type BackendName = "cpu" | "metal" | "metal-sim";
@@ -154,6 +164,7 @@ export class DeviceCore {
       allocated_bytes: u64(112),
       live_buffers: v.getUint32(120, true),
       recommended_working_set: u64(128),
+      library_cache: CACHE_STATES[v.getUint32(124, true)] ?? "none",
     };
   }
 

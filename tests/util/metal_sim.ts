@@ -17,11 +17,18 @@ export interface SimCounters {
   librariesCompiled: number;
   librariesFastMath: number;
   pipelines: number;
+  /** Pipelines compiled (not found in a binary archive). */
+  pipelinesCompiled: number;
+  /** Pipelines found in a binary archive (no compile). */
+  pipelinesFromArchive: number;
+  archiveAdds: number;
 }
 
 export interface SimHooks {
   counters(): SimCounters;
   setAdverse(on: boolean): void;
+  /** setenv (value "" = unsetenv) in this process, for what the native side reads with getenv. */
+  setEnv(name: string, value: string): void;
   /** maxTotalThreadsPerThreadgroup for pipelines created from now on ("" = every kernel, 0 = reset). */
   setMaxThreads(kernel: string, n: number): void;
   /** Rule violations recorded since the last call ("" = none). */
@@ -33,6 +40,7 @@ export interface SimHooks {
 const defs = {
   mm_metal_sim_counters: { args: ["buffer"], result: "void" },
   mm_metal_sim_set_adverse: { args: ["i32"], result: "void" },
+  mm_metal_sim_setenv: { args: ["buffer", "buffer"], result: "void" },
   mm_metal_sim_set_max_threads: { args: ["buffer", "u32"], result: "void" },
   mm_metal_sim_take_violations: { args: ["buffer", "u64"], result: "u64" },
   mm_metal_sim_live_objects: { args: [], result: "i64" },
@@ -41,6 +49,7 @@ const defs = {
 type Fns = {
   mm_metal_sim_counters(out: BigUint64Array): void;
   mm_metal_sim_set_adverse(on: number): void;
+  mm_metal_sim_setenv(name: Uint8Array, value: Uint8Array): void;
   mm_metal_sim_set_max_threads(name: Uint8Array, n: number): void;
   mm_metal_sim_take_violations(buf: Uint8Array, cap: bigint | number): bigint | number;
   mm_metal_sim_live_objects(): bigint | number;
@@ -75,7 +84,7 @@ export function simHooks(): SimHooks {
   const enc = new TextEncoder();
   hooks = {
     counters() {
-      const o = new BigUint64Array(9);
+      const o = new BigUint64Array(12);
       f.mm_metal_sim_counters(o);
       const n = [...o].map(Number);
       return {
@@ -88,9 +97,13 @@ export function simHooks(): SimHooks {
         librariesCompiled: n[6],
         librariesFastMath: n[7],
         pipelines: n[8],
+        pipelinesCompiled: n[9],
+        pipelinesFromArchive: n[10],
+        archiveAdds: n[11],
       };
     },
     setAdverse: (on) => f.mm_metal_sim_set_adverse(on ? 1 : 0),
+    setEnv: (k, v) => f.mm_metal_sim_setenv(enc.encode(k + "\0"), enc.encode(v + "\0")),
     setMaxThreads: (k, n) => f.mm_metal_sim_set_max_threads(enc.encode(k + "\0"), n),
     takeViolations() {
       const buf = new Uint8Array(8192);

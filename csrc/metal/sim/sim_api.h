@@ -45,6 +45,10 @@ typedef struct mm_sim_counters {
   uint64_t libraries_fast_math;       /* of those, compiled with fastMathEnabled = YES */
   uint64_t pipelines_created;
   uint64_t buffers_created;
+  uint64_t pipelines_compiled;        /* pipelines compiled from a function (not found in a binary archive) */
+  uint64_t pipelines_from_archive;    /* pipelines found in a binary archive: no compile */
+  uint64_t archive_functions_added;   /* addComputePipelineFunctionsWithDescriptor: calls that added one */
+  uint64_t archives_loaded;           /* newBinaryArchiveWithDescriptor: with a url that loaded a file */
 } mm_sim_counters;
 void mm_sim_get_counters(mm_sim_counters* out);
 void mm_sim_reset_counters(void);

@@ -1,15 +1,26 @@
 // backend_test.cpp — the Metal backend (csrc/metal/*.mm) on the simulated driver through the C ABI,
 // built whole under TSan (and ASan) by tests/native/run-metal-backend.sh: GEMMs encoded from the host
 // thread while the driver's queue thread runs them and its completion handlers count, with adverse
-// scheduling, buffers freed while in flight, and a leak check at the end.
+// scheduling, buffers freed while in flight, and a leak check at the end. First, the on-disk pipeline
+// cache across processes: three children compile at the same time into an empty cache directory, then
+// a fourth must find every pipeline there (none compiled) and no temp file may be left.
+#include <dirent.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "metal_marlin.h"
 
 extern "C" void mm_metal_sim_set_adverse(int32_t on);
 extern "C" int64_t mm_metal_sim_live_objects(void);
+extern "C" void mm_metal_sim_counters(uint64_t* out);
+extern char** environ;
 
 static int passed = 0, failed = 0;
 #define CHECK(cond, ...)                              \
@@ -61,9 +72,73 @@ void release(const Gemm& g) {
   mm_buffer_free(g.packed), mm_buffer_free(g.scales), mm_buffer_free(g.a), mm_buffer_free(g.c);
 }
 
+// A child process: one GEMM of each route on a fresh device; with `expect_hit`, every pipeline must
+// come from the cache. Exit status 0 = as expected.
+int cache_child(bool expect_hit) {
+  mm_device dev = 0;
+  if (mm_device_open("metal-sim", 0, &dev) != MM_OK) return 2;
+  bool ok = true;
+  for (uint32_t m : {1u, 5u, 20u}) {
+    Gemm g;
+    ok = ok && make(dev, m, &g) == MM_OK && run(dev, m, g) == MM_OK && mm_device_synchronize(dev) == MM_OK;
+    auto* c = static_cast<const uint16_t*>(mm_buffer_contents(g.c));
+    for (uint32_t i = 0; ok && i < m * kN; ++i) ok = c[i] == 0x5400;
+    release(g);
+  }
+  mm_device_info info{};
+  info.size = sizeof info;
+  ok = ok && mm_device_info_get(dev, &info) == MM_OK;
+  uint64_t n[12] = {};
+  mm_metal_sim_counters(n);  // [9] pipelines compiled, [10] found in a binary archive
+  if (expect_hit && (info.library_cache != MM_LIBRARY_CACHE_HIT || n[9] != 0 || n[10] == 0)) {
+    std::printf("cache child: state %u, %llu pipelines compiled, %llu from the archive\n", info.library_cache,
+                static_cast<unsigned long long>(n[9]), static_cast<unsigned long long>(n[10]));
+    ok = false;
+  }
+  return mm_device_close(dev) == MM_OK && ok ? 0 : 1;
+}
+
+// Starts this program as `cache-child <mode>` (posix_spawn: safe in a process with threads).
+pid_t spawn_child(const char* mode) {
+  char self[] = "/proc/self/exe", arg1[] = "cache-child";
+  char* argv[] = {self, arg1, const_cast<char*>(mode), nullptr};
+  pid_t pid = -1;
+  return posix_spawn(&pid, self, nullptr, nullptr, argv, environ) == 0 ? pid : -1;
+}
+
+bool child_ok(pid_t pid) {
+  int status = 0;
+  return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void test_cache_across_processes() {
+  char dir[] = "/tmp/mm-metal-cache-XXXXXX";
+  CHECK(mkdtemp(dir) != nullptr, "mkdtemp");
+  setenv("MM_METAL_CACHE_DIR", dir, 1);
+  pid_t writers[3];
+  for (pid_t& p : writers) p = spawn_child("write");
+  for (pid_t p : writers) CHECK(child_ok(p), "concurrent cold child %d", static_cast<int>(p));
+  CHECK(child_ok(spawn_child("hit")), "a fresh process compiles nothing: every pipeline from the cache");
+  int archives = 0, temps = 0;
+  if (DIR* d = opendir(dir)) {
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      archives += name.find(".metalarchive") != std::string::npos && name.find(".tmp-") == std::string::npos;
+      temps += name.find(".tmp-") != std::string::npos;
+      if (name != "." && name != "..") unlink((std::string(dir) + "/" + name).c_str());
+    }
+    closedir(d);
+  }
+  CHECK(archives == 1 && temps == 0, "one archive (the built-in library's), no temp file: %d, %d", archives, temps);
+  rmdir(dir);
+  unsetenv("MM_METAL_CACHE_DIR");
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "cache-child") == 0) return cache_child(std::strcmp(argv[2], "hit") == 0);
+  test_cache_across_processes();
   mm_metal_sim_set_adverse(1);
   mm_device dev = 0;
   CHECK(mm_device_open("metal-sim", 0, &dev) == MM_OK, "open metal-sim");

@@ -54,6 +54,21 @@ __attribute__((objc_root_class))
 
 typedef NSString* NSErrorDomain;
 
+// The cache of compiled pipelines (csrc/metal/metal_cache.mm): file URLs, the one-element array of
+// binary archives a pipeline descriptor takes (@[...] literals), and the OS version in the cache key.
+@interface NSArray<__covariant ObjectType> : NSObject
++ (instancetype)arrayWithObjects:(const ObjectType _Nonnull[_Nonnull])objects count:(NSUInteger)cnt;
+@end
+
+@interface NSURL : NSObject
++ (NSURL*)fileURLWithPath:(NSString*)path;
+@end
+
+@interface NSProcessInfo : NSObject
+@property (class, readonly, strong) NSProcessInfo* processInfo;
+@property (readonly, copy) NSString* operatingSystemVersionString;
+@end
+
 @interface NSError : NSObject
 @property (readonly, copy) NSErrorDomain domain;
 @property (readonly) NSInteger code;

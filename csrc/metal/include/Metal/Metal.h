@@ -78,6 +78,11 @@ typedef NS_ENUM(NSUInteger, MTLLibraryError) {
   MTLLibraryErrorFunctionNotFound = 5,
 };
 
+typedef NS_OPTIONS(NSUInteger, MTLPipelineOption) {
+  MTLPipelineOptionNone = 0,
+  MTLPipelineOptionFailOnBinaryArchiveMiss = 1 << 2,
+};
+
 @protocol MTLDevice;
 @protocol MTLCommandBuffer;
 typedef void (^MTLCommandBufferHandler)(id<MTLCommandBuffer>);
@@ -104,11 +109,32 @@ typedef void (^MTLCommandBufferHandler)(id<MTLCommandBuffer>);
 @property (readonly) NSString* name;
 @end
 
+@protocol MTLBinaryArchive;
+
+@interface MTLComputePipelineDescriptor : NSObject
+@property (nullable, readwrite, nonatomic, strong) id<MTLFunction> computeFunction;
+@property (nullable, readwrite, nonatomic, copy) NSArray<id<MTLBinaryArchive>>* binaryArchives;
+@end
+
+@interface MTLBinaryArchiveDescriptor : NSObject
+@property (nullable, readwrite, nonatomic, copy) NSURL* url;
+@end
+
+@interface MTLComputePipelineReflection : NSObject
+@end
+typedef __autoreleasing MTLComputePipelineReflection* _Nullable MTLAutoreleasedComputePipelineReflection;
+
 @protocol MTLLibrary <NSObject>
 - (nullable id<MTLFunction>)newFunctionWithName:(NSString*)functionName;
 - (nullable id<MTLFunction>)newFunctionWithName:(NSString*)name
                                  constantValues:(MTLFunctionConstantValues*)constantValues
                                           error:(__autoreleasing NSError* _Nullable* _Nullable)error;
+@end
+
+@protocol MTLBinaryArchive <NSObject>
+- (BOOL)addComputePipelineFunctionsWithDescriptor:(MTLComputePipelineDescriptor*)descriptor
+                                            error:(__autoreleasing NSError* _Nullable* _Nullable)error;
+- (BOOL)serializeToURL:(NSURL*)url error:(__autoreleasing NSError* _Nullable* _Nullable)error;
 @end
 
 @protocol MTLComputePipelineState <NSObject>
@@ -165,6 +191,13 @@ typedef void (^MTLCommandBufferHandler)(id<MTLCommandBuffer>);
                                           error:(__autoreleasing NSError* _Nullable* _Nullable)error;
 - (nullable id<MTLComputePipelineState>)newComputePipelineStateWithFunction:(id<MTLFunction>)computeFunction
                                                                       error:(__autoreleasing NSError* _Nullable* _Nullable)error;
+- (nullable id<MTLComputePipelineState>)
+    newComputePipelineStateWithDescriptor:(MTLComputePipelineDescriptor*)descriptor
+                                  options:(MTLPipelineOption)options
+                               reflection:(MTLAutoreleasedComputePipelineReflection* _Nullable)reflection
+                                    error:(__autoreleasing NSError* _Nullable* _Nullable)error;
+- (nullable id<MTLBinaryArchive>)newBinaryArchiveWithDescriptor:(MTLBinaryArchiveDescriptor*)descriptor
+                                                          error:(__autoreleasing NSError* _Nullable* _Nullable)error;
 @end
 
 #ifdef __cplusplus

@@ -56,6 +56,12 @@ struct NSErrorObj : Object {
 id make_string(const std::string& utf8);  // autoreleased NSString
 const char* string_utf8(id str);          // by message: works for constant strings too; "" for nil
 id make_error(id domain, NSInteger code, const std::string& message);  // autoreleased NSError
+struct NSArrayObj : Object {
+  std::vector<id> items;  // retained
+};
+struct NSURLObj : Object {
+  std::string path;  // file URLs only
+};
 // Thread-safe copy property (label): stores a retained copy of `value` in `*slot`.
 void set_label(id* slot, id value);
 std::string label_of(id* slot);  // "" when unset
@@ -64,6 +70,7 @@ void install_foundation();
 // ---- compiled modules (library.cpp) ----
 struct Module {
   const mm_rt_module* rt = nullptr;
+  uint64_t source_hash = 0;  // FNV-1a of the source: what a binary archive entry is matched against
   void* dl = nullptr;      // dlopen handle, kept for the life of the process
   std::string error_log;   // non-empty: compiling this source fails with this log
 };
@@ -88,6 +95,30 @@ struct PipelineObj : FunctionObj {
   NSUInteger max_threads = kMaxThreads;
 };
 void install_library();
+uint64_t fnv1a(const std::string& s);
+// library.cpp: a pipeline of `function`, counted as compiled or (from_archive) found in a binary archive.
+id new_pipeline(id function, id* error, bool from_archive = false);
+
+// ---- pipeline descriptors and binary archives (archive.cpp) ----
+struct PipelineDescriptorObj : Object {
+  id function = nullptr;  // retained
+  id archives = nullptr;  // retained NSArray
+};
+struct ArchiveDescriptorObj : Object {
+  id url = nullptr;  // retained NSURL
+};
+struct ArchiveEntry {
+  uint64_t source_hash = 0;
+  std::string kernel;
+  uint32_t constants_defined = 0;
+  uint64_t constants[kMaxConstants] = {};
+  bool operator==(const ArchiveEntry&) const = default;
+};
+struct ArchiveObj : Object {
+  std::mutex mu;
+  std::vector<ArchiveEntry> entries;  // guarded by mu
+};
+void install_archive();
 uint32_t max_threads_override(const char* kernel_name);  // hooks.cpp; 0 = none
 
 // ---- device and buffers (device.cpp) ----
@@ -164,6 +195,7 @@ void enqueue(QueueObj* q, id command_buffer);
 struct Counters {
   std::atomic<uint64_t> created{0}, committed{0}, completed{0}, failed{0}, encoded{0}, executed{0};
   std::atomic<uint64_t> libraries{0}, fast_math{0}, pipelines{0}, buffers{0};
+  std::atomic<uint64_t> pipelines_compiled{0}, pipelines_from_archive{0}, archive_adds{0}, archives_loaded{0};
   std::atomic<long> in_flight{0};  // committed, not yet completed and released by the queue
 };
 Counters& counters();

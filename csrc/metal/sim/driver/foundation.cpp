@@ -1,6 +1,9 @@
 // foundation.cpp — the Foundation classes the backend touches: NSString (UTF-8 backed, immutable, so a
-// copy is a retain) and NSError (domain, code, localizedDescription). Factories return autoreleased
-// objects, as Foundation's do.
+// copy is a retain), NSError (domain, code, localizedDescription), NSArray (immutable), file NSURLs and
+// NSProcessInfo's OS version. Factories return autoreleased objects, as Foundation's do.
+#include <sys/utsname.h>
+
+#include <cstdlib>
 #include <cstring>
 
 #include "driver.h"
@@ -85,6 +88,36 @@ void install_foundation() {
     auto* e = as<NSErrorObj>(self);
     return make_string(std::string("Error Domain=") + string_utf8(e->domain) + " Code=" + std::to_string(e->code) +
                        " \"" + string_utf8(e->message) + "\"");
+  });
+
+  Class array = define<NSArrayObj>("NSArray", ns, [](Object* o) {
+    for (id item : static_cast<NSArrayObj*>(o)->items) release(item);
+  });
+  def<id, const id*, NSUInteger>(array, "arrayWithObjects:count:", [](id, SEL, const id* objects, NSUInteger count) -> id {
+    auto* a = alloc_instance<NSArrayObj>(class_named("NSArray"));
+    for (NSUInteger i = 0; i < count; ++i) a->items.push_back(retain(objects[i]));
+    return autorelease(obj(a));
+  }, true);
+
+  Class url = define<NSURLObj>("NSURL", ns);
+  def<id, id>(url, "fileURLWithPath:", [](id, SEL, id path) -> id {
+    auto* u = alloc_instance<NSURLObj>(class_named("NSURL"));
+    u->path = string_utf8(path);
+    return autorelease(obj(u));
+  }, true);
+
+  // Foundation returns one shared instance; an autoreleased one per call is the same to a caller (it
+  // owns neither) and keeps the leak report free of a process-lifetime object.
+  Class info = define<Object>("NSProcessInfo", ns);
+  def<id>(info, "processInfo", [](id, SEL) -> id {
+    return autorelease(obj(alloc_instance<Object>(class_named("NSProcessInfo"))));
+  }, true);
+  // Foundation's wording ("Version 14.2 (Build 23C64)"); MM_SIM_OS_VERSION stands in for an OS update.
+  def<id>(info, "operatingSystemVersionString", [](id, SEL) -> id {
+    const char* v = std::getenv("MM_SIM_OS_VERSION");
+    utsname u{};
+    uname(&u);
+    return make_string(std::string("Version ") + (v && *v ? v : "metal-sim") + " (Linux " + u.release + ")");
   });
 }
 

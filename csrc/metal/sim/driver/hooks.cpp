@@ -37,6 +37,7 @@ void install_frameworks() {
   install_foundation();
   install_device();
   install_library();
+  install_archive();
   install_encoder();
   install_command_buffer();
 }
@@ -100,12 +101,17 @@ void mm_sim_get_counters(mm_sim_counters* out) {
   out->libraries_fast_math = c.fast_math;
   out->pipelines_created = c.pipelines;
   out->buffers_created = c.buffers;
+  out->pipelines_compiled = c.pipelines_compiled;
+  out->pipelines_from_archive = c.pipelines_from_archive;
+  out->archive_functions_added = c.archive_adds;
+  out->archives_loaded = c.archives_loaded;
 }
 
 void mm_sim_reset_counters(void) {
   auto& c = mm::sim::counters();
   for (auto* a : {&c.created, &c.committed, &c.completed, &c.failed, &c.encoded, &c.executed, &c.libraries,
-                  &c.fast_math, &c.pipelines, &c.buffers})
+                  &c.fast_math, &c.pipelines, &c.buffers, &c.pipelines_compiled, &c.pipelines_from_archive,
+                  &c.archive_adds, &c.archives_loaded})
     a->store(0);
 }
 

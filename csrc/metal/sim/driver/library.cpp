@@ -27,13 +27,8 @@ Registry& registry() {
   return *r;
 }
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 void add(const char* source, size_t length, std::shared_ptr<Module> m) {
+  m->source_hash = fnv1a(std::string(source, length));
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   if (m->rt && r.initialized.insert(m->rt).second) m->rt->init(cpu::runtime_api());
@@ -128,7 +123,15 @@ id new_library(id source, id options, id* error) {
   return obj(lib);
 }
 
-id new_pipeline(id function, id* error) {
+}  // namespace
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+id new_pipeline(id function, id* error, bool from_archive) {
   if (!function) {
     if (error) *error = make_error(MTLLibraryErrorDomain, LibraryErrorFunctionNotFound, "function is nil");
     return nullptr;
@@ -143,10 +146,9 @@ id new_pipeline(id function, id* error) {
   NSUInteger knob = max_threads_override(f->kernel->name);
   p->max_threads = knob && knob < own ? knob : own;
   counters().pipelines++;
+  (from_archive ? counters().pipelines_from_archive : counters().pipelines_compiled)++;
   return obj(p);
 }
-
-}  // namespace
 
 void install_library() {
   Class ns = root_class();

@@ -33,6 +33,11 @@ MM_SIM_CLASS_SYMBOL(NSString)
 MM_SIM_CLASS_SYMBOL(NSError)
 MM_SIM_CLASS_SYMBOL(MTLCompileOptions)
 MM_SIM_CLASS_SYMBOL(MTLFunctionConstantValues)
+MM_SIM_CLASS_SYMBOL(NSArray)
+MM_SIM_CLASS_SYMBOL(NSURL)
+MM_SIM_CLASS_SYMBOL(NSProcessInfo)
+MM_SIM_CLASS_SYMBOL(MTLComputePipelineDescriptor)
+MM_SIM_CLASS_SYMBOL(MTLBinaryArchiveDescriptor)
 
 // @"..." literals: {isa = &__CFConstantStringClassReference, flags, UTF-8 bytes, length}.
 extern "C" {
