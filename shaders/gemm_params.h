@@ -79,7 +79,7 @@ typedef struct GemmParams {
   uint32_t epilogue;  // GEMM_EPI_* bits (GEMM_EPI_BF16: activations and outputs are bf16)
   float alpha;        // output scale (GEMM_EPI_SCALE)
   uint32_t splits;    // split-K partitions (1 otherwise)
-  uint32_t k_chunk;   // K values per split, a multiple of GEMM_VEC_KBLOCK
+  uint32_t k_chunk;   // K values per split: a multiple of 256, or of group_size (never cuts a group)
   uint32_t flags;     // GEMM_FLAG_*
   uint32_t format;    // GEMM_FMT_*
   uint32_t group_size;  // K values per scale, any multiple of 8 up to Kp (per channel: Kp)

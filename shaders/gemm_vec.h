@@ -118,13 +118,15 @@ template <uint ROWS, typename OutT>
   const bool has_zb = gemm_has_zb(dec.format);
   uint g_next = kw_begin * 8u / gs;  // first group not staged yet
 
+  // A split's chunk may end inside a 256-K block (group-aligned chunks): stage x only up to its end.
+  const uint k_stop = min(kdim, kw_end * 8u);
   for (uint kb = kw_begin; kb < kw_end; kb += wpb) {
     threadgroup_barrier(mem_flags::mem_threadgroup);  // readers of the previous block are done
     // Only the `rows` live rows are staged (and read), so M = 1 on a 16-row kernel stages 256 halves.
     for (uint e = tid; e < rows * GEMM_VEC_KBLOCK; e += GEMM_THREADS) {
       const uint r = e / GEMM_VEC_KBLOCK;
       const uint k = kb * 8u + e % GEMM_VEC_KBLOCK;
-      xs[e] = k < kdim ? gemm_act(a[r * lda + k], bf16) : 0.0f;
+      xs[e] = k < k_stop ? gemm_act(a[r * lda + k], bf16) : 0.0f;
     }
     const uint g_hi = (min(kb + wpb, kw_end) - 1u) * 8u / gs;  // last group of this block
     gemm_vec_stage_groups(gq, scales, zeros, up_scales, up_zeros, dec, swiglu, sb, ldb, np,

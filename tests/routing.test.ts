@@ -186,6 +186,23 @@ const TABLE: Row[] = [
     kernel: "gemm_tiled_f16",
     why: "tiled ignores splitK",
   },
+  // Split boundaries on group boundaries (issue 11): 14 parts of 1024 at gs 32, but 1008 = 42 x 24 at gs 24
+  // (15 parts, none longer); gs 1000 takes 1000-K parts (5), gs 200 at K 400 parts of 200; per channel 256.
+  { m: 1, n: 16, k: 14336, format: INT4, gs: 32, kernel: "gemm_splitk", splits: 14, why: "gs | 256: 1024" },
+  { m: 1, n: 16, k: 14336, format: INT4, gs: 24, kernel: "gemm_splitk", splits: 15, why: "gs 24: 1008" },
+  { m: 1, n: 16, k: 4096, format: FP4, gs: 1000, kernel: "gemm_splitk", splits: 5, why: "gs 1000: 1000" },
+  {
+    m: 3,
+    n: 16,
+    k: 400,
+    format: INT4,
+    gs: 200,
+    splitK: 2,
+    kernel: "gemm_splitk",
+    splits: 2,
+    why: "gs 200: 200",
+  },
+  { m: 1, n: 16, k: 14336, format: INT4, gs: 14336, kernel: "gemm_splitk", splits: 14, why: "per channel" },
 ];
 
 for (const r of TABLE) {

@@ -23,7 +23,7 @@ const uint32_t kSmallMaxM = GEMM_SMALL_MAX_M;
 const uint32_t kSplitTargetThreadgroups = 64;
 // Smallest K per split: 4 x-blocks of 256. Below ~1K values the float partial write and the extra
 // reduction pass cost more than the parallelism gains (partials = 4 bytes/output/split vs 0.5 byte
-// per weight read). Splits need not align to the group size: kernels find group boundaries per word.
+// per weight read). Chunks align to the group size (below) so each group is staged by one split only.
 const uint32_t kSplitMinChunk = 4 * GEMM_VEC_KBLOCK;
 // Upper bound on parts: keeps the workspace (splits x M x N floats) and the reduction short.
 const uint32_t kSplitMaxParts = 32;
@@ -72,7 +72,25 @@ int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
       if (want > max_parts) want = max_parts;
     }
     if (want > 1) {
-      const uint32_t chunk = ceil_div(ceil_div(k_span, want), GEMM_VEC_KBLOCK) * GEMM_VEC_KBLOCK;
+      // Split boundaries fall on group boundaries, so no split re-reads a group another split staged.
+      // The 256-rounded chunk is kept when the group size divides 256 (as before: gs 8..256 unchanged);
+      // else the chunk is the largest multiple of the group size not above it (more, shorter parts, so
+      // no part is longer than before), or the ceiling multiple if that would pass kSplitMaxParts, or one
+      // group when a group is longer than the 256-rounded chunk (gs > 256 not dividing it: those parts are
+      // up to gs long, the one case a split runs longer than before). A per-channel group (>= the K span)
+      // cannot be cut: it keeps 256 and each split reads its scale once (README "Each weight byte once").
+      const uint32_t c256 = ceil_div(ceil_div(k_span, want), GEMM_VEC_KBLOCK) * GEMM_VEC_KBLOCK;
+      const uint32_t gs = s.group_size;
+      uint32_t chunk = c256;
+      if (gs != 0 && GEMM_VEC_KBLOCK % gs != 0 && gs < k_span) {
+        // A multiple of 16 values too where it fits, so each part's x rows start on a 32-byte sector
+        // (gs 40 at 1000-value parts read 1/16 more x sectors); a misaligned start beats a longer part.
+        const uint32_t g16 = gs % 16 == 0 ? gs : 2 * gs;
+        chunk = c256 / g16 * g16;
+        if (chunk == 0) chunk = c256 / gs * gs;
+        if (chunk == 0) chunk = gs;
+        if (ceil_div(k_span, chunk) > kSplitMaxParts) chunk = ceil_div(ceil_div(k_span, want), gs) * gs;
+      }
       splits = ceil_div(k_span, chunk);  // no empty parts
       out->k_chunk = chunk;
     }

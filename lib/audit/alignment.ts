@@ -92,7 +92,17 @@ export function routeGemm(
     else if (splitK === 0 && vecGroups < R.splitTargetThreadgroups && maxParts >= 2) {
       want = Math.min(ceilDiv(R.splitTargetThreadgroups, vecGroups), maxParts);
     }
-    if (want > 1) splits = ceilDiv(kSpan, ceilDiv(ceilDiv(kSpan, want), R.vecKBlock) * R.vecKBlock);
+    if (want > 1) {
+      // Group-aligned parts, as gemm_routing.cpp (the comments there say why).
+      const c256 = ceilDiv(ceilDiv(kSpan, want), R.vecKBlock) * R.vecKBlock, gs = s.groupSize;
+      let chunk = c256;
+      if (R.vecKBlock % gs !== 0 && gs < kSpan) {
+        const g16 = gs % 16 === 0 ? gs : 2 * gs;
+        chunk = Math.floor(c256 / g16) * g16 || Math.floor(c256 / gs) * gs || gs;
+        if (ceilDiv(kSpan, chunk) > R.splitMaxParts) chunk = ceilDiv(ceilDiv(kSpan, want), gs) * gs;
+      }
+      splits = ceilDiv(kSpan, chunk);
+    }
     family = splits > 1 ? "gemm_splitk" : s.m <= R.gemvMaxM ? "gemv" : "gemm_small";
   }
   const path: GemmPath = family === "gemv"
