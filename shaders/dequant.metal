@@ -1,4 +1,4 @@
-// dequant.metal — GPU dequantization of a packed 4-bit weight to a dense f16 [K, N] matrix (the math
+// dequant.metal — GPU dequantization of a packed 4-bit weight to a dense f16 or bf16 [K, N] matrix (the math
 // layout of C = A·W), for layers kept dense. One kernel, `dequant`: format, scale storage, group size and
 // the nvfp4 tensor scale are data (DequantParams), decoded by the GEMM helpers of gemm_common.h.
 #include <metal_stdlib>
@@ -27,12 +27,13 @@ inline float4 dequant_scale4(device const uchar* raw, uint idx, uint dtype) {
 // Grid (ceil(ceil(N / 4) / 64), Kp / gs, batch) x 64 threads; thread t owns columns n .. n + 3,
 // n = 4 (64 group.x + t), of K-group group.y: it reads that group's 4 scales (and zero points or biases)
 // once, as one vector each, then walks the group's packed rows with one uint4 load each (lanes along N: 512
-// contiguous bytes per simdgroup request) and writes 8 rows of half4 (scalar stores at a ragged right
+// contiguous bytes per simdgroup request) and writes 8 rows of 4 16-bit values (f16 or bf16 by p.out_bf16, one
+// 8-byte ushort4 store per row; scalar stores at a ragged right
 // edge or when vec = 0). No threadgroup memory. packed/scales need Np % 8 == 0 (always true).
 [[kernel]] void dequant(device const uint* packed [[buffer(0)]],
                         device const uchar* scales [[buffer(1)]],
                         device const uchar* zb [[buffer(2)]],
-                        device half* out [[buffer(3)]],
+                        device ushort* out [[buffer(3)]],
                         constant DequantParams& p [[buffer(4)]],
                         uint3 group [[threadgroup_position_in_grid]],
                         uint tid [[thread_index_in_threadgroup]]) {
@@ -62,11 +63,12 @@ inline float4 dequant_scale4(device const uchar* raw, uint idx, uint dtype) {
   for (uint c = 0; c < 4u; ++c) {
     gemm_group_of(dec, sv[c], zv[c], s[c], o[c]);
   }
-  // Kept as vectors end to end (vector shifts, float4 math, one half4 store per row): each lane's word,
+  // Kept as vectors end to end (vector shifts, float4 math, one 8-byte store per row): each lane's word,
   // scales and output row are single 16-, 8- and 8-byte accesses, as on the GPU.
   const float4 sf = float4(s[0], s[1], s[2], s[3]);
   const float4 of = float4(o[0], o[1], o[2], o[3]);
   const bool full = p.vec != 0u && n + 3u < p.N;
+  const bool bf16 = p.out_bf16 != 0u;
   const uint kw_end = min((g + 1u) * p.group_size, p.K + 7u) / 8u;
   for (uint kw = g * p.group_size / 8u; kw < kw_end; ++kw) {
     uint4 w4;
@@ -80,10 +82,12 @@ inline float4 dequant_scale4(device const uchar* raw, uint idx, uint dtype) {
       // The decode of gemm_dequant8 (gemm_common.h), four columns at once: table[code] * s + b.
       const float4 val = fma(float4(table[code.x], table[code.y], table[code.z], table[code.w]), sf, of);
       if (full) {
-        *((device half4*)(out + k * p.ldo + n)) = half4(val);
+        const ushort4 bits = ushort4(gemm_act_bits(val.x, bf16), gemm_act_bits(val.y, bf16),
+                                     gemm_act_bits(val.z, bf16), gemm_act_bits(val.w, bf16));
+        *((device ushort4*)(out + k * p.ldo + n)) = bits;
       } else {
         for (uint c = 0; c < 4u && n + c < p.N; ++c) {
-          out[k * p.ldo + n + c] = half(val[c]);
+          out[k * p.ldo + n + c] = gemm_act_bits(val[c], bf16);
         }
       }
     }

@@ -134,7 +134,8 @@ typedef struct DequantParams {
   uint32_t format;     // GEMM_FMT_* (gemm_params.h)
   uint32_t scale_dtype; // MM_SCALE_* of scales (and int4-affine biases)
   float tensor_scale;  // nvfp4 per-tensor scale (1 for the other formats)
-  uint32_t pad[3];
+  uint32_t out_bf16;   // 1: the output is bf16 (else f16), stored by gemm_act_bits
+  uint32_t pad[2];
 } DequantParams;
 
 #endif  // MM_LAYER_PARAMS_H

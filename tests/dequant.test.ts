@@ -4,7 +4,8 @@
 import { test } from "./harness.ts";
 import { assertWithin, openTestDevice, randomWeight } from "./layer_helpers.ts";
 import { dequantizeF64 } from "../lib/reference/gemm.ts";
-import type { QuantFormat, ScaleDType } from "../mod.ts";
+import { bf16ToF32, type QuantFormat, type ScaleDType } from "../mod.ts";
+import assert from "node:assert";
 
 type Gs = number | "channel" | undefined;
 
@@ -57,3 +58,27 @@ dequantCase("mxfp4", 37, 13, undefined);
 dequantCase("mxfp4", 200, 40, undefined, 3);
 dequantCase("nvfp4", 37, 13, undefined);
 dequantCase("nvfp4", 200, 40, undefined, 3);
+
+// bf16 output (the dtype MLX models run in): same decode, one bf16 store (8-bit mantissa: half an ulp is
+// 2^-8 relative) instead of f16's; and a dtype other than f16/bf16 is refused by name.
+for (const format of ["fp4", "int4-affine", "nvfp4"] as const) {
+  test(`dequantize ${format} 37x13 to bf16 vs float64`, () => {
+    using dev = openTestDevice();
+    const q = randomWeight(37, 13, format, format === "nvfp4" ? undefined : 32, 7);
+    using w = dev.upload(q);
+    using d = dev.dequantize(w, { dtype: "bf16" });
+    assert.strictEqual(d.dtype, "bf16");
+    const got = bf16ToF32(d.toArray() as Uint16Array);
+    const want = dequantizeF64(q);
+    assertWithin(`${format} bf16`, got, want, (i) => Math.abs(want[i]) * (2 ** -8 + 2 ** -22) + 2 ** -133);
+  });
+}
+
+test("dequantize refuses an output dtype other than f16 / bf16", () => {
+  using dev = openTestDevice();
+  using w = dev.upload(randomWeight(16, 8, "fp4", 16, 1));
+  assert.throws(
+    () => dev.dequantize(w, { dtype: "f32" as "f16" }),
+    /dequantize: dtype must be "f16" or "bf16"/,
+  );
+});

@@ -21,7 +21,7 @@ import { rmsNorm, type RmsNormOptions } from "../ops/norm.ts";
 import { rope, type RopeOptions } from "../ops/rope.ts";
 import { attention, type AttentionOptions, KVCache, type KVCacheOptions } from "../ops/attention.ts";
 import type { Operand } from "../ops/layer_common.ts";
-import { dequantizeWeight } from "../ops/dequant.ts";
+import { type DequantizeOptions, dequantizeWeight } from "../ops/dequant.ts";
 import {
   type DecoderConfig,
   decoderLayer,
@@ -248,9 +248,12 @@ export class Device implements Disposable {
     return moe(this, x, weights, residual);
   }
 
-  /** Dequantizes `w` on the device to a dense f16 [K, N] tensor ([batch, K, N] for batched weights). */
-  dequantize(w: QuantizedWeight): Tensor {
-    return dequantizeWeight(this, w);
+  /**
+   * Dequantizes `w` on the device to a dense f16 (default) or bf16 (`{ dtype: "bf16" }`) [K, N] tensor
+   * ([batch, K, N] for batched weights).
+   */
+  dequantize(w: QuantizedWeight, opts?: DequantizeOptions): Tensor {
+    return dequantizeWeight(this, w, opts);
   }
 
   /**
