@@ -23,7 +23,7 @@ done
   tests/native/metal_sim/kernels.metal mm_rt_module_get "$out/gen/kernels_so") || { echo "0 passed, 1 failed"; exit 1; }
 
 sim="$(ls "$root"/csrc/metal/sim/runtime/*.cpp "$root"/csrc/metal/sim/driver/*.cpp | tr "\n" " ")$root/csrc/metal/sim/runtime/msgsend_$arch.S"
-cpu="$root/csrc/cpu/scheduler.cpp $root/csrc/cpu/progress.cpp $root/csrc/cpu/threadgroup.cpp $root/csrc/cpu/matrix_memo.cpp $root/csrc/cpu/fiber.cpp"
+cpu="$root/csrc/cpu/scheduler.cpp $root/csrc/cpu/progress.cpp $root/csrc/cpu/threadgroup.cpp $root/csrc/cpu/threadgroup_memory.cpp $root/csrc/cpu/matrix_memo.cpp $root/csrc/cpu/fiber.cpp"
 for f in instrument instrument_trace instrument_race instrument_bounds guarded; do [ -f "$root/csrc/cpu/$f.cpp" ] && cpu="$cpu $root/csrc/cpu/$f.cpp"; done
 tests="$here/harness.mm $here/host_test.mm $here/async_test.mm $here/rules_test.mm"
 ctests="$here/runtime_test.cpp"  # plain C++ (with blocks) against the runtime's C API

@@ -5,7 +5,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${TMPDIR:-/tmp}/mm-scheduler-test
 mkdir -p "$out"
-srcs="$root/tests/native/scheduler_test.cpp $root/csrc/cpu/scheduler.cpp $root/csrc/cpu/threadgroup.cpp"
+srcs="$root/tests/native/scheduler_test.cpp $root/csrc/cpu/scheduler.cpp $root/csrc/cpu/threadgroup.cpp $root/csrc/cpu/threadgroup_memory.cpp"
 srcs="$srcs $root/csrc/cpu/matrix_memo.cpp $root/csrc/cpu/fiber.cpp $root/csrc/cpu/progress.cpp"
 # The scheduler calls the trace / race-mode hooks of instrument*.cpp when those files are in the tree.
 [ -f "$root/csrc/cpu/instrument.cpp" ] && srcs="$srcs $root/csrc/cpu/instrument.cpp $root/csrc/cpu/instrument_trace.cpp $root/csrc/cpu/instrument_race.cpp"
