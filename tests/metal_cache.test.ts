@@ -10,23 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { Device } from "../lib/api/device.ts";
-import { UnsupportedError } from "../lib/runtime/errors.ts";
 import { test } from "./harness.ts";
-import { simHooks } from "./util/metal_sim.ts";
+import { metalSimUnavailable, simHooks } from "./util/metal_sim.ts";
 import { runCase } from "./gemm_helpers.ts";
 
-function unavailable(): string | undefined {
-  try {
-    Device.open({ backend: "metal-sim" }).dispose();
-    return undefined;
-  } catch (e) {
-    if (e instanceof UnsupportedError && process.env.MM_REQUIRE_METAL_SIM !== "1") {
-      return e.message.split("\n")[0];
-    }
-    throw e;
-  }
-}
-const skip = unavailable();
+const skip = metalSimUnavailable();
 
 const SRC = `#include <metal_stdlib>
 using namespace metal;

@@ -2,27 +2,15 @@
 // deferred command-buffer errors, batching, pipeline limits and the driver's rule record. Skipped
 // (with the reason) where the metal-sim build is unavailable; MM_REQUIRE_METAL_SIM=1 (CI) fails instead.
 import assert from "node:assert";
-import process from "node:process";
 import { Device } from "../lib/api/device.ts";
-import { DeadlockError, LimitError, UnsupportedError } from "../lib/runtime/errors.ts";
+import { DeadlockError, LimitError } from "../lib/runtime/errors.ts";
 import { test } from "./harness.ts";
 import { runCase } from "./gemm_helpers.ts";
-import { simHooks } from "./util/metal_sim.ts";
+import { metalSimUnavailable, simHooks } from "./util/metal_sim.ts";
 import { selftestCommand } from "../lib/cli/selftest.ts";
 import { nativeOf } from "../lib/runtime/internal.ts";
 
-function unavailable(): string | undefined {
-  try {
-    Device.open({ backend: "metal-sim" }).dispose();
-    return undefined;
-  } catch (e) {
-    if (e instanceof UnsupportedError && process.env.MM_REQUIRE_METAL_SIM !== "1") {
-      return e.message.split("\n")[0];
-    }
-    throw e;
-  }
-}
-const skip = unavailable();
+const skip = metalSimUnavailable();
 
 const SRC = `#include <metal_stdlib>
 using namespace metal;

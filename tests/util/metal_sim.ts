@@ -3,8 +3,27 @@
 // Opened by path with the runtime's own dlopen (the product symbol table stays free of them); the
 // same path as the device's library, so both share the driver's state.
 import { createRequire } from "node:module";
+import process from "node:process";
+import { Device } from "../../lib/api/device.ts";
 import { libraryPath } from "../../lib/build/stamp.ts";
 import { simMode } from "../../lib/runtime/device.ts";
+import { UnsupportedError } from "../../lib/runtime/errors.ts";
+
+/**
+ * Why metal-sim cannot run here (a skip reason), or undefined when it can. Under MM_REQUIRE_METAL_SIM=1
+ * (CI) an unavailable build throws instead of skipping.
+ */
+export function metalSimUnavailable(): string | undefined {
+  try {
+    Device.open({ backend: "metal-sim" }).dispose();
+    return undefined;
+  } catch (e) {
+    if (e instanceof UnsupportedError && process.env.MM_REQUIRE_METAL_SIM !== "1") {
+      return e.message.split("\n")[0];
+    }
+    throw e;
+  }
+}
 
 /** Counters of the simulated driver (cumulative for the process). */
 export interface SimCounters {
