@@ -10,8 +10,10 @@
 namespace mm::cpu {
 namespace {
 
-// The setting of mm_cpu_progress (set_progress): read once per dispatch, under the lock.
+// The setting of mm_cpu_progress (set_progress): read once per dispatch, under the lock. g_on lets the
+// usual dispatch (progress off) skip the lock.
 std::mutex g_m;
+std::atomic<bool> g_on{false};
 int g_fd = -1;
 uint32_t g_after_ms = 1000;
 std::string g_label;
@@ -34,6 +36,7 @@ void write_all(int fd, const std::string& s) {
 }  // namespace
 
 ProgressMeter::ProgressMeter(const char* kernel, uint64_t total) : total_(total) {
+  if (total < 2 || !g_on.load(std::memory_order_relaxed)) return;
   std::lock_guard<std::mutex> lk(g_m);
   if (g_fd < 0 || total < 2) return;
   fd_ = g_fd;
@@ -76,6 +79,7 @@ void set_progress(int fd, uint32_t after_ms, const char* label) {
   g_fd = fd < 0 ? -1 : fd;
   g_after_ms = after_ms;
   g_label = label ? label : "";
+  g_on.store(g_fd >= 0, std::memory_order_relaxed);
 }
 
 }  // namespace mm::cpu
