@@ -35,6 +35,10 @@
 
 // Flags.
 #define GEMM_FLAG_A_VEC4 1u   /* lda % 4 == 0 and A is 8-byte aligned: half4 loads are legal */
+// Split-K over one group spanning all of K (per channel): the splits accumulate sum(value(code) * x)
+// with s = 1, b = 0 and the reduction applies the column's s and b (w = value * s + b) once.
+#define GEMM_FLAG_DEFER_GROUP 2u
+#define GEMM_FLAG_SUM_X 4u    /* with DEFER_GROUP: the splits also write sum(x) per row (b != 0 formats) */
 
 // Buffer indices (STYLE.md order: weights, scales, zeros, activations, output, params, extras).
 #define GEMM_BUF_PACKED 0
@@ -58,6 +62,7 @@
 #define GEMM_VEC_KBLOCK 256u     /* gemv / small / split-K: K values staged per step; split-K chunk unit */
 #define GEMM_SMALL_MAX_M 16u     /* small / split-K: rows per threadgroup */
 #define GEMM_REDUCE_THREADS 256u /* split-K reduction: outputs per threadgroup */
+#define GEMM_SPLIT_MAX_PARTS 32u /* split-K: most parts routing makes (kSplitMaxParts) */
 
 typedef struct GemmParams {
   uint32_t size;      // sizeof(GemmParams)

@@ -54,11 +54,14 @@ inline void gemm_vec_stage_groups(threadgroup ushort* gq, device const uchar* sc
 // K block costs two barriers. Threadgroup memory: one ROWS x 256 float array (ROWS = 16: 16 KB; ROWS = 1:
 // 1 KB), the x block during the K loop, then the cross-simdgroup reduction (2 planes x 4 simdgroups x
 // ROWS x 32 lanes, the same size); plus the staged group bits (4 planes x 32 slots x 32 columns x 2 bytes =
-// 8 KB): 24 KB for ROWS = 16, 9 KB for ROWS = 1. Requires M <= ROWS; no alignment requirement.
+// 8 KB) and 4 x ROWS floats of sums of x: 24.25 KB for ROWS = 16, 9 KB for ROWS = 1. Requires M <= ROWS;
+// no alignment requirement.
 // Format, group size, scale storage and activation dtype (f16 / bf16) are runtime parameters (p), so
 // any group size runs the same loop. OutT = ushort: final f16/bf16 output with the epilogue. OutT = float:
 // raw partial sums of K range [split * k_chunk, (split + 1) * k_chunk) to workspace
-// [batch][splits][planes][M][N] (no epilogue).
+// [batch][splits][planes][M][N] (no epilogue). With GEMM_FLAG_DEFER_GROUP (per channel) the partials are
+// sum(value(code) * x), no scale read; with GEMM_FLAG_SUM_X column block 0 also writes each row's sum of x
+// over the split to [batch][splits][M] after the partials.
 template <uint ROWS, typename OutT>
 [[kernel]] void gemm_vec(device const uint* packed [[buffer(0)]],
                          device const uchar* scales [[buffer(1)]],
@@ -80,7 +83,8 @@ template <uint ROWS, typename OutT>
   static_assert(sizeof(xs) <= 32768 && 2u * 4u * 32u == GEMM_VEC_KBLOCK, "gemm_vec: reduction must fit xs");
   threadgroup float* red = &xs[0];
   threadgroup ushort gq[4u * GEMM_VEC_PLANE];  // staged group bits (see above)
-  static_assert(sizeof(xs) + sizeof(gq) <= 32768, "gemm_vec: threadgroup memory over 32 KB");
+  threadgroup float sxs[4u * ROWS];             // per-simdgroup sums of x (GEMM_FLAG_SUM_X)
+  static_assert(sizeof(xs) + sizeof(gq) + sizeof(sxs) <= 32768, "gemm_vec: threadgroup memory over 32 KB");
 
   const bool partial = sizeof(OutT) == 4;
   const uint epi = p.epilogue;
@@ -93,6 +97,10 @@ template <uint ROWS, typename OutT>
   const uint kw_end = partial ? min(p.Kw, kw_begin + p.k_chunk / 8) : p.Kw;
   const bool col_ok = n < p.Np;
   const bool bf16 = (epi & GEMM_EPI_BF16) != 0u;
+  const uint flags = p.flags;
+  const bool defer = partial && (flags & GEMM_FLAG_DEFER_GROUP) != 0u;
+  // Lane-invariant work: only column block 0 pays for it (the other threadgroups' branch is uniform).
+  const bool sum_x = defer && (flags & GEMM_FLAG_SUM_X) != 0u && group.x == 0u;
   // Params the loops use, read once into registers (the constant block is not re-read per word).
   const GemmDecode dec = gemm_decode(p, false);
   const GemmDecode dec_up = swiglu ? gemm_decode(p, true) : dec;
@@ -107,14 +115,17 @@ template <uint ROWS, typename OutT>
 
   float acc[ROWS];
   float acc_up[ROWS];
+  float acc_x[ROWS];
   for (uint r = 0; r < ROWS; ++r) {
     acc[r] = 0.0f;
     acc_up[r] = 0.0f;
+    acc_x[r] = 0.0f;
   }
   // The group's scale and bias stay in registers until K leaves the group: each thread walks K upward,
-  // so one compare per word finds the boundary and the division runs once per group.
-  uint g_end = 0u;
-  float s = 0.0f, z = 0.0f, s_up = 0.0f, z_up = 0.0f;
+  // so one compare per word finds the boundary and the division runs once per group. Deferred: s = 1,
+  // b = 0 for all of K (the group never ends inside the split).
+  uint g_end = defer ? 0xffffffffu : 0u;
+  float s = defer ? 1.0f : 0.0f, z = 0.0f, s_up = s, z_up = 0.0f;
   const bool has_zb = gemm_has_zb(dec.format);
   uint g_next = kw_begin * 8u / gs;  // first group not staged yet
 
@@ -128,10 +139,12 @@ template <uint ROWS, typename OutT>
       const uint k = kb * 8u + e % GEMM_VEC_KBLOCK;
       xs[e] = k < k_stop ? gemm_act(a[r * lda + k], bf16) : 0.0f;
     }
-    const uint g_hi = (min(kb + wpb, kw_end) - 1u) * 8u / gs;  // last group of this block
-    gemm_vec_stage_groups(gq, scales, zeros, up_scales, up_zeros, dec, swiglu, sb, ldb, np,
-                          group.x * GEMM_VEC_COLS, g_next, g_hi, tid);
-    g_next = g_hi + 1u;
+    if (!defer) {
+      const uint g_hi = (min(kb + wpb, kw_end) - 1u) * 8u / gs;  // last group of this block
+      gemm_vec_stage_groups(gq, scales, zeros, up_scales, up_zeros, dec, swiglu, sb, ldb, np,
+                            group.x * GEMM_VEC_COLS, g_next, g_hi, tid);
+      g_next = g_hi + 1u;
+    }
     threadgroup_barrier(mem_flags::mem_threadgroup);
     if (col_ok) {
       for (uint j = 0; j < 8; ++j) {
@@ -157,6 +170,15 @@ template <uint ROWS, typename OutT>
             }
             acc[r] += t;
           }
+          if (sum_x) {
+            for (uint r = 0; r < rows; ++r) {
+              float t = 0.0f;
+              for (uint i = 0; i < 8; ++i) {
+                t += xs[r * GEMM_VEC_KBLOCK + x0 + i];
+              }
+              acc_x[r] += t;
+            }
+          }
           if (swiglu) {
             gemm_dequant8(up_packed[kw * ldb + n], table, s_up, z_up, w);
             for (uint r = 0; r < rows; ++r) {
@@ -180,6 +202,9 @@ template <uint ROWS, typename OutT>
     if (swiglu) {
       red[((4u + sg) * ROWS + r) * 32u + lane] = acc_up[r];
     }
+    if (sum_x && lane == 0u) {
+      sxs[sg * ROWS + r] = acc_x[r];  // the same in every lane of the simdgroup
+    }
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
   for (uint r = sg; r < rows; r += 4u) {
@@ -198,6 +223,10 @@ template <uint ROWS, typename OutT>
         if (swiglu) {
           c[base + p.M * p.N] = OutT(usum);
         }
+        if (sum_x && lane == 0u) {
+          const float xsum = sxs[r] + sxs[ROWS + r] + sxs[2u * ROWS + r] + sxs[3u * ROWS + r];
+          c[p.batch * p.splits * planes * p.M * p.N + (b * p.splits + group.y) * p.M + r] = OutT(xsum);
+        }
       } else {
         const float v = gemm_epilogue(gsum, usum, r, n, p, epi, bf16, bias, residual + b * p.stride_r);
         c[b * p.stride_c + r * p.ldc + n] = OutT(gemm_act_bits(v, bf16));
@@ -207,35 +236,86 @@ template <uint ROWS, typename OutT>
 }
 
 // Sums the split-K partials in split order (deterministic, no atomics) and applies the epilogue.
-// Grid (ceil(M * N / 256), 1, batch) x 256 threads; one output per thread. No threadgroup memory.
-// Reads workspace [batch][splits][planes][M][N] float written by gemm_splitk_*.
-[[kernel]] void gemm_splitk_reduce(device const float* part [[buffer(3)]],
+// Grid (ceil(M * N / 256), 1, batch) x 256 threads; one output per thread.
+// Reads workspace [batch][splits][planes][M][N] float written by gemm_splitk_*. With
+// GEMM_FLAG_DEFER_GROUP (per channel) the grid is (ceil(N / 256), 1, batch) and one thread owns a column:
+// it reads the column's scale (+ zero point or bias) once and applies it to each row's sum,
+// w = value * s + b gives sum(w x) = s * sum(value x) + b * sum(x). The splits' sums of x ([splits][M],
+// contiguous) are staged once per threadgroup by one coalesced request (<= 2 KB of threadgroup memory),
+// not read once per column.
+[[kernel]] void gemm_splitk_reduce(device const uchar* scales [[buffer(1)]],
+                                   device const uchar* zeros [[buffer(2)]],
+                                   device const float* part [[buffer(3)]],
                                    device ushort* c [[buffer(4)]],
                                    constant GemmParams& p [[buffer(5)]],
                                    device const ushort* bias [[buffer(6)]],
                                    device const ushort* residual [[buffer(7)]],
+                                   device const uchar* up_scales [[buffer(9)]],
+                                   device const uchar* up_zeros [[buffer(10)]],
                                    uint3 group [[threadgroup_position_in_grid]],
                                    uint tid [[thread_index_in_threadgroup]]) {
   const uint idx = group.x * GEMM_REDUCE_THREADS + tid;
   const uint b = group.z;
   const uint mn = p.M * p.N;
-  if (idx < mn) {
-    const uint epi = p.epilogue;
-    const bool swiglu = (epi & GEMM_EPI_SWIGLU) != 0u;
-    const uint planes = swiglu ? 2u : 1u;
-    float g = 0.0f, u = 0.0f;
-    const uint splits = p.splits;  // loop bound in a register, not re-read per split
+  const uint epi = p.epilogue;
+  const bool swiglu = (epi & GEMM_EPI_SWIGLU) != 0u;
+  const bool bf16 = (epi & GEMM_EPI_BF16) != 0u;
+  const uint planes = swiglu ? 2u : 1u;
+  const uint splits = p.splits;  // loop bound in a register, not re-read per split
+  const uint flags = p.flags;
+  if ((flags & GEMM_FLAG_DEFER_GROUP) == 0u) {
+    if (idx < mn) {
+      float g = 0.0f, u = 0.0f;
+      for (uint q = 0; q < splits; ++q) {
+        const uint base = (b * splits + q) * planes * mn;
+        g += part[base + idx];
+        if (swiglu) {
+          u += part[base + mn + idx];
+        }
+      }
+      const uint m = idx / p.N;
+      const uint n = idx % p.N;
+      const float v = gemm_epilogue(g, u, m, n, p, epi, bf16, bias, residual + b * p.stride_r);
+      c[b * p.stride_c + m * p.ldc + n] = gemm_act_bits(v, bf16);
+    }
+    return;
+  }
+  threadgroup float xsum[GEMM_SPLIT_MAX_PARTS * GEMM_SMALL_MAX_M];
+  const bool sum_x = (flags & GEMM_FLAG_SUM_X) != 0u;
+  const uint x_count = splits * p.M;
+  if (sum_x) {
+    device const float* xs = part + p.batch * splits * planes * mn + b * x_count;
+    for (uint e = tid; e < x_count; e += GEMM_REDUCE_THREADS) {
+      xsum[e] = xs[e];
+    }
+  }
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  const uint n = idx;
+  if (n >= p.N) {
+    return;
+  }
+  // The column's only group (row 0 of scales and zeros / biases of this batch entry).
+  const GemmDecode dec = gemm_decode(p, false);
+  float s, zb, s_up = 0.0f, zb_up = 0.0f;
+  gemm_group(dec, scales, zeros, b * p.stride_s + n, s, zb);
+  if (swiglu) {
+    gemm_group(gemm_decode(p, true), up_scales, up_zeros, b * p.stride_s + n, s_up, zb_up);
+  }
+  for (uint m = 0; m < p.M; ++m) {
+    float g = 0.0f, u = 0.0f, x = 0.0f;
     for (uint q = 0; q < splits; ++q) {
-      const uint base = (b * splits + q) * planes * mn;
-      g += part[base + idx];
+      const uint base = (b * splits + q) * planes * mn + m * p.N + n;
+      g += part[base];
       if (swiglu) {
-        u += part[base + mn + idx];
+        u += part[base + mn];
+      }
+      if (sum_x) {
+        x += xsum[q * p.M + m];
       }
     }
-    const uint m = idx / p.N;
-    const uint n = idx % p.N;
-    const bool bf16 = (epi & GEMM_EPI_BF16) != 0u;
-    const float v = gemm_epilogue(g, u, m, n, p, epi, bf16, bias, residual + b * p.stride_r);
+    const float gv = fma(g, s, zb * x);
+    const float uv = fma(u, s_up, zb_up * x);
+    const float v = gemm_epilogue(gv, uv, m, n, p, epi, bf16, bias, residual + b * p.stride_r);
     c[b * p.stride_c + m * p.ldc + n] = gemm_act_bits(v, bf16);
   }
 }

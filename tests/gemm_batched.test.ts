@@ -2,7 +2,15 @@
 // (sub-view of a wider matrix), outputs written into a larger buffer with row pitch and batch stride,
 // broadcast activations (stride 0) and a batched residual — on every kernel family.
 import { test } from "./harness.ts";
-import { assertClose, dense, expect, openTestDevice, randF16, randomWeight } from "./gemm_helpers.ts";
+import {
+  assertClose,
+  dense,
+  expect,
+  magnitude,
+  openTestDevice,
+  randF16,
+  randomWeight,
+} from "./gemm_helpers.ts";
 import type { QuantFormat } from "../lib/quant/formats.ts";
 
 interface BCase {
@@ -11,7 +19,7 @@ interface BCase {
   n: number;
   k: number;
   format: QuantFormat;
-  gs: number;
+  gs: number | "channel";
   /** Weight has its own batch dimension (else broadcast to every batch). */
   batchedW: boolean;
   /** Extra elements per activation row (lda = k + padA) and per output row (ldc = n + padC). */
@@ -80,6 +88,34 @@ const CASES: BCase[] = [
     gapC: 0,
     shareA: true,
   },
+  // Per channel under split-K: the reduction applies each batch entry's scale (+ zero point / bias).
+  {
+    b: 3,
+    m: 4,
+    n: 40,
+    k: 1030,
+    format: "int4",
+    gs: "channel",
+    batchedW: true,
+    padA: 2,
+    padC: 1,
+    gapC: 3,
+    residual: true,
+    splitK: 3,
+  },
+  {
+    b: 2,
+    m: 1,
+    n: 300,
+    k: 600,
+    format: "int4-affine",
+    gs: "channel",
+    batchedW: false,
+    padA: 0,
+    padC: 0,
+    gapC: 0,
+    splitK: 2,
+  },
 ];
 
 for (const c of CASES) {
@@ -115,6 +151,7 @@ for (const c of CASES) {
       });
       const got = out.toArray();
       const wd = dense(q);
+      const mag = c.gs === "channel" && c.splitK ? { w: magnitude(q) } : undefined;
       for (let bi = 0; bi < c.b; bi++) {
         const e = expect(
           aData,
@@ -128,6 +165,8 @@ for (const c of CASES) {
           undefined,
           { residual: resData },
           bi * c.m * c.n,
+          "f16",
+          mag,
         );
         assertClose(`${name} batch ${bi}`, got, bi * strideC, ldc, c.m, c.n, e);
       }

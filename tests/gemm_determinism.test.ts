@@ -38,6 +38,8 @@ const CASES: Case[] = [
     activation: "silu",
   },
   { m: 40, n: 66, k: 1000, format: "int4-affine", gs: "channel", kind: "tiled" },
+  // Per-channel split-K: scale applied in the reduction, sums of x from column block 0.
+  { m: 5, n: 300, k: 1500, format: "int4", gs: "channel", kind: "splitk", splitK: 3, swiglu: "fused" },
 ];
 
 for (const c of CASES) {

@@ -8,11 +8,14 @@
 //     where S = sum_k |a_k w_k| for that output (a standard a-priori bound for recursive summation);
 //   - evaluate silu/gelu with float exp (a few ulp): 2^-20 relative slack;
 //   - round the result to f16: 2^-11 relative (half an ulp), 2^-24 absolute in the subnormal range.
+// Per-channel split-K accumulates s * sum(value(code) * a) + b * sum(a) (the scale applied after the
+// reduction), so its accumulation bound uses sum_k |a_k| (|s value_k| + |b|) >= S (magnitude()).
 // The epilogue propagates the accumulation bound with its Lipschitz constant (relu 1, silu 1.1,
 // gelu 1.13, scale |alpha|; SwiGLU: 1.1 e_g (|u| + e_u) + |silu(g)| e_u).
 import assert from "node:assert";
 import { type Device, gemmRoute } from "../lib/api/device.ts";
 import { dequantizeF64 } from "../lib/reference/gemm.ts";
+import { groupTable } from "../lib/quant/dequantize.ts";
 import { quantize } from "../lib/quant/quantize.ts";
 import { FORMAT_IDS, type QuantFormat, type ScaleDType } from "../lib/quant/formats.ts";
 import { bf16BitsToF32, f32ToBf16Bits } from "../lib/quant/convert.ts";
@@ -98,25 +101,26 @@ export function expect(
   epi: Epi,
   resOff = 0,
   out: "f16" | "bf16" = "f16",
+  mag?: { w: Float64Array; up?: Float64Array },
 ): { ref: Float64Array; tol: Float64Array } {
   // Rounding the result to the output type: half an ulp, 2^-11 relative for f16, 2^-8 for bf16.
   const outRel = out === "bf16" ? 2 ** -8 : 2 ** -11;
   const ref = new Float64Array(m * n), tol = new Float64Array(m * n);
-  const acc = (wm: Float64Array, i: number, j: number): [number, number] => {
+  const acc = (wm: Float64Array, i: number, j: number, mm?: Float64Array): [number, number] => {
     let s = 0, abs = 0;
     for (let t = 0; t < k; t++) {
       const p = a[aOff + i * lda + t] * wm[wOff + t * n + j];
       s += p;
-      abs += Math.abs(p);
+      abs += mm ? Math.abs(a[aOff + i * lda + t]) * mm[wOff + t * n + j] : Math.abs(p);
     }
     return [s, (2 ** -11 + (k + 64) * 2 ** -24) * abs];
   };
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
-      let [v, e] = acc(w, i, j);
+      let [v, e] = acc(w, i, j, mag?.w);
       let transcendental = false;
       if (up) {
-        const [u, eu] = acc(up, i, j);
+        const [u, eu] = acc(up, i, j, mag?.up);
         e = 1.1 * e * (Math.abs(u) + eu) + Math.abs(silu(v)) * eu;
         v = silu(v) * u;
         transcendental = true;
@@ -139,6 +143,28 @@ export function expect(
 /** Dequantized weight [batch?, K, N] in float64. */
 export function dense(q: QuantizedMatrix): Float64Array {
   return dequantizeF64(q);
+}
+
+/**
+ * |s · value(code)| + |b| per element of dense(q) (w = s · value + b): value(code 0) is 0 in both code
+ * tables, so b is the group's decode of code 0 and s · value = w - b.
+ */
+export function magnitude(q: QuantizedMatrix): Float64Array {
+  const w = dequantizeF64(q);
+  const { k, n, np, groupSize: gs } = q;
+  const groups = q.kp / gs, lut = new Float64Array(16);
+  for (let b = 0; b < (q.batch ?? 1); b++) {
+    for (let g = 0; g < groups; g++) {
+      for (let c = 0; c < n; c++) {
+        groupTable(q, (b * groups + g) * np + c, lut);
+        for (let kk = g * gs; kk < (g + 1) * gs && kk < k; kk++) {
+          const i = (b * k + kk) * n + c;
+          w[i] = Math.abs(w[i] - lut[0]) + Math.abs(lut[0]);
+        }
+      }
+    }
+  }
+  return w;
 }
 
 /** Asserts |got[i * ldc + j] - ref| <= tol for the [M, N] block at `off` of got; names the case. */
@@ -227,19 +253,19 @@ export function runCase(dev: Device, c: Case): Float16Array | Uint16Array {
   let biasRaw: Float16Array | Uint16Array | undefined, resRaw: Float16Array | Uint16Array | undefined;
   if (c.bias) [epi.bias, biasRaw] = data(n, seed + 3, 2);
   if (c.residual) [epi.residual, resRaw] = data(m * n, seed + 4, 4);
-  if (c.kind) {
-    const r = gemmRoute(dev, {
-      m,
-      n,
-      k,
-      format: FORMAT_IDS[c.format],
-      groupSize: q.groupSize,
-      act: c.act,
-      swiglu: c.swiglu !== undefined,
-      splitK: c.splitK,
-    });
-    assert.strictEqual(r.kind, c.kind, `${label(c)}: routed to ${r.kernel}`);
-  }
+  const r = gemmRoute(dev, {
+    m,
+    n,
+    k,
+    format: FORMAT_IDS[c.format],
+    groupSize: q.groupSize,
+    act: c.act,
+    swiglu: c.swiglu !== undefined,
+    splitK: c.splitK,
+  });
+  if (c.kind) assert.strictEqual(r.kind, c.kind, `${label(c)}: routed to ${r.kernel}`);
+  // Per-channel split-K applies the scale after the reduction (the bound of magnitude()).
+  const deferred = r.kind === "splitk" && q.groupSize >= Math.ceil(k / 8) * 8;
   const w = dev.upload(q);
   const up = qUp ? dev.upload(qUp) : undefined;
   const a = up16(aRaw, [m, k]);
@@ -259,19 +285,24 @@ export function runCase(dev: Device, c: Case): Float16Array | Uint16Array {
     const got = bf ? Float32Array.from(raw, bf16BitsToF32) : raw;
     out.dispose();
     // Fused: gate = columns [0, n), up = [n, 2n) of the fused weight.
-    let wd = dense(q), upd = qUp ? dense(qUp) : undefined;
-    if (fused) {
+    const halves = (full: Float64Array): [Float64Array, Float64Array] => {
       const g = new Float64Array(k * n), u = new Float64Array(k * n);
       for (let t = 0; t < k; t++) {
         for (let j = 0; j < n; j++) {
-          g[t * n + j] = wd[t * 2 * n + j];
-          u[t * n + j] = wd[t * 2 * n + n + j];
+          g[t * n + j] = full[t * 2 * n + j];
+          u[t * n + j] = full[t * 2 * n + n + j];
         }
       }
-      wd = g;
-      upd = u;
+      return [g, u];
+    };
+    let wd = dense(q), upd = qUp ? dense(qUp) : undefined;
+    if (fused) [wd, upd] = halves(wd);
+    let mag: { w: Float64Array; up?: Float64Array } | undefined;
+    if (deferred) {
+      const mw = magnitude(q);
+      mag = fused ? { w: halves(mw)[0], up: halves(mw)[1] } : { w: mw, up: qUp ? magnitude(qUp) : undefined };
     }
-    assertClose(label(c), got, 0, n, m, n, expect(aData, 0, k, m, k, n, wd, 0, upd, epi, 0, c.act));
+    assertClose(label(c), got, 0, n, m, n, expect(aData, 0, k, m, k, n, wd, 0, upd, epi, 0, c.act, mag));
     return raw;
   } finally {
     w.dispose();

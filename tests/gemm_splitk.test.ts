@@ -13,6 +13,16 @@ const CASES: Case[] = [
   { m: 2, n: 33, k: 1030, format: "int4", gs: 64, splitK: 3 },
   { m: 16, n: 17, k: 700, format: "int4-sym", gs: 128, splitK: 2 },
   { m: 5, n: 64, k: 4096, format: "int4", gs: 256 },
+  // Per channel: the splits sum value(code) * x (and x), the reduction applies s and b per column.
+  { m: 16, n: 33, k: 1500, format: "int4", gs: "channel", splitK: 3, bias: true, activation: "silu" },
+  { m: 3, n: 40, k: 2100, format: "fp4", gs: "channel", splitK: 4, residual: true, scale: 0.5 },
+  { m: 1, n: 24, k: 1030, format: "int4-sym", gs: "channel", act: "bf16", splitK: 2 },
+  { m: 2, n: 20, k: 2100, format: "int4-affine", gs: "channel", scaleDtype: "bf16", swiglu: "separate" },
+  { m: 9, n: 24, k: 1300, format: "int4-affine", gs: "channel", act: "bf16", swiglu: "fused", splitK: 3 },
+  { m: 4, n: 18, k: 1000, format: "int4", gs: "channel", swiglu: "fused", residual: true, splitK: 2 },
+  // An explicit split finer than 32 parts: each split applies the scale itself (the reduction's staging
+  // of the sums of x holds 32 parts).
+  { m: 2, n: 8, k: 8704, format: "int4-affine", gs: "channel", splitK: 34, bias: true },
 ];
 
 for (const c of CASES) {

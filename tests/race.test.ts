@@ -181,10 +181,11 @@ test("race: the new formats (int4-affine gs 24, mxfp4, nvfp4) with bf16 activati
 
 test("race: the vector kernels' staged group ring is clean (groups across K blocks, per channel, ring wrap, SwiGLU)", () => {
   // K = 600 is 3 K blocks: gs 200 groups straddle block boundaries, gs 600 spans all three, and gs 8's
-  // 75 groups cycle through the 32 ring slots; SwiGLU stages the up weight's planes too.
+  // 75 groups cycle through the 32 ring slots; SwiGLU stages the up weight's planes too. Per channel under
+  // split-K the scale moves to the reduction (int4-affine: with the sums of x staged there).
   using dev = raceDevice();
   const k = 600;
-  for (const [format, groupSize] of [["int4", 8], ["int4-affine", 200], ["fp4", 600]] as const) {
+  for (const [format, groupSize] of [["int4", 8], ["int4-affine", 200], ["fp4", 600], ["int4-affine", 600]] as const) {
     for (const [m, splitK] of [[1, 1], [5, 1], [3, 2]]) {
       using w = dev.upload(syntheticWeight(k, 40, format, groupSize));
       using up = dev.upload(syntheticWeight(k, 40, format, groupSize));

@@ -203,6 +203,18 @@ const TABLE: Row[] = [
     why: "gs 200: 200",
   },
   { m: 1, n: 16, k: 14336, format: INT4, gs: 14336, kernel: "gemm_splitk", splits: 14, why: "per channel" },
+  { m: 3, n: 16, k: 4096, format: FP4, gs: 4096, kernel: "gemm_splitk", splits: 4, why: "per channel fp4" },
+  {
+    m: 2,
+    n: 16,
+    k: 9000,
+    format: SYM,
+    gs: 9000,
+    splitK: 40,
+    kernel: "gemm_splitk",
+    splits: 36,
+    why: "per channel, > 32 parts",
+  },
 ];
 
 for (const r of TABLE) {
@@ -224,9 +236,12 @@ for (const r of TABLE) {
       if (r.grid) assert.deepStrictEqual(got.grid, r.grid);
       if (got.kind === "splitk") {
         assert.strictEqual(got.reduceKernel, "gemm_splitk_reduce");
+        // Per channel (one group over all of K, <= 32 parts), formats with an offset b (not fp4) also
+        // keep each split's sums of x per row for the reduction: [batch][splits][M] floats.
+        const sums = r.gs >= Math.ceil(r.k / 8) * 8 && got.splits <= 32 && r.format !== FP4 ? r.m : 0;
         assert.strictEqual(
           got.workspaceBytes,
-          (r.batch ?? 1) * got.splits * (r.swiglu ? 2 : 1) * r.m * r.n * 4,
+          (r.batch ?? 1) * got.splits * ((r.swiglu ? 2 : 1) * r.m * r.n + sums) * 4,
         );
       } else {
         assert.strictEqual(got.reduceKernel, "");

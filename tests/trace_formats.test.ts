@@ -40,10 +40,12 @@ const CASES: [QuantFormat, number | "channel", number, number, ("f16" | "bf16")?
   ["int4-affine", 200, 1, 2, "bf16"],
   ["mxfp4", 32, 3, 2],
   ["nvfp4", 16, 1, 2, "bf16"],
-  // Per channel the one group spans every split: each split reads its scale (+ zero/bias) once (not done:
-  // applying it after the reduction; README "Each weight byte once").
+  // Per channel the one group spans every split: the splits read no scale, the reduction applies each
+  // column's scale (+ zero/bias) once, so the main kernel reads packed codes only.
   ["int4", "channel", 3, 2],
   ["int4-affine", "channel", 1, 2, "bf16"],
+  ["int4-sym", "channel", 5, 2],
+  ["fp4", "channel", 1, 2],
 ];
 
 /** Group rows a K range of packed words [w0, w1) touches: the groups of its first and last word and between. */
@@ -66,8 +68,9 @@ test("trace: M <= 16 kernels read every packed, scale and zero/bias byte exactly
     const stored = groupsOf(0, kw, groupSize) * n * gBytes;
     const splits = d.grid[1];
     assert.equal(splits, splitK, `${d.kernel}: ${splits} splits`);
-    // Exact: stored bytes once; the only multiple read is the per-channel group, once per split.
-    const traced = groupSize >= k ? stored * splits : stored;
+    // Exact: stored bytes once, by the main kernel, or (per channel under split-K) by the reduction.
+    const deferred = groupSize >= k && splits > 1;
+    const traced = deferred ? 0 : stored;
     const acts = m * k * 2, colGroups = Math.ceil(n / 32);
     const label = `${d.kernel} ${format} gs${groupSize} M=${m} ${act ?? "f16"} splits=${splits}`;
     const weight = d.deviceBytesRead - acts * colGroups;
@@ -76,10 +79,23 @@ test("trace: M <= 16 kernels read every packed, scale and zero/bias byte exactly
       packed + traced,
       `${label}: weight bytes read ${weight} != packed ${packed} + scales/zeros/biases ${traced} (stored ${stored})`,
     );
-    const params = d.minimalBytesRead - (packed + stored + acts);
+    const params = d.minimalBytesRead - (packed + traced + acts);
     assert.ok(
       params >= 0 && params <= PARAMS_BYTES,
-      `${label}: distinct bytes read ${d.minimalBytesRead} = packed ${packed} + scales/zeros/biases ${stored} + A ${acts} + ${params}`,
+      `${label}: distinct bytes read ${d.minimalBytesRead} = packed ${packed} + scales/zeros/biases ${traced} + A ${acts} + ${params}`,
+    );
+    if (!deferred) continue;
+    // The reduction: every partial once, the per-row sums of x once (offset formats: one threadgroup
+    // here), and the stored scales (+ zeros/biases) once.
+    const red = report.dispatches[1];
+    assert.equal(red.kernel, "gemm_splitk_reduce");
+    const sums = info.codes === "e2m1" ? 0 : splits * m * 4;
+    assert.equal(
+      red.deviceBytesRead,
+      splits * m * n * 4 + sums + stored,
+      `${label} reduce: bytes read ${red.deviceBytesRead} != partials ${
+        splits * m * n * 4
+      } + sums of x ${sums} + stored ${stored}`,
     );
   }
 });

@@ -231,7 +231,8 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
   mm_gemm_route_info route;
   std::memset(&route, 0, sizeof route);
   route.size = sizeof route;
-  if (int rc = gemm_route(op, shape_of(r), &route)) return rc;
+  const GemmShape shape = shape_of(r);
+  if (int rc = gemm_route(op, shape, &route)) return rc;
   if (int rc = validate_buffers(op, dev, r, route)) return rc;
   const mm_gemm_params& p = r.p;
 
@@ -258,7 +259,9 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
   gp.splits = route.splits;
   gp.k_chunk = route.k_chunk;
   const bool a_vec = p.lda % 4 == 0 && (p.batch == 1 || p.stride_a % 4 == 0) && p.a_offset % 8 == 0;
-  gp.flags = a_vec ? GEMM_FLAG_A_VEC4 : 0u;
+  const uint32_t defer = gemm_split_defers_group(shape, route.splits);
+  gp.flags = (a_vec ? GEMM_FLAG_A_VEC4 : 0u) | (defer ? GEMM_FLAG_DEFER_GROUP : 0u) |
+             (defer == 2 ? GEMM_FLAG_SUM_X : 0u);
   gp.format = p.format;
   gp.group_size = p.group_size;
   gp.scale_dtype = p.scale_dtype;
@@ -315,16 +318,22 @@ int run(const char* op, mm_device dev, const mm_gemm_params* in, bool batched) {
   };
   int rc = dispatch_builtin(dev, route.kernel, route.grid, route.threadgroup, binds, 11, nullptr);
   if (rc == MM_OK && split) {
-    const uint32_t grid[3] = {ceil_div(p.m * p.n, GEMM_REDUCE_THREADS), 1, p.batch};
+    // One output per thread; a deferred per-channel split applies each column's scale in the reduction,
+    // so there one thread owns a column (all M rows) and reads its scale (+ zero/bias) once.
+    const uint32_t grid[3] = {ceil_div(defer ? p.n : p.m * p.n, GEMM_REDUCE_THREADS), 1, p.batch};
     const uint32_t tg[3] = {GEMM_REDUCE_THREADS, 1, 1};
-    const Bind rb[5] = {
+    const Bind rb[9] = {
         {GEMM_BUF_A, ws, ws_off, 0, nullptr, MM_DTYPE_F32},
         {GEMM_BUF_C, p.c, p.c_offset, 0, nullptr, MM_DTYPE_U16},
         {GEMM_BUF_PARAMS, 0, 0, sizeof gp, &gp, MM_DTYPE_ANY},
         {GEMM_BUF_BIAS, bias, bias_off, 0, nullptr, MM_DTYPE_U16},
         {GEMM_BUF_RESIDUAL, res, res_off, 0, nullptr, MM_DTYPE_U16},
+        {GEMM_BUF_SCALES, p.scales, p.scales_offset, 0, nullptr, MM_DTYPE_ANY},
+        {GEMM_BUF_ZEROS, zeros, zeros_off, 0, nullptr, MM_DTYPE_ANY},
+        {GEMM_BUF_UP_SCALES, up_s, up_so, 0, nullptr, MM_DTYPE_ANY},
+        {GEMM_BUF_UP_ZEROS, up_z, up_zo, 0, nullptr, MM_DTYPE_ANY},
     };
-    rc = dispatch_builtin(dev, route.reduce_kernel, grid, tg, rb, 5, nullptr);
+    rc = dispatch_builtin(dev, route.reduce_kernel, grid, tg, rb, 9, nullptr);
   }
   if (own_ws) {
     // The temporary must outlive both dispatches: wait before freeing (the cost of passing no workspace).

@@ -26,7 +26,7 @@ const uint32_t kSplitTargetThreadgroups = 64;
 // per weight read). Chunks align to the group size (below) so each group is staged by one split only.
 const uint32_t kSplitMinChunk = 4 * GEMM_VEC_KBLOCK;
 // Upper bound on parts: keeps the workspace (splits x M x N floats) and the reduction short.
-const uint32_t kSplitMaxParts = 32;
+const uint32_t kSplitMaxParts = GEMM_SPLIT_MAX_PARTS;
 
 namespace {
 
@@ -35,6 +35,15 @@ namespace {
 uint64_t mul_sat(uint64_t a, uint64_t b) { return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b; }
 
 }  // namespace
+
+uint32_t gemm_split_defers_group(const GemmShape& s, uint32_t splits) {
+  if (splits < 2 || s.group_size == 0 || s.group_size < ceil_div(s.k, 8) * 8) return 0;
+  // The reduction stages the splits' sums of x in threadgroup memory sized for routing's own limit; an
+  // explicit split_k finer than that (up to one part per 256 K) reads the scale in each split instead.
+  if (splits > kSplitMaxParts) return 0;
+  const bool fp4_family = s.format == MM_FORMAT_FP4 || s.format == MM_FORMAT_MXFP4 || s.format == MM_FORMAT_NVFP4;
+  return fp4_family ? 1 : 2;
+}
 
 int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
   if (s.format > MM_FORMAT_NVFP4) {
@@ -78,7 +87,7 @@ int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
       // no part is longer than before), or the ceiling multiple if that would pass kSplitMaxParts, or one
       // group when a group is longer than the 256-rounded chunk (gs > 256 not dividing it: those parts are
       // up to gs long, the one case a split runs longer than before). A per-channel group (>= the K span)
-      // cannot be cut: it keeps 256 and each split reads its scale once (README "Each weight byte once").
+      // cannot be cut: it keeps 256, and the reduction applies its scale (gemm_split_defers_group).
       const uint32_t c256 = ceil_div(ceil_div(k_span, want), GEMM_VEC_KBLOCK) * GEMM_VEC_KBLOCK;
       const uint32_t gs = s.group_size;
       uint32_t chunk = c256;
@@ -126,8 +135,10 @@ int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out) {
   if (kind == MM_GEMM_KIND_SPLITK) {
     std::snprintf(out->reduce_kernel, sizeof out->reduce_kernel, "gemm_splitk_reduce");
     const uint64_t planes = s.swiglu ? 2 : 1;
+    // [batch][splits][planes][M][N] partials, then (per-channel offset formats) [batch][splits][M] sums of x.
+    const uint64_t x_sums = gemm_split_defers_group(s, splits) == 2 ? uint64_t(s.m) : 0;
     out->workspace_bytes =
-        mul_sat(mul_sat(mul_sat(uint64_t(s.batch) * splits, planes * s.m), s.n), sizeof(float));
+        mul_sat(mul_sat(uint64_t(s.batch) * splits, mul_sat(planes * s.m, s.n) + x_sums), sizeof(float));
   }
   return MM_OK;
 }

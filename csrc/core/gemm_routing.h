@@ -30,6 +30,13 @@ extern const uint32_t kSplitMaxParts;
 // and the next division trap).
 inline uint32_t ceil_div(uint32_t a, uint32_t b) { return a / b + (a % b != 0); }
 
+// Split-K over a per-channel weight (one group spans the whole K walked, so every split would need
+// each column's scale): the splits then accumulate sum(code value * x) with s = 1, b = 0 (and sum(x) when
+// the format has an offset b), and the reduction applies s and b once per column (w = value * s + b).
+// Returns 0 when not deferred (also above kSplitMaxParts parts, which only an explicit split_k makes),
+// 1 deferred without sum(x) (fp4 family: b = 0), 2 with sum(x).
+uint32_t gemm_split_defers_group(const GemmShape& s, uint32_t splits);
+
 // Fills `out` (kind, kernel names, grid, threadgroup, splits, k_chunk, workspace bytes). Returns
 // MM_E_INVALID_ARG for an unknown format or activation dtype and for zero dims.
 int gemm_route(const char* op, const GemmShape& s, mm_gemm_route_info* out);
