@@ -185,7 +185,8 @@ test("race: the vector kernels' staged group ring is clean (groups across K bloc
   // split-K the scale moves to the reduction (int4-affine: with the sums of x staged there).
   using dev = raceDevice();
   const k = 600;
-  for (const [format, groupSize] of [["int4", 8], ["int4-affine", 200], ["fp4", 600], ["int4-affine", 600]] as const) {
+  const weights = [["int4", 8], ["int4-affine", 200], ["fp4", 600], ["int4-affine", 600]] as const;
+  for (const [format, groupSize] of weights) {
     for (const [m, splitK] of [[1, 1], [5, 1], [3, 2]]) {
       using w = dev.upload(syntheticWeight(k, 40, format, groupSize));
       using up = dev.upload(syntheticWeight(k, 40, format, groupSize));
