@@ -41,7 +41,6 @@ export type ActDType = "f16" | "bf16";
  */
 export function checkAct(op: string, what: string, t: Tensor, want?: ActDType): ActDType {
   const dtype = tensorState(t, op).dtype;
-  const f32Fix = (to: ActDType) => `f32To${to === "bf16" ? "Bf16" : "F16"}()`;
   if (want === undefined) {
     if (dtype === "f16" || dtype === "bf16") return dtype;
     throw new InvalidArgumentError(
@@ -51,9 +50,15 @@ export function checkAct(op: string, what: string, t: Tensor, want?: ActDType): 
     );
   }
   if (dtype !== want) {
-    const how = dtype === "f32" ? f32Fix(want) : want === "bf16" ? "f16ToBf16()" : "bf16ToF16()";
+    const to = want === "bf16" ? "Bf16" : "F16";
+    const how = dtype === "f32"
+      ? `f32To${to}()`
+      : dtype === "f16" || dtype === "bf16"
+      ? `${dtype}To${to}()`
+      : "";
     throw new InvalidArgumentError(
-      `${op}: ${what} is ${dtype} but x is ${want}; x and ${what} share one dtype (convert ${what} with ${how})`,
+      `${op}: ${what} is ${dtype} but x is ${want}; x and ${what} share one dtype` +
+        (how ? ` (convert ${what} with ${how})` : ""),
       op,
     );
   }
