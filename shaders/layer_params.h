@@ -18,7 +18,9 @@ typedef struct NormParams {
   uint32_t ldx;   // row pitch of x
   uint32_t ldy;   // row pitch of y
   float eps;      // added to mean(x^2) before the reciprocal square root
-  uint32_t pad[3];
+  uint32_t act_bf16; // 1: x and y are bf16 (else f16), loaded by gemm_act, stored by gemm_act_bits
+  uint32_t w_bf16;   // 1: the weight is bf16 (else f16), independent of x and y
+  uint32_t pad;
 } NormParams;
 
 #define ROPE_THREADS 64u   /* rope: one (token, head) per threadgroup */
@@ -36,8 +38,8 @@ typedef struct RopeParams {
   uint32_t dst_head;   // pitch between heads in dst
   uint32_t pos0;       // position of token 0 (the KV-cache offset)
   uint32_t mode;       // ROPE_HALF_SPLIT | ROPE_INTERLEAVED
-  uint32_t vec2;       // 1: src, dst, pitches and offsets are even, so interleaved pairs load as one half2
-  uint32_t pad;
+  uint32_t vec2;       // 1: src, dst, pitches and offsets are even, so interleaved pairs load as one ushort2
+  uint32_t bf16;       // 1: src and dst are bf16 (else f16), loaded by gemm_act, stored by gemm_act_bits
 } RopeParams;
 
 #define ATTN_THREADS 128u  /* attention: 4 simdgroups, one (query row, query head) task each */

@@ -1,8 +1,8 @@
 // A decoder layer end to end against its float64 reference: prefill of 37 tokens, then 5 decode steps,
 // for a Llama-style layer and an MoE layer (8 experts, top-2, shared expert); plus the fused
-// RMSNorm + linear and the SwiGLU MLP call on their own.
+// RMSNorm + linear and the SwiGLU MLP call on their own, in f16 and bf16.
 import assert from "node:assert/strict";
-import { Device } from "../mod.ts";
+import { bf16ToF32, Device, InvalidArgumentError } from "../mod.ts";
 import { test } from "./harness.ts";
 import { assertWithin, openTestDevice, randF16, sameBits } from "./layer_helpers.ts";
 import { CFG, layerWeights, uploadLayer } from "./layer_model.ts";
@@ -11,7 +11,8 @@ import { ropeInvFreq } from "../lib/ops/rope.ts";
 import { dequantizeF64, matmulF64 } from "../lib/reference/gemm.ts";
 import { rmsNormF64 } from "../lib/reference/norm.ts";
 import { gemmF16Tolerance } from "./util/reference_f16.ts";
-import { randomWeight } from "./gemm_helpers.ts";
+import { expect, randBf16, randomWeight } from "./gemm_helpers.ts";
+import { roundBf16 } from "../lib/reference/round.ts";
 
 // Bound of a whole layer: the reference rounds to f16 exactly where the device stores f16, so the two
 // differ only where float accumulation (~K·2^-24 relative) tips a rounding the other way — one f16 ulp
@@ -120,4 +121,76 @@ test("mlp: down(silu(x·gate) * (x·up)) + residual in one call, M = 1 and M = 5
       (i) => tol[i] + flip[i] + Math.abs(want[i]) * 2 ** -11,
     );
   }
+});
+
+// bf16 (MLX models): the stored intermediate (normed rows, or h) is bf16, so the reference rounds it to bf16
+// too; the device's may sit one bf16 ulp (2^-7 of each |a|) away where float accumulation tips the
+// rounding. The GEMM bound (tests/gemm_helpers.ts `expect`, bf16 output: 2^-8 of the value) does the rest.
+const flipBf16 = (a: ArrayLike<number>, w: Float64Array, m: number, k: number, n: number): Float64Array =>
+  matmulF64(Float64Array.from(a, Math.abs), w.map(Math.abs), m, k, n).map((v) => v * 2 ** -7);
+const bf16Of = (t: { toArray(): unknown }): Float32Array => bf16ToF32(t.toArray() as Uint16Array);
+
+test("rmsNormLinear bf16 (x, gamma, residual; int4-affine bf16 scales): decode M=1 + residual, prefill M=37 SwiGLU", () => {
+  using dev = openTestDevice();
+  const K = 96, N = 72;
+  const q = randomWeight(K, N, "int4-affine", 32, 8, undefined, "bf16");
+  const uq = randomWeight(K, N, "int4-affine", 32, 9, undefined, "bf16");
+  using w = dev.upload(q), up = dev.upload(uq);
+  const [wd, ud] = [dequantizeF64(q), dequantizeF64(uq)];
+  const gamma = randBf16(K, 2);
+  using g = dev.tensor(gamma.bits, [K], "bf16");
+  for (const M of [1, 37]) {
+    const x = randBf16(M * K, M, 2), res = randBf16(M * N, M + 1);
+    using xt = dev.tensor(x.bits, [M, K], "bf16"), rt = dev.tensor(res.bits, [M, N], "bf16");
+    const swiglu = M > 1;
+    using y = dev.rmsNormLinear(xt, g, w, swiglu ? { up, eps: 1e-5 } : { residual: rt, eps: 1e-5 });
+    assert.equal(y.dtype, "bf16");
+    const normed = roundBf16(rmsNormF64(x.values, gamma.values, M, K, 1e-5));
+    const epi = swiglu ? {} : { residual: res.values };
+    const { ref, tol } = expect(normed, 0, K, M, K, N, wd, 0, swiglu ? ud : undefined, epi, 0, "bf16");
+    // SwiGLU: a flip in the normed row moves both products; silu'·|u| + |silu| <= 1.1·|u| + |g| bounds it.
+    const fw = flipBf16(normed, wd, M, K, N), fu = swiglu ? flipBf16(normed, ud, M, K, N) : undefined;
+    const gv = swiglu ? matmulF64(normed, wd, M, K, N) : undefined,
+      uv = swiglu ? matmulF64(normed, ud, M, K, N) : undefined;
+    const bound = (i: number) =>
+      tol[i] +
+      (swiglu ? 1.1 * fw[i] * (Math.abs(uv![i]) + fu![i]) + (Math.abs(gv![i]) + fw[i]) * fu![i] : fw[i]);
+    assertWithin(`bf16 M=${M}${swiglu ? " SwiGLU" : " + residual"}`, bf16Of(y), ref, bound);
+  }
+});
+
+test("mlp bf16: down(silu(x·gate) * (x·up)) + residual, M = 1 and M = 5, h stored as bf16", () => {
+  using dev = openTestDevice();
+  const [H, F] = [48, 80];
+  const gq = randomWeight(H, F, "int4-sym", 32, 1), uq = randomWeight(H, F, "int4-sym", 32, 2);
+  const dq = randomWeight(F, H, "fp4", 32, 3);
+  using gate = dev.upload(gq), up = dev.upload(uq), down = dev.upload(dq);
+  const [gd, ud, dd] = [dequantizeF64(gq), dequantizeF64(uq), dequantizeF64(dq)];
+  for (const M of [1, 5]) {
+    const x = randBf16(M * H, 10 + M), res = randBf16(M * H, 20 + M);
+    using xt = dev.tensor(x.bits, [M, H], "bf16"), rt = dev.tensor(res.bits, [M, H], "bf16");
+    using y = dev.mlp(xt, { gate, up, down }, rt);
+    assert.equal(y.dtype, "bf16");
+    const g = matmulF64(x.values, gd, M, H, F), u = matmulF64(x.values, ud, M, H, F);
+    const h = roundBf16(g.map((v, i) => v / (1 + Math.exp(-v)) * u[i]));
+    const { ref, tol } = expect(h, 0, F, M, F, H, dd, 0, undefined, { residual: res.values }, 0, "bf16");
+    const flip = flipBf16(h, dd, M, F, H);
+    assertWithin(`mlp bf16 M=${M}`, bf16Of(y), ref, (i) => tol[i] + flip[i]);
+  }
+});
+
+test("rmsNormLinear and mlp refuse a residual whose dtype is not x's, under their own op name", () => {
+  using dev = openTestDevice();
+  const q = randomWeight(16, 16, "fp4", 16, 1);
+  using w = dev.upload(q);
+  using g = dev.tensor(new Float16Array(16).fill(1));
+  using xb = dev.tensor(new Uint16Array(32).fill(0x3f80), [2, 16], "bf16");
+  using rh = dev.tensor(new Float16Array(32), [2, 16]);
+  const mixed = (op: string) => (e: unknown) =>
+    e instanceof InvalidArgumentError &&
+    new RegExp(`^${op}: residual is f16 but x is bf16; .*convert residual with f16ToBf16\\(\\)`).test(
+      e.message,
+    );
+  assert.throws(() => dev.rmsNormLinear(xb, g, w, { residual: rh }), mixed("rmsNormLinear"));
+  assert.throws(() => dev.mlp(xb, { gate: w, up: w, down: w }, rh), mixed("mlp"));
 });

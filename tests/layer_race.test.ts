@@ -1,11 +1,13 @@
 // Race mode over the layer kernels (norm, rope, attention prefill / split decode / combine, MoE router,
 // sort, grouped GEMM, combine, dequant): no threadgroup or device race, no read of threadgroup memory no
-// lane wrote, and the results still match the plain runtime bit for bit. Group sizes 64 / 128 / 256 cover
+// lane wrote, and the results still match the plain runtime bit for bit (and 1 vs 2 worker threads for
+// the bf16 paths of norm, rope and the fused norm + linear). Group sizes 64 / 128 / 256 cover
 // the reference repository's uninitialised scale cache (a read of unwritten threadgroup memory here).
 import assert from "node:assert/strict";
 import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
 import { randF16, randomWeight, sameBits } from "./layer_helpers.ts";
+import { randBf16 } from "./gemm_helpers.ts";
 import { type AttnCase, attnInputs, runAttn } from "./attention_helpers.ts";
 import { CFG, layerWeights, uploadLayer } from "./layer_model.ts";
 import { Device } from "../mod.ts";
@@ -63,5 +65,30 @@ test("race: grouped GEMM and dequant at group sizes 64 / 128 / 256 (int4), 40 (i
     };
     const [a, b] = [run(race), run(plain)];
     assert.ok(sameBits(a[0], b[0]) && sameBits(a[1], b[1]), `${format} gs${gs}`);
+  }
+});
+
+test("race: bf16 rmsNorm (bf16 weight), rope (half-split and interleaved) and rmsNormLinear are clean; same bits with 1 and 2 threads", () => {
+  const [T, H, D, K, N] = [3, 2, 64, 200, 40];
+  const x = randBf16(T * H * D, 5, 2), w = randBf16(H * D, 6), g = randBf16(K, 7), a = randBf16(T * K, 8);
+  const q = randomWeight(K, N, "int4-affine", 64, 9, undefined, "bf16");
+  const run = (dev: Device) => {
+    using xt = dev.tensor(x.bits, [T, H * D], "bf16"), wt = dev.tensor(w.bits, [H * D], "bf16");
+    using n = dev.rmsNorm(xt, wt);
+    dev.rope(n, { heads: H, headDim: D, positionOffset: 5 });
+    dev.rope(xt, { heads: H, headDim: D, rotaryDim: 32, positionOffset: 1000, interleaved: true });
+    using gt = dev.tensor(g.bits, [K], "bf16"), at = dev.tensor(a.bits, [T, K], "bf16");
+    using qw = dev.upload(q);
+    using y = dev.rmsNormLinear(at, gt, qw);
+    return [n.toArray(), xt.toArray(), y.toArray()];
+  };
+  using race = raceDevice();
+  using plain = openCpu();
+  using two = Device.open({ backend: "cpu", threads: 2 });
+  using one = Device.open({ backend: "cpu", threads: 1 });
+  const [r, p, t2, t1] = [run(race), run(plain), run(two), run(one)];
+  for (const [i, what] of ["rmsNorm + rope", "rope interleaved", "rmsNormLinear"].entries()) {
+    assert.ok(sameBits(r[i], p[i]), `${what}: race vs plain`);
+    assert.ok(sameBits(t1[i], t2[i]), `${what}: 1 vs 2 threads`);
   }
 });

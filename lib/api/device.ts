@@ -188,16 +188,18 @@ export class Device implements Disposable {
   }
 
   /**
-   * RMSNorm of each row of x (f16): y = x · rsqrt(mean(x²) + eps) · weight, weight f16 [dim]. Returns
-   * opts.out (x itself works: in place) or a new f16 tensor; see RmsNormOptions.
+   * RMSNorm of each row of x (f16 or bf16): y = x · rsqrt(mean(x²) + eps) · weight, weight f16 or bf16
+   * [dim]. Returns opts.out (x's dtype; x itself works: in place) or a new tensor of x's dtype; see
+   * RmsNormOptions.
    */
   rmsNorm(x: Operand, weight: Tensor, opts?: RmsNormOptions): Tensor {
     return rmsNorm(this, x, weight, opts);
   }
 
   /**
-   * Rotary position embedding of x (f16 [T, heads, headDim] by default; pitches in RopeOptions), in
-   * place or into opts.out; half-split (default) or interleaved pairs, position offset, partial dims.
+   * Rotary position embedding of x (f16 or bf16 [T, heads, headDim] by default; pitches in RopeOptions),
+   * in place or into opts.out (x's dtype); half-split (default) or interleaved pairs, position offset,
+   * partial dims.
    */
   rope(x: Operand, opts: RopeOptions): Tensor {
     return rope(this, x, opts);
@@ -258,13 +260,14 @@ export class Device implements Disposable {
 
   /**
    * RMSNorm(x; gamma) · w with the GEMM epilogue of `opts` (bias, activation, residual, SwiGLU via `up`):
-   * the norm is computed once per row, then one quantized GEMM. Returns f16 [M, N].
+   * the norm is computed once per row, then one quantized GEMM. x f16 or bf16, gamma either; returns
+   * [M, N] of x's dtype (residual, bias and out share it).
    */
   rmsNormLinear(x: Tensor, gamma: Tensor, w: QuantizedWeight, opts?: GemmOptions & { eps?: number }): Tensor {
     return rmsNormLinear(this, x, gamma, w, opts);
   }
 
-  /** SwiGLU MLP down(silu(x·gate) * (x·up)) (+ residual), over the GEMM epilogues. */
+  /** SwiGLU MLP down(silu(x·gate) * (x·up)) (+ residual), over the GEMM epilogues; x's dtype (f16 or bf16) throughout. */
   mlp(x: Tensor, weights: MlpWeights, residual?: Tensor): Tensor {
     return mlp(this, x, weights, residual);
   }

@@ -6,6 +6,7 @@ import type { Device } from "../api/device.ts";
 import type { QuantFormat } from "../quant/formats.ts";
 import type { TraceReport } from "../runtime/trace.ts";
 import { syntheticWeight } from "./profile.ts";
+import { f16ToBf16 } from "../quant/convert.ts";
 
 /** Sizes of one layer-trace run. */
 export interface LayerTraceShape {
@@ -54,6 +55,15 @@ export function traceLayers(dev: Device, s: LayerTraceShape): LayerTrace[] {
   run(
     `rope interleaved ${T} tokens x ${s.heads} heads x ${D}`,
     () => void dev.rope(q, { heads: s.heads, headDim: D, interleaved: true }),
+  );
+  // bf16 (MLX models): the same kernels with the dtype word set move the same 16-bit elements.
+  using xb = dev.tensor(f16ToBf16(fill(T * H)), [T, H], "bf16");
+  using gb = dev.tensor(f16ToBf16(fill(H)), [H], "bf16");
+  run(`rms_norm bf16 ${T}x${H}`, () => dev.rmsNorm(xb, gb).dispose());
+  using qb = dev.tensor(f16ToBf16(fill(T * s.heads * D)), [T, s.heads * D], "bf16");
+  run(
+    `rope interleaved bf16 ${T} tokens x ${s.heads} heads x ${D}`,
+    () => void dev.rope(qb, { heads: s.heads, headDim: D, interleaved: true }),
   );
 
   using kv = dev.tensor(fill(Math.max(T, s.decodeKv) * s.kvHeads * D), [

@@ -4,7 +4,7 @@ import type { Tensor } from "../runtime/tensor.ts";
 import { ShapeError } from "../runtime/errors.ts";
 import { gemm, type GemmOptions } from "./gemm.ts";
 import { attention, type KVCache } from "./attention.ts";
-import { lastDim, type OpDevice, scratch } from "./layer_common.ts";
+import { checkAct, lastDim, type OpDevice, scratch } from "./layer_common.ts";
 import { moe, type MoeWeights } from "./moe.ts";
 import { rmsNorm } from "./norm.ts";
 import { rope, type RopeConfig } from "./rope.ts";
@@ -12,7 +12,8 @@ import type { QuantizedWeight } from "./weight.ts";
 
 /**
  * y = RMSNorm(x; gamma, eps) · W (+ the GEMM epilogue in `opts`: bias, activation, residual, SwiGLU
- * via `up`). The norm runs once per row into a reused f16 scratch [M, K], then one quantized GEMM
+ * via `up`). x is f16 or bf16 (gamma either, on its own); y, and any residual, bias or out, take x's
+ * dtype. The norm runs once per row into a reused scratch [M, K] of x's dtype, then one quantized GEMM
  * (decode or prefill kernel by M): no column block recomputes it.
  * Why two dispatches and not one kernel: every GEMM column block reads its rows of x anyway; a kernel
  * that normalised while staging would also read gamma (K values) per block, about twice the x-side bytes
@@ -30,7 +31,14 @@ export function rmsNormLinear(
   if (!Number.isInteger(M)) {
     throw new ShapeError(`rmsNormLinear: x has ${x.length} elements, not rows of ${K}`, "rmsNormLinear");
   }
-  const normed = scratch(dev, "rmsNormLinear", M * K, "f16");
+  // Mixed dtypes are refused before the norm runs; one scratch per dtype (the GEMM takes its activation
+  // dtype from the normed rows).
+  const act = checkAct("rmsNormLinear", "x", x);
+  for (const what of ["out", "bias", "residual"] as const) {
+    const t = opts[what];
+    if (t !== undefined) checkAct("rmsNormLinear", what, t, act);
+  }
+  const normed = scratch(dev, `rmsNormLinear-${act}`, M * K, act);
   rmsNorm(dev, x, gamma, { eps: opts.eps, rows: M, out: normed });
   const { eps: _eps, ...g } = opts;
   return gemm(dev, normed, w, { ...g, m: M, lda: K });
@@ -46,8 +54,15 @@ export interface MlpWeights {
   down: QuantizedWeight;
 }
 
-/** down(silu(x·gate) * (x·up)) (+ residual): two GEMM calls over the existing SwiGLU and residual epilogues. */
+/**
+ * down(silu(x·gate) * (x·up)) (+ residual): two GEMM calls over the existing SwiGLU and residual
+ * epilogues. x is f16 or bf16; the hidden h = silu(x·gate)·(x·up) is stored in x's dtype, the residual
+ * must have it too (InvalidArgumentError otherwise, naming the conversion), and so does the result.
+ */
 export function mlp(dev: OpDevice, x: Tensor, w: MlpWeights, residual?: Tensor): Tensor {
+  // Checked here, before the first GEMM runs, so a mixed residual fails as "mlp: ..." with nothing queued.
+  const act = checkAct("mlp", "x", x);
+  if (residual !== undefined) checkAct("mlp", "residual", residual, act);
   const h = gemm(dev, x, w.gate, { up: w.up });
   try {
     return gemm(dev, h, w.down, residual ? { residual } : {});

@@ -1,8 +1,10 @@
-// RMSNorm: y = x * rsqrt(mean(x^2) + eps) * weight per row (shaders/norm.metal), f16 in and out.
-import { ShapeError } from "../runtime/errors.ts";
+// RMSNorm: y = x * rsqrt(mean(x^2) + eps) * weight per row (shaders/norm.metal): x and y f16 or bf16
+// together, the weight f16 or bf16 on its own; one kernel, the dtypes are params words.
+import { InvalidArgumentError, ShapeError } from "../runtime/errors.ts";
+import { tensorState } from "../runtime/internal.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import {
-  checkDtype,
+  checkAct,
   checkInt,
   checkRows,
   kernel,
@@ -10,13 +12,14 @@ import {
   type Operand,
   operandParts,
   Params,
+  rawBytes,
 } from "./layer_common.ts";
 
 /** Options of rmsNorm(). Counts and pitches are in elements. */
 export interface RmsNormOptions {
   /** Added to mean(x²) before the reciprocal square root. Default 1e-6. */
   eps?: number;
-  /** Output f16 tensor (may be x itself: in place). Default: a new tensor of x's shape. */
+  /** Output tensor of x's dtype (may be x itself: in place). Default: a new tensor of x's shape and dtype. */
   out?: Operand;
   /** Rows to normalise. Default: x's elements / dim. */
   rows?: number;
@@ -26,17 +29,24 @@ export interface RmsNormOptions {
   ldy?: number;
 }
 
-const P = new Params(8); // NormParams: rows, dim, ldx, ldy, eps, pad[3]
+const P = new Params(8); // NormParams: rows, dim, ldx, ldy, eps, act_bf16, w_bf16, pad
 
 /**
- * RMSNorm of each row of x (f16, rows of weight.length elements): y = x · rsqrt(mean(x²) + eps) · weight,
- * accumulated in float; the norm is computed once per row. Returns out or a new f16 tensor shaped like x.
+ * RMSNorm of each row of x (f16 or bf16, rows of weight.length elements): y = x · rsqrt(mean(x²) + eps) ·
+ * weight, accumulated in float; the norm is computed once per row. The weight is f16 or bf16 whatever x
+ * is; out must have x's dtype (InvalidArgumentError otherwise, naming the conversion). Returns out or a
+ * new tensor shaped like x, of x's dtype.
  */
 export function rmsNorm(dev: OpDevice, x: Operand, weight: Tensor, opts: RmsNormOptions = {}): Tensor {
   const op = "rmsNorm";
-  const dim = checkDtype(op, "weight", weight, "f16");
+  const wDtype = tensorState(weight, op).dtype;
+  if (wDtype !== "f16" && wDtype !== "bf16") {
+    throw new InvalidArgumentError(`${op}: weight must be f16 or bf16, got ${wDtype}`, op);
+  }
+  const dim = weight.length;
   if (dim === 0) throw new ShapeError(`${op}: weight is empty`, op);
   const xt = operandParts(x).tensor;
+  const act = checkAct(op, "x", xt);
   const ldx = checkInt(op, "ldx", opts.ldx ?? dim, 1);
   const rows = checkInt(op, "rows", opts.rows ?? Math.floor(xt.length / dim), 0);
   if (opts.rows === undefined && opts.ldx === undefined && xt.length % dim !== 0) {
@@ -46,18 +56,22 @@ export function rmsNorm(dev: OpDevice, x: Operand, weight: Tensor, opts: RmsNorm
   if (!Number.isFinite(eps) || eps < 0) {
     throw new ShapeError(`${op}: eps must be finite and >= 0, got ${eps}`, op);
   }
-  const xs = checkRows(op, "x", x, "f16", rows, dim, ldx);
+  const xs = checkRows(op, "x", x, act, rows, dim, ldx);
+  if (opts.out !== undefined) checkAct(op, "out", operandParts(opts.out).tensor, act);
   const out = opts.out ??
-    dev.empty(xt.shape.length > 0 && opts.rows === undefined ? xt.shape : [rows, dim], "f16");
+    dev.empty(xt.shape.length > 0 && opts.rows === undefined ? xt.shape : [rows, dim], act);
   const ldy = checkInt(op, "ldy", opts.ldy ?? dim, 1);
-  const ys = checkRows(op, "out", out, "f16", rows, dim, ldy);
+  const ys = checkRows(op, "out", out, act, rows, dim, ldy);
   if (rows === 0) return ys.tensor;
   P.u32.set([rows, dim, ldx, ldy]);
   P.f32[4] = eps;
-  kernel(dev, "rms_norm_f16").dispatch({
+  P.u32[5] = act === "bf16" ? 1 : 0;
+  P.u32[6] = wDtype === "bf16" ? 1 : 0;
+  // All three bound as raw 16-bit words: the kernel reads f16 or bf16 by the flags above.
+  kernel(dev, "rms_norm").dispatch({
     grid: rows,
     threadgroupSize: 128,
-    args: [weight, xs, ys, P.u32],
+    args: [rawBytes(weight), { ...xs, raw: true }, { ...ys, raw: true }, P.u32],
   });
   return ys.tensor;
 }

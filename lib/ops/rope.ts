@@ -1,14 +1,16 @@
 // Rotary position embedding (shaders/rope.metal): half-split or interleaved pairs, a position offset,
 // partial rotary dims; in place, or from a source into a destination with its own pitches (how the
-// KV cache writes rotated K straight into its rows).
+// KV cache writes rotated K straight into its rows). x and out are f16 or bf16 (the same), one kernel.
 import { InvalidArgumentError } from "../runtime/errors.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import {
+  checkAct,
   checkInt,
   checkRows,
   kernel,
   type OpDevice,
   type Operand,
+  operandParts,
   Params,
   rowsThatFit,
 } from "./layer_common.ts";
@@ -39,7 +41,7 @@ export interface RopeOptions extends RopeConfig {
   srcTokenPitch?: number;
   /** Pitch between heads in x. Default headDim. */
   srcHeadPitch?: number;
-  /** Destination (f16); default x itself (in place). */
+  /** Destination, of x's dtype; default x itself (in place). */
   out?: Operand;
   /** Pitch between tokens in out. Default: srcTokenPitch when out is x, else heads * headDim. */
   dstTokenPitch?: number;
@@ -81,9 +83,10 @@ function invFreqTensor(dev: OpDevice, op: string, rot: number, cfg: RopeConfig):
 }
 
 /**
- * Rotates `tokens` rows of `heads` heads of x (f16) by their positions positionOffset + t: the first
- * rotaryDim dims of each head rotate, the rest are copied. In place by default; with `out`, the result
- * goes there (with its own pitches) and x is only read. Returns the destination tensor.
+ * Rotates `tokens` rows of `heads` heads of x (f16 or bf16) by their positions positionOffset + t: the
+ * first rotaryDim dims of each head rotate (in float, rounded once to x's dtype), the rest are copied bit
+ * for bit. In place by default; with `out` (x's dtype, else InvalidArgumentError naming the conversion),
+ * the result goes there (with its own pitches) and x is only read. Returns the destination tensor.
  */
 export function rope(dev: OpDevice, x: Operand, opts: RopeOptions): Tensor {
   const op = "rope";
@@ -96,15 +99,17 @@ export function rope(dev: OpDevice, x: Operand, opts: RopeOptions): Tensor {
   const rowLen = (heads - 1) * srcHead + headDim;
   const tokens = checkInt(op, "tokens", opts.tokens ?? rowsThatFit(x, rowLen, srcTok), 0);
   const pos0 = checkInt(op, "positionOffset", opts.positionOffset ?? 0, 0);
-  const src = checkRows(op, "x", x, "f16", tokens, rowLen, srcTok, true);
+  const act = checkAct(op, "x", operandParts(x).tensor);
+  const src = checkRows(op, "x", x, act, tokens, rowLen, srcTok, true);
   const inPlace = opts.out === undefined;
+  if (opts.out !== undefined) checkAct(op, "out", operandParts(opts.out).tensor, act);
   const dstTok = checkInt(op, "dstTokenPitch", opts.dstTokenPitch ?? (inPlace ? srcTok : heads * headDim), 1);
   const dstHead = checkInt(op, "dstHeadPitch", opts.dstHeadPitch ?? headDim, 1);
   const dst = checkRows(
     op,
     "out",
     opts.out ?? x,
-    "f16",
+    act,
     tokens,
     (heads - 1) * dstHead + headDim,
     dstTok,
@@ -113,7 +118,7 @@ export function rope(dev: OpDevice, x: Operand, opts: RopeOptions): Tensor {
   if (tokens === 0) return dst.tensor;
   const freq = invFreqTensor(dev, op, rot, opts);
   const mode = opts.interleaved === true ? 1 : 0;
-  // half2 pairs need 4-byte alignment: every element offset and pitch even (buffers are 256-byte aligned).
+  // ushort2 pairs need 4-byte alignment: every element offset and pitch even (buffers are 256-byte aligned).
   const even = [src.offset, dst.offset, srcTok, srcHead, dstTok, dstHead].every((v) => v % 2 === 0);
   P.u32.set([
     tokens,
@@ -127,12 +132,13 @@ export function rope(dev: OpDevice, x: Operand, opts: RopeOptions): Tensor {
     pos0,
     mode,
     mode === 1 && even ? 1 : 0,
-    0,
+    act === "bf16" ? 1 : 0,
   ]);
-  kernel(dev, "rope_f16").dispatch({
+  // src and dst bound as raw 16-bit words: the kernel reads and writes f16 or bf16 by the last word.
+  kernel(dev, "rope").dispatch({
     grid: [tokens, heads],
     threadgroupSize: 64,
-    args: [freq, src, dst, P.u32],
+    args: [freq, { ...src, raw: true }, { ...dst, raw: true }, P.u32],
   });
   return dst.tensor;
 }
