@@ -1,14 +1,14 @@
-// Float64 reference of a decoder layer (Llama-style or MoE), rounding to f16 exactly where the device
-// stores an f16 tensor, so the two differ only by float accumulation and the rounding flips it causes.
+// Float64 reference of a decoder layer (Llama-style or MoE), rounding to f16 (or bf16) exactly where the
+// device stores a tensor of the activation dtype, so the two differ only by float accumulation and the
+// rounding flips it causes.
 import type { QuantizedMatrix } from "../quant/types.ts";
 import { dequantizeF64, matmulF64 } from "./gemm.ts";
 import { attentionF64 } from "./attention.ts";
 import { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "./moe.ts";
 import { rmsNormF64 } from "./norm.ts";
 import { ropeF64 } from "./rope.ts";
+import { roundBf16, roundF16 } from "./round.ts";
 
-const f16 = (x: ArrayLike<number>): Float64Array =>
-  Float64Array.from(Float16Array.from(x as ArrayLike<number>));
 const silu = (v: number): number => v / (1 + Math.exp(-v));
 
 /** Host-side weights of a reference layer (the same quantized matrices the device got). */
@@ -46,9 +46,11 @@ export interface LayerRefConfig {
   eps: number;
   /** RoPE inv_freq table (headDim/2 entries). */
   invFreq: ArrayLike<number>;
+  /** Activation (and cache) dtype the device stores intermediates in. Default "f16". */
+  dtype?: "f16" | "bf16";
 }
 
-/** A reference layer with its own f64 cache of (f16-rounded) keys and values. */
+/** A reference layer with its own f64 cache of (f16- or bf16-rounded) keys and values. */
 export class LayerRef {
   #k: number[][] = [];
   #v: number[][] = [];
@@ -69,13 +71,15 @@ export class LayerRef {
     return matmulF64(a, b, m, q.k, q.n);
   }
 
-  /** Runs T tokens (x [T, hidden], f16 values) at the next positions; returns [T, hidden] (f16 values). */
+  /** Runs T tokens (x [T, hidden], values of the dtype) at the next positions; returns [T, hidden]. */
   forward(x: ArrayLike<number>, T: number): Float64Array {
     const { heads: H, kvHeads: Hkv, headDim: D, eps, invFreq } = this.#cfg;
+    // The rounding of every stored intermediate to the activation dtype.
+    const round = this.#cfg.dtype === "bf16" ? roundBf16 : roundF16;
     const w = this.#w;
     const hidden = w.attnNorm.length;
     const pos0 = this.#k.length;
-    const qkv = f16(this.#mm(f16(rmsNormF64(x, w.attnNorm, T, hidden, eps)), w.qkv, T));
+    const qkv = round(this.#mm(round(rmsNormF64(x, w.attnNorm, T, hidden, eps)), w.qkv, T));
     const N = (H + 2 * Hkv) * D;
     const part = (from: number, heads: number) =>
       Float64Array.from(
@@ -83,8 +87,8 @@ export class LayerRef {
         (_, i) => qkv[Math.floor(i / (heads * D)) * N + from + (i % (heads * D))],
       );
     const ropeOpts = { headDim: D, rotaryDim: D, positionOffset: pos0, interleaved: false, invFreq };
-    const q = f16(ropeF64(part(0, H), T, { ...ropeOpts, heads: H }));
-    const kNew = f16(ropeF64(part(H * D, Hkv), T, { ...ropeOpts, heads: Hkv }));
+    const q = round(ropeF64(part(0, H), T, { ...ropeOpts, heads: H }));
+    const kNew = round(ropeF64(part(H * D, Hkv), T, { ...ropeOpts, heads: Hkv }));
     const v = part((H + Hkv) * D, Hkv);
     for (let t = 0; t < T; t++) {
       this.#k.push(Array.from(kNew.subarray(t * Hkv * D, (t + 1) * Hkv * D)));
@@ -100,7 +104,7 @@ export class LayerRef {
       }
       return out;
     };
-    const att = f16(
+    const att = round(
       attentionF64(q, headMajor(this.#k), headMajor(this.#v), {
         tokens: T,
         heads: H,
@@ -113,31 +117,31 @@ export class LayerRef {
       }).out,
     );
     const o = this.#mm(att, w.o, T);
-    const x1 = f16(o.map((val, i) => val + x[i]));
-    const n = f16(rmsNormF64(x1, w.mlpNorm, T, hidden, eps));
+    const x1 = round(o.map((val, i) => val + x[i]));
+    const n = round(rmsNormF64(x1, w.mlpNorm, T, hidden, eps));
     const swiglu = (a: ArrayLike<number>, m: number, g: QuantizedMatrix, u: QuantizedMatrix, e = -1) => {
       const gv = this.#mm(a, g, m, e), uv = this.#mm(a, u, m, e);
-      return f16(gv.map((val, i) => silu(val) * uv[i]));
+      return round(gv.map((val, i) => silu(val) * uv[i]));
     };
     const mlp = w.mlp;
     if (!("router" in mlp)) {
       const h = swiglu(n, T, mlp.gate, mlp.up);
-      return f16(this.#mm(h, mlp.down, T).map((val, i) => val + x1[i]));
+      return round(this.#mm(h, mlp.down, T).map((val, i) => val + x1[i]));
     }
     const E = mlp.gate.batch ?? 1, k = mlp.topK;
-    const r = routeF64(routerLogitsF64(Float16Array.from(n), mlp.router, T, E), T, E, k);
+    const r = routeF64(routerLogitsF64(n, mlp.router, T, E), T, E, k);
     const { sorted, inverse } = sortPairsF64(r.ids, E);
     const y = new Float64Array(T * k * hidden);
     for (let i = 0; i < T * k; i++) {
       const p = sorted[i], t = Math.floor(p / k), e = r.ids[p];
       const h = swiglu(n.subarray(t * hidden, (t + 1) * hidden), 1, mlp.gate, mlp.up, e);
-      y.set(f16(this.#mm(h, mlp.down, 1, e)), i * hidden);
+      y.set(round(this.#mm(h, mlp.down, 1, e)), i * hidden);
     }
     let add: Float64Array = x1;
     if (mlp.shared) {
       const hs = swiglu(n, T, mlp.shared.gate, mlp.shared.up);
-      add = f16(this.#mm(hs, mlp.shared.down, T).map((val, i) => val + x1[i]));
+      add = round(this.#mm(hs, mlp.shared.down, T).map((val, i) => val + x1[i]));
     }
-    return f16(combineF64(y, Float32Array.from(r.weights), inverse, T, k, hidden, add).out);
+    return round(combineF64(y, Float32Array.from(r.weights), inverse, T, k, hidden, add).out);
   }
 }
