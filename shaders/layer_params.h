@@ -59,7 +59,8 @@ typedef struct AttnParams {
   uint32_t splits;         // key ranges (grid.z); 1 writes O directly
   uint32_t chunk;          // keys per split, a multiple of the key tile
   float scale;             // softmax scale, usually 1 / sqrt(D)
-  uint32_t pad[2];
+  uint32_t act_bf16;       // 1: q, the cache and O are bf16 (else f16), read by gemm_act, stored by gemm_act_bits
+  uint32_t pad;
 } AttnParams;
 
 #define MOE_THREADS 128u      /* router, grouped GEMM, combine */
