@@ -6,7 +6,9 @@ import { bf16ToF32, Device, f16ToBf16 } from "../mod.ts";
 import { test } from "./harness.ts";
 import { assertWithin, openTestDevice, randF16, sameBits } from "./layer_helpers.ts";
 import { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "../lib/reference/moe.ts";
-import { gemmCase, routerWeights } from "./moe_helpers.ts";
+import { type Bounded, gemmCase, linB, routerWeights, storeBf16, swigluB } from "./moe_helpers.ts";
+import { CFG, layerWeights } from "./layer_model.ts";
+import { dequantizeF64 } from "../lib/reference/gemm.ts";
 
 /** f16 test data rounded to bf16: the bits for the device and their exact values for the reference. */
 function bf16Of(x: Float16Array): { bits: Uint16Array; values: Float32Array } {
@@ -84,4 +86,78 @@ test("moeCombine bf16 vs float64 (with an added residual), bit-identical with 1 
     want.out,
     (i) => Math.abs(want.out[i]) * 2 ** -8 + (k + 2) * 2 ** -24 * want.abs[i] + 2 ** -133,
   );
+});
+
+// The whole block: the float64 chain rounds to bf16 where the device stores bf16 (h, y, the shared
+// expert's h and its down + residual), carrying a per-element bound stage by stage (moe_helpers.ts).
+test("moe() bf16 block (8 experts, top-2, shared expert, residual): T = 9 and decode T = 1 vs float64, 1 vs 2 threads", () => {
+  const hw = layerWeights(true, 21).mlp;
+  assert.ok("router" in hw && hw.shared !== undefined);
+  const sh = hw.shared;
+  const [H, F, E, k] = [CFG.hidden, CFG.expertFfn, CFG.experts, hw.topK];
+  const router = bf16Of(Float16Array.from(hw.router as ArrayLike<number>));
+  const [G, Up, Dn] = [dequantizeF64(hw.gate), dequantizeF64(hw.up), dequantizeF64(hw.down)];
+  const [Gs, Us, Ds] = [dequantizeF64(sh.gate), dequantizeF64(sh.up), dequantizeF64(sh.down)];
+  const exact = (v: ArrayLike<number>): Bounded => ({
+    v: Float64Array.from(v),
+    e: new Float64Array(v.length),
+  });
+  for (const T of [9, 1]) {
+    const x = bf16Of(randF16(T * H, 40 + T)), res = bf16Of(randF16(T * H, 50 + T));
+    const run = (threads: number) => {
+      using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
+      const up = (q: typeof hw.gate) => dev.upload(q); // owned (and freed) by the device
+      using xt = dev.tensor(x.bits, [T, H], "bf16"), rt = dev.tensor(res.bits, [T, H], "bf16");
+      using rw = dev.tensor(router.bits, [E, H], "bf16");
+      const shared = { gate: up(sh.gate), up: up(sh.up), down: up(sh.down) };
+      using y = dev.moe(xt, {
+        router: rw,
+        gate: up(hw.gate),
+        up: up(hw.up),
+        down: up(hw.down),
+        topK: k,
+        shared,
+      }, rt);
+      assert.equal(y.dtype, "bf16");
+      return y.toArray() as Uint16Array;
+    };
+    const got = run(1);
+    assert.ok(sameBits(got, run(2)), `T=${T}: bit-identical with 1 and 2 threads`);
+
+    const logits = routerLogitsF64(x.values, router.values, T, E);
+    for (let t = 0; t < T; t++) {
+      const row = Array.from(logits.subarray(t * E, (t + 1) * E)).sort((a, b) => b - a);
+      assert.ok(row[k - 1] - row[k] > 1e-4, `token ${t}: near-tie (pick another seed)`);
+    }
+    const r = routeF64(logits, T, E, k);
+    const { sorted, inverse } = sortPairsF64(r.ids, E);
+    const y: Bounded = { v: new Float64Array(T * k * H), e: new Float64Array(T * k * H) };
+    for (let i = 0; i < T * k; i++) {
+      const p = sorted[i], t = Math.floor(p / k), e = r.ids[p];
+      const xa = exact(x.values.subarray(t * H, (t + 1) * H));
+      const of = (w: Float64Array, K: number, N: number) => w.subarray(e * K * N, (e + 1) * K * N);
+      const h = storeBf16(swigluB(linB(xa, of(G, H, F), 1, H, F), linB(xa, of(Up, H, F), 1, H, F)));
+      const yi = storeBf16(linB(h, of(Dn, F, H), 1, F, H));
+      y.v.set(yi.v, i * H);
+      y.e.set(yi.e, i * H);
+    }
+    const xa = exact(x.values);
+    const hs = storeBf16(swigluB(linB(xa, Gs, T, H, F), linB(xa, Us, T, H, F)));
+    const d = linB(hs, Ds, T, F, H);
+    const sum = d.v.map((v, i) => v + res.values[i]);
+    const add = storeBf16({ v: sum, e: d.e.map((e, i) => e + 2 ** -24 * Math.abs(sum[i])) });
+    const c = combineF64(y.v, r.weights, inverse, T, k, H, add.v);
+    // Combine: the inputs' errors through the weights, each f32 routing weight within 2^-16 of its
+    // value (the router test's bound), k + 1 float additions; then the final bf16 store, half an ulp.
+    const bound = (i: number) => {
+      const t = Math.floor(i / H), n = i % H;
+      let e = add.e[i] + (k + 2) * 2 ** -24 * c.abs[i];
+      for (let j = 0; j < k; j++) {
+        const w = r.weights[t * k + j], at = inverse[t * k + j] * H + n;
+        e += w * y.e[at] + (w * 2 ** -16 + 2 ** -24) * (Math.abs(y.v[at]) + y.e[at]);
+      }
+      return e + 2 ** -8 * (Math.abs(c.out[i]) + e);
+    };
+    assertWithin(`moe bf16 T=${T}`, bf16ToF32(got), c.out, bound);
+  }
 });

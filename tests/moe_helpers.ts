@@ -8,6 +8,7 @@ import { gemmF16Tolerance } from "./util/reference_f16.ts";
 import {
   bf16ToF32,
   f16ToBf16,
+  f32ToBf16,
   type QuantFormat,
   quantize,
   type QuantizedMatrix,
@@ -118,4 +119,40 @@ export function gemmCase(
       );
     }
   }
+}
+
+/** A float64 value and a bound on how far the device's value may be from it, per element. */
+export interface Bounded {
+  v: Float64Array;
+  e: Float64Array;
+}
+
+const abs = (x: ArrayLike<number>) => Float64Array.from(x, Math.abs);
+const silu = (v: number) => v / (1 + Math.exp(-v));
+
+/** a [m, K] · w [K, N]: float32 sums ((K + 64)·2^-24 of Σ|a·w|) plus the input's error through |w|. */
+export function linB(a: Bounded, w: Float64Array, m: number, K: number, N: number): Bounded {
+  const v = matmulF64(a.v, w, m, K, N), wa = abs(w);
+  const prop = matmulF64(a.e, wa, m, K, N);
+  const mag = matmulF64(a.v.map((x, i) => Math.abs(x) + a.e[i]), wa, m, K, N);
+  return { v, e: prop.map((p, i) => p + (K + 64) * 2 ** -24 * mag[i]) };
+}
+
+/** silu(g)·u; silu is 1.1-Lipschitz. */
+export function swigluB(g: Bounded, u: Bounded): Bounded {
+  const v = g.v.map((x, i) => silu(x) * u.v[i]);
+  return {
+    v,
+    e: g.e.map((eg, i) => 1.1 * eg * (Math.abs(u.v[i]) + u.e[i]) + Math.abs(silu(g.v[i])) * u.e[i]),
+  };
+}
+
+/**
+ * A bf16 store on both sides: the reference rounds its value (through f32, as the device's float result:
+ * 2^-24 more), the device its own (within e of it), so they differ by e plus half an ulp (2^-8 relative)
+ * of each: e + 2^-8·(2|v| + e) + 2^-24·|v|.
+ */
+export function storeBf16(x: Bounded): Bounded {
+  const v = Float64Array.from(bf16ToF32(f32ToBf16(x.v)));
+  return { v, e: x.e.map((e, i) => e + 2 ** -8 * (2 * Math.abs(x.v[i]) + e) + 2 ** -24 * Math.abs(x.v[i])) };
 }
