@@ -203,7 +203,7 @@ export class Device implements Disposable {
     return rope(this, x, opts);
   }
 
-  /** A KV cache of f16 (default) or bf16 (`dtype`) [kvHeads, capacity, headDim] keys and values, device-owned. */
+  /** A KV cache of f16 (default) or bf16 (`dtype`) [kvHeads, capacity, headDim] keys and values. */
   kvCache(opts: KVCacheOptions): KVCache {
     return new KVCache(this, opts);
   }
@@ -219,7 +219,7 @@ export class Device implements Disposable {
 
   /**
    * MoE router: logits x · routerᵀ (x and router [E, D] both f16 or both bf16), softmax, top-k (ties to
-   * the lower expert), renormalised unless `renormalize: false`. Returns u32 ids and f32 weights, [T, k] each.
+   * the lower expert), renormalised unless `renormalize: false`. Returns u32 ids and f32 weights [T, k].
    */
   moeRoute(
     x: Tensor,
@@ -242,12 +242,12 @@ export class Device implements Disposable {
     return moeGemm(this, a, w, sorted, opts);
   }
 
-  /** Weighted combine of sorted expert outputs y (f16 or bf16) back to tokens, plus an optional [T, N] `add`. */
+  /** Weighted combine of sorted expert outputs y (f16 or bf16) back to tokens, plus an optional `add`. */
   moeCombine(y: Tensor, routing: MoeRouting, sorted: MoeSorted, add?: Tensor): Tensor {
     return moeCombine(this, y, routing, sorted, add);
   }
 
-  /** A whole MoE MLP block (route, sort, expert SwiGLU + down, combine, shared expert, residual), f16 or bf16. */
+  /** A whole MoE MLP block (route, sort, expert SwiGLU + down, combine, shared expert, residual); bf16 too. */
   moe(x: Tensor, weights: MoeWeights, residual?: Tensor): Tensor {
     return moe(this, x, weights, residual);
   }

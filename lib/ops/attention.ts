@@ -40,8 +40,8 @@ export interface KVAppendOptions {
 
 /**
  * A per-layer K/V cache: k and v are f16 (default) or bf16 tensors [kvHeads, capacity, headDim] (each
- * head's positions contiguous, so attention reads key tiles with coalesced loads). append() writes new tokens at
- * position `length` in place: the kernels take the destination as a binding at an element offset
+ * head's positions contiguous, so attention reads key tiles with coalesced loads). append() writes new
+ * tokens at position `length` in place: the kernels take the destination as a binding at an element offset
  * (`{ tensor, offset }`); when tensor views at an offset land (#10) this becomes a view.
  */
 export class KVCache implements Disposable {
