@@ -247,7 +247,7 @@ export class Device implements Disposable {
     return moeCombine(this, y, routing, sorted, add);
   }
 
-  /** A whole MoE MLP block (route, sort, expert SwiGLU + down, combine, shared expert, residual); bf16 too. */
+  /** A whole MoE MLP block (route, sort, SwiGLU + down, combine, shared expert, residual), f16 or bf16. */
   moe(x: Tensor, weights: MoeWeights, residual?: Tensor): Tensor {
     return moe(this, x, weights, residual);
   }
