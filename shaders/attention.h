@@ -150,7 +150,7 @@ template <uint DMAX, uint TK, uint R, typename OutT>
       break;
     }
     const uint rh = row[r] * p.q_heads + head[r];  // (row, head) index of this task
-    // Both branches compile for both OutT (no if constexpr in MSL); only the matching one runs.
+    // Both branches are compiled for both OutT (a plain if, as before): only the matching one runs.
     if (sizeof(OutT) == 2) {
       const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // l = 0 only when no key is visible (kv_len = 0)
       for (uint i = 0; i < DMAX / 32u; ++i) {
