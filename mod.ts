@@ -56,6 +56,7 @@ export { gemmRoute } from "./lib/api/device.ts";
 
 // Transformer-layer ops (norm, RoPE, attention with a KV cache).
 export type { Operand } from "./lib/ops/layer_common.ts";
+export type { ActDType } from "./lib/ops/act_dtype.ts";
 export type { RmsNormOptions } from "./lib/ops/norm.ts";
 export type { DequantizeOptions } from "./lib/ops/dequant.ts";
 export { type RopeConfig, ropeInvFreq, type RopeOptions } from "./lib/ops/rope.ts";

@@ -1,9 +1,12 @@
 // attention.h — flash-style attention over a KV cache: one pass over key tiles with an online softmax
 // (running max m, running sum l, unnormalised output o per query), K/V tiles staged in threadgroup
 // memory and shared by every task of the threadgroup (the query rows and heads that read one KV head).
+// q, the cache and O are raw 16-bit elements, f16 or bf16 by p.act_bf16 (gemm_act / gemm_act_bits of
+// gemm_common.h): one kernel per head-dim class, not one per dtype.
 #ifndef MM_ATTENTION_H
 #define MM_ATTENTION_H
 
+#include "gemm_common.h"
 #include "layer_params.h"
 
 // "Minus infinity" for the running max: finite, because Metal's fast math may assume no infinities.
@@ -14,29 +17,32 @@
 // t = (4 group.x + s) R + r, each t = (query row t / G, query head kv_head * G + t % G): decode (T = 1)
 // shares each tile among the G heads of a KV head, prefill among 4 R / G rows as well, so a K/V tile is
 // read once per 4 R tasks. Lane j < TK scores key j of the tile; lane l accumulates output dims l, l + 32,
-// ... Threadgroup memory: K and V tiles 2 x TK x DMAX half + q 4R x DMAX float + p 4R x TK float
-// (DMAX 128, TK 32, R 4: 26 KB; DMAX 256, TK 16, R 2: 24.5 KB).
-// OutT = half: O [T, Hq, D] normalised. OutT = float (split decode): split z covers keys
-// [z * chunk, (z + 1) * chunk) and writes unnormalised o [z][T * Hq][D], then (m, l) pairs after all
-// splits' o; attn_combine merges them in split order (deterministic, no atomics).
+// ... Threadgroup memory: K and V tiles 2 x TK x DMAX ushort + q 4R x DMAX float + p 4R x TK float
+// (DMAX 128, TK 32, R 4: 26 KB; DMAX 256, TK 16, R 2: 24.5 KB). The tiles hold the cache's raw bits
+// (f16 or bf16) and are decoded as read: the same 2 bytes per element for both dtypes, where staging
+// decoded floats would double them to 32 KB for the tiles alone.
+// OutT = ushort: O [T, Hq, D] normalised, f16 or bf16 bits. OutT = float (split decode): split z
+// covers keys [z * chunk, (z + 1) * chunk) and writes unnormalised o [z][T * Hq][D], then (m, l) pairs
+// after all splits' o; attn_combine merges them in split order (deterministic, no atomics).
 template <uint DMAX, uint TK, uint R, typename OutT>
-[[kernel]] void attn_tiles(device const half* kc [[buffer(0)]],
-                           device const half* vc [[buffer(1)]],
-                           device const half* q [[buffer(2)]],
+[[kernel]] void attn_tiles(device const ushort* kc [[buffer(0)]],
+                           device const ushort* vc [[buffer(1)]],
+                           device const ushort* q [[buffer(2)]],
                            device OutT* out [[buffer(3)]],
                            constant AttnParams& p [[buffer(4)]],
                            uint3 group [[threadgroup_position_in_grid]],
                            uint tid [[thread_index_in_threadgroup]],
                            uint sg [[simdgroup_index_in_threadgroup]],
                            uint lane [[thread_index_in_simdgroup]]) {
-  threadgroup half ks[TK * DMAX];
-  threadgroup half vs[TK * DMAX];
+  threadgroup ushort ks[TK * DMAX];
+  threadgroup ushort vs[TK * DMAX];
   threadgroup float qs[ATTN_TASKS * R * DMAX];
   threadgroup float ps[ATTN_TASKS * R * TK];
   static_assert(sizeof(ks) + sizeof(vs) + sizeof(qs) + sizeof(ps) <= 32768, "attn: threadgroup memory over 32 KB");
   static_assert(TK <= 32u && DMAX % 32u == 0u, "attn: one lane per key, DMAX a multiple of 32");
 
   const uint D = p.head_dim;
+  const bool bf16 = p.act_bf16 != 0u;
   const uint G = p.q_heads / p.kv_heads;
   const uint kvh = group.y;
   const uint tasks = p.q_rows * G;
@@ -70,13 +76,13 @@ template <uint DMAX, uint TK, uint R, typename OutT>
     }
     if (live) {
       for (uint d = lane; d < D; d += 32u) {
-        qs[(sg * R + r) * DMAX + d] = float(q[row[r] * p.ldq + head[r] * D + d]) * p.scale;
+        qs[(sg * R + r) * DMAX + d] = gemm_act(q[row[r] * p.ldq + head[r] * D + d], bf16) * p.scale;
       }
     }
   }
 
-  device const half* kh = kc + kvh * p.kv_head_pitch;
-  device const half* vh = vc + kvh * p.kv_head_pitch;
+  device const ushort* kh = kc + kvh * p.kv_head_pitch;
+  device const ushort* vh = vc + kvh * p.kv_head_pitch;
   for (uint k0 = k_begin; k0 < k_end; k0 += TK) {
     const uint n = min(TK, k_end - k0);
     threadgroup_barrier(mem_flags::mem_threadgroup);  // every task is done with the previous tile
@@ -99,7 +105,7 @@ template <uint DMAX, uint TK, uint R, typename OutT>
         if (ok) {
           float acc = 0.0f;
           for (uint d = 0; d < D; ++d) {
-            acc += qs[(sg * R + r) * DMAX + d] * float(ks[lane * DMAX + d]);
+            acc += qs[(sg * R + r) * DMAX + d] * gemm_act(ks[lane * DMAX + d], bf16);
           }
           s = acc;
         }
@@ -125,7 +131,7 @@ template <uint DMAX, uint TK, uint R, typename OutT>
             acc[r] = o[r][i] * alpha[r];
           }
           for (uint j = 0; j < n; ++j) {
-            const float v = float(vs[j * DMAX + d]);  // one V read serves every task of the simdgroup
+            const float v = gemm_act(vs[j * DMAX + d], bf16);  // one V read serves every task of the simdgroup
             for (uint r = 0; r < used; ++r) {
               acc[r] += ps[(sg * R + r) * TK + j] * v;
             }
@@ -144,12 +150,13 @@ template <uint DMAX, uint TK, uint R, typename OutT>
       break;
     }
     const uint rh = row[r] * p.q_heads + head[r];  // (row, head) index of this task
+    // Both branches are compiled for both OutT (a plain if, as before): only the matching one runs.
     if (sizeof(OutT) == 2) {
       const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // l = 0 only when no key is visible (kv_len = 0)
       for (uint i = 0; i < DMAX / 32u; ++i) {
         const uint d = lane + 32u * i;
         if (d < D) {
-          out[row[r] * p.ldo + head[r] * D + d] = OutT(o[r][i] * inv);
+          out[row[r] * p.ldo + head[r] * D + d] = OutT(gemm_act_bits(o[r][i] * inv, bf16));
         }
       }
     } else {

@@ -61,7 +61,8 @@ typedef struct AttnParams {
   uint32_t splits;         // key ranges (grid.z); 1 writes O directly
   uint32_t chunk;          // keys per split, a multiple of the key tile
   float scale;             // softmax scale, usually 1 / sqrt(D)
-  uint32_t pad[2];
+  uint32_t act_bf16;       // 1: q, the cache and O are bf16 (else f16), read by gemm_act, stored by gemm_act_bits
+  uint32_t pad;
 } AttnParams;
 
 #define MOE_THREADS 128u      /* router, grouped GEMM, combine */
@@ -79,7 +80,8 @@ typedef struct RouterParams {
   uint32_t dim;        // hidden size D
   uint32_t ldx;        // row pitch of x
   uint32_t renorm;     // 1: top-k weights divided by their sum (Mixtral); 0: the softmax probabilities
-  uint32_t pad[2];
+  uint32_t act_bf16;   // 1: x and the router weights are bf16 (else f16), read by gemm_act
+  uint32_t pad;
 } RouterParams;
 
 typedef struct SortParams {
@@ -106,7 +108,8 @@ typedef struct MoeGemmParams {
   uint32_t scale_dtype; // MM_SCALE_* of scales (and int4-affine biases)
   float tensor_scale;  // nvfp4 per-tensor scale of the gate weight (1 for the other formats)
   float up_tensor_scale; // the same for the up weight
-  uint32_t pad[3];
+  uint32_t act_bf16;   // 1: a and c are bf16 (else f16), read by gemm_act, stored by gemm_act_bits
+  uint32_t pad[2];
 } MoeGemmParams;
 
 typedef struct CombineParams {
@@ -117,7 +120,7 @@ typedef struct CombineParams {
   uint32_t ldo;        // row pitch of out
   uint32_t add;        // 1: out also adds `add` (shared expert and/or residual), row pitch ld_add
   uint32_t ld_add;
-  uint32_t pad;
+  uint32_t act_bf16;   // 1: y, add and out are bf16 (else f16)
 } CombineParams;
 
 #define DEQUANT_THREADS 64u  /* dequant: one (group, 4 columns) per thread */

@@ -13,12 +13,13 @@
 // as gemm_vec (gemm_vec.h). Threadgroup memory: 16 x 256 float (16 KB): the gathered x rows, then the
 // cross-simdgroup reduction. Format, scale storage, group size and nvfp4 tensor scales are runtime
 // parameters decoded by gemm_common.h (gemm_group / gemm_dequant8); zb: int4 zero points or int4-affine
-// biases (buffers 2 and 10). No alignment requirement.
+// biases (buffers 2 and 10). a and c are raw f16 or bf16 bits (p.act_bf16: gemm_act / gemm_act_bits).
+// No alignment requirement.
 [[kernel]] void moe_gemm(device const uint* packed [[buffer(0)]],
                          device const uchar* scales [[buffer(1)]],
                          device const uchar* zb [[buffer(2)]],
-                         device const half* a [[buffer(3)]],
-                         device half* c [[buffer(4)]],
+                         device const ushort* a [[buffer(3)]],
+                         device ushort* c [[buffer(4)]],
                          constant MoeGemmParams& p [[buffer(5)]],
                          device const uint* sorted [[buffer(6)]],
                          device const uint* offsets [[buffer(7)]],
@@ -53,6 +54,7 @@
   }
 
   const bool swiglu = p.swiglu != 0u;
+  const bool bf16 = p.act_bf16 != 0u;
   const uint n = group.x * GEMM_VEC_COLS + lane;
   const bool col_ok = n < p.Np;
   const uint wpb = GEMM_VEC_KBLOCK / 8u;
@@ -83,7 +85,7 @@
       const uint r = i / GEMM_VEC_KBLOCK;
       const uint k = kb * 8u + i % GEMM_VEC_KBLOCK;
       const uint src = p.gather != 0u ? sorted[r0 + r] / p.top_k : r0 + r;
-      xs[i] = k < p.K ? float(a[src * p.lda + k]) : 0.0f;
+      xs[i] = k < p.K ? gemm_act(a[src * p.lda + k], bf16) : 0.0f;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
     if (col_ok) {
@@ -141,7 +143,7 @@
       }
     }
     if (n < p.N) {
-      c[(r0 + r) * p.ldc + n] = half(swiglu ? gemm_silu(gsum) * usum : gsum);
+      c[(r0 + r) * p.ldc + n] = gemm_act_bits(swiglu ? gemm_silu(gsum) * usum : gsum, bf16);
     }
   }
 }

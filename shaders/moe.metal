@@ -2,7 +2,8 @@
 // counting sort of (token, slot) pairs by expert, the grouped GEMM over sorted rows (moe.h), and the
 // weighted combine. Names: moe_router_f16, moe_sort, moe_gemm (one kernel: format and group size are data,
 // as in the GEMM kernels), moe_combine. Nothing here uses atomics or a data-dependent order: results are
-// the same bits every run.
+// the same bits every run. Activations are f16 or bf16 by a params field (raw 16-bit elements read by
+// gemm_act, stored by gemm_act_bits); moe_router_f16 keeps its name but reads bf16 as well.
 #include <metal_stdlib>
 using namespace metal;
 
@@ -11,13 +12,14 @@ using namespace metal;
 // Grid (ceil(T / 8)) x 128 threads; 8 tokens per threadgroup, so the router weights are read once per 8
 // tokens. The tokens' x rows are staged in threadgroup memory 512 columns at a time; simdgroup s computes
 // the logits of experts s, s + 4, ...: its lanes stride along D of the router row W[e] (router weights
-// [E, D], row-major: each request reads 32 consecutive halves of one row, coalesced), each weight applied to
-// all 8 tokens, and adds the simd_sum per chunk in chunk order (deterministic). Threadgroup memory: 8 x 512
-// half + 8 x E float (16 KB at E = 256). Thread t < 8 then takes token t's softmax and top-k: scanning
+// [E, D], row-major: each request reads 32 consecutive 16-bit elements of one row, coalesced), each weight
+// applied to all 8 tokens, and adds the simd_sum per chunk in chunk order (deterministic). x and the
+// router are f16 or bf16 (p.act_bf16); x is staged as its raw bits, decoded as read. Threadgroup memory:
+// 8 x 512 ushort + 8 x E float (16 KB at E = 256). Thread t < 8 then takes token t's softmax and top-k: scanning
 // experts upward with a strict '>', so a tie goes to the lower expert index; weights are the softmax
 // probabilities, renormalised over the k if asked.
-[[kernel]] void moe_router_f16(device const half* w [[buffer(0)]],
-                               device const half* x [[buffer(1)]],
+[[kernel]] void moe_router_f16(device const ushort* w [[buffer(0)]],
+                               device const ushort* x [[buffer(1)]],
                                device uint* ids [[buffer(2)]],
                                device float* weights [[buffer(3)]],
                                constant RouterParams& p [[buffer(4)]],
@@ -25,8 +27,9 @@ using namespace metal;
                                uint tid [[thread_index_in_threadgroup]],
                                uint sg [[simdgroup_index_in_threadgroup]],
                                uint lane [[thread_index_in_simdgroup]]) {
-  threadgroup half xs[MOE_ROUTER_TOKENS * MOE_ROUTER_CHUNK];
+  threadgroup ushort xs[MOE_ROUTER_TOKENS * MOE_ROUTER_CHUNK];
   threadgroup float logits[MOE_ROUTER_TOKENS * MOE_MAX_EXPERTS];
+  const bool bf16 = p.act_bf16 != 0u;
   const uint t0 = tg * MOE_ROUTER_TOKENS;
   const uint rows = min(MOE_ROUTER_TOKENS, p.tokens - t0);
   for (uint i = tid; i < MOE_ROUTER_TOKENS * MOE_MAX_EXPERTS; i += MOE_THREADS) {
@@ -38,7 +41,7 @@ using namespace metal;
     for (uint i = tid; i < MOE_ROUTER_TOKENS * MOE_ROUTER_CHUNK; i += MOE_THREADS) {
       const uint t = i / MOE_ROUTER_CHUNK;
       const uint d = i - t * MOE_ROUTER_CHUNK;
-      xs[i] = t < rows && d < len ? x[(t0 + t) * p.ldx + c0 + d] : half(0.0h);
+      xs[i] = t < rows && d < len ? x[(t0 + t) * p.ldx + c0 + d] : ushort(0u);  // +0 in f16 and bf16
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
     for (uint e = sg; e < p.experts; e += MOE_THREADS / 32u) {
@@ -47,9 +50,9 @@ using namespace metal;
         acc[t] = 0.0f;
       }
       for (uint d = lane; d < len; d += 32u) {
-        const float wv = float(w[e * p.dim + c0 + d]);
+        const float wv = gemm_act(w[e * p.dim + c0 + d], bf16);
         for (uint t = 0; t < MOE_ROUTER_TOKENS; ++t) {
-          acc[t] += float(xs[t * MOE_ROUTER_CHUNK + d]) * wv;
+          acc[t] += gemm_act(xs[t * MOE_ROUTER_CHUNK + d], bf16) * wv;
         }
       }
       for (uint t = 0; t < rows; ++t) {
@@ -142,13 +145,14 @@ using namespace metal;
 
 // Grid (ceil(N / 128), T) x 128 threads; thread n of token t: out = add + sum over slots in order of
 // weight[t, slot] * y[inverse[t * k + slot], n]. Each output has exactly one writer, so experts never
-// race on it (the reference repository did a non-atomic += per expert). No threadgroup memory.
-[[kernel]] void moe_combine(device const half* y [[buffer(0)]],
+// race on it (the reference repository did a non-atomic += per expert). y, add and out are f16 or bf16
+// (p.act_bf16). No threadgroup memory.
+[[kernel]] void moe_combine(device const ushort* y [[buffer(0)]],
                             device const float* weights [[buffer(1)]],
                             device const uint* inverse [[buffer(2)]],
-                            device half* out [[buffer(3)]],
+                            device ushort* out [[buffer(3)]],
                             constant CombineParams& p [[buffer(4)]],
-                            device const half* add [[buffer(5)]],
+                            device const ushort* add [[buffer(5)]],
                             uint2 group [[threadgroup_position_in_grid]],
                             uint tid [[thread_index_in_threadgroup]]) {
   const uint n = group.x * MOE_THREADS + tid;
@@ -156,13 +160,14 @@ using namespace metal;
   if (n >= p.N) {
     return;
   }
+  const bool bf16 = p.act_bf16 != 0u;
   float acc = 0.0f;
   for (uint j = 0; j < p.top_k; ++j) {
     const uint q = t * p.top_k + j;
-    acc += weights[q] * float(y[inverse[q] * p.ldy + n]);
+    acc += weights[q] * gemm_act(y[inverse[q] * p.ldy + n], bf16);
   }
   if (p.add != 0u) {
-    acc += float(add[t * p.ld_add + n]);
+    acc += gemm_act(add[t * p.ld_add + n], bf16);
   }
-  out[t * p.ldo + n] = half(acc);
+  out[t * p.ldo + n] = gemm_act_bits(acc, bf16);
 }

@@ -5,9 +5,17 @@ import assert from "node:assert/strict";
 import { Device } from "../mod.ts";
 import { test } from "./harness.ts";
 import { assertWithin, openTestDevice, sameBits } from "./layer_helpers.ts";
-import { type AttnCase, attnInputs, attnLabel, checkAttn, runAttn } from "./attention_helpers.ts";
+import {
+  type AttnCase,
+  attnInputs,
+  attnInputsBf16,
+  attnLabel,
+  checkAttn,
+  runAttn,
+  runAttnBf16,
+} from "./attention_helpers.ts";
 import { attentionSplits } from "../lib/ops/attention.ts";
-import { LimitError, ShapeError } from "../mod.ts";
+import { bf16ToF32, InvalidArgumentError, LimitError, ShapeError } from "../mod.ts";
 
 const CASES: AttnCase[] = [
   { T: 37, heads: 2, kvHeads: 2, D: 64, offset: 0 },
@@ -29,6 +37,85 @@ for (const c of CASES) {
     checkAttn(c, inp, runAttn(dev, c, inp));
   });
 }
+
+// bf16 q, cache and O (the dtype MLX models run in): the same kernels with AttnParams.act_bf16 set. KV
+// offset 1 with GQA 4 (prefill, D 80), the 256 kernel (D 136), and split decode over 1001 keys with GQA 4.
+const BF16_CASES: AttnCase[] = [
+  { T: 37, heads: 4, kvHeads: 1, D: 80, offset: 1 },
+  { T: 7, heads: 2, kvHeads: 1, D: 136, offset: 20 },
+  { T: 9, heads: 4, kvHeads: 2, D: 64, offset: 5, causal: false },
+  { T: 1, heads: 4, kvHeads: 1, D: 64, offset: 1000 },
+];
+for (const c of BF16_CASES) {
+  test(`attention bf16 ${attnLabel(c)} vs float64`, () => {
+    using dev = openTestDevice();
+    const inp = attnInputsBf16(c);
+    checkAttn(c, inp, bf16ToF32(runAttnBf16(dev, c, inp)), "bf16");
+  });
+}
+
+test("attention bf16: split decode (1001 keys, GQA 4) and prefill are bit-identical with 1 and 2 threads", () => {
+  const c: AttnCase = { T: 1, heads: 4, kvHeads: 1, D: 64, offset: 1000 };
+  assert.ok(attentionSplits(4, 1, 1001)[0] > 1, "the decode case takes the split path");
+  const p: AttnCase = { T: 37, heads: 4, kvHeads: 1, D: 80, offset: 1 };
+  for (const k of [c, p]) {
+    const inp = attnInputsBf16(k, 5);
+    const run = (threads: number) => {
+      using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
+      return runAttnBf16(dev, k, inp);
+    };
+    const one = run(1);
+    assert.ok(sameBits(one, run(2)), attnLabel(k));
+    checkAttn(k, inp, bf16ToF32(one), "bf16");
+  }
+});
+
+test("attention / kvCache refuse mixed f16 and bf16 and say how to convert", () => {
+  using dev = openTestDevice();
+  assert.throws(
+    () => dev.kvCache({ kvHeads: 1, headDim: 8, capacity: 4, dtype: "f32" as "f16" }),
+    (e) =>
+      e instanceof InvalidArgumentError &&
+      /kvCache: dtype must be "f16" or "bf16", got "f32"/.test(e.message),
+  );
+  using c16 = dev.kvCache({ kvHeads: 1, headDim: 8, capacity: 4 });
+  using cb = dev.kvCache({ kvHeads: 1, headDim: 8, capacity: 4, dtype: "bf16" });
+  assert.equal(cb.dtype, "bf16");
+  assert.equal(cb.k.dtype, "bf16");
+  using qb = dev.tensor(new Uint16Array(8), [1, 8], "bf16");
+  using qh = dev.tensor(new Float16Array(8), [1, 8]);
+  using qf = dev.tensor(new Float32Array(8), [1, 8]);
+  assert.throws(
+    () => dev.attention(qb, c16, { heads: 1, kvLength: 1, positionOffset: 0 }),
+    (e) =>
+      e instanceof InvalidArgumentError &&
+      e.message.includes(
+        'attention: q is bf16 but the cache is f16; q, the cache and out share one dtype (convert q with bf16ToF16(), or create the cache with dev.kvCache({ ..., dtype: "bf16" }))',
+      ),
+  );
+  assert.throws(
+    () => dev.attention(qh, cb, { heads: 1, kvLength: 1, positionOffset: 0 }),
+    (e) =>
+      e instanceof InvalidArgumentError && /q is f16 but the cache is bf16.*f16ToBf16\(\)/.test(e.message),
+  );
+  assert.throws(
+    () => dev.attention(qf, cb, { heads: 1, kvLength: 1, positionOffset: 0 }),
+    (e) =>
+      e instanceof InvalidArgumentError &&
+      /q must be f16 or bf16, got f32; convert with f32ToF16\(\)/.test(e.message),
+  );
+  assert.throws(
+    () => dev.attention(qb, cb, { heads: 1, kvLength: 1, positionOffset: 0, out: qh }),
+    (e) => e instanceof InvalidArgumentError && /out is f16 but the cache is bf16/.test(e.message),
+  );
+  assert.throws(
+    () => c16.append(qb, qb, 1),
+    (e) =>
+      e instanceof InvalidArgumentError &&
+      /kvCache.append: k is bf16 but the cache is f16; k, v and the cache share one dtype/.test(e.message),
+  );
+  assert.equal(c16.length, 0, "a refused append leaves the cache as it was");
+});
 
 test("attention: decode splits a 1001-key cache and the split result is bit-identical with 1 and 2 threads", () => {
   const c: AttnCase = { T: 1, heads: 4, kvHeads: 1, D: 64, offset: 1000 };

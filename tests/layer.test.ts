@@ -17,13 +17,19 @@ import { roundBf16 } from "../lib/reference/round.ts";
 // Bound of a whole layer: the reference rounds to f16 exactly where the device stores f16, so the two
 // differ only where float accumulation (~K·2^-24 relative) tips a rounding the other way — one f16 ulp
 // (2^-10 of the value) at that stage — and later stages carry it with gains near 1 (norms, unit-scale
-// projections, residual adds). Eight stored stages: 8·2^-10 ≈ 2^-7 of the row's magnitude.
-function layerBound(want: Float64Array, hidden: number): (i: number) => number {
+// projections, residual adds). Eight stored stages: 8·2^-10 ≈ 2^-7 of the row's magnitude; in bf16 (one
+// ulp 2^-7) 8·2^-7 = 2^-4.
+function layerBound(
+  want: Float64Array,
+  hidden: number,
+  dtype: "f16" | "bf16" = "f16",
+): (i: number) => number {
+  const ulp = dtype === "bf16" ? 2 ** -7 : 2 ** -10;
   return (i) => {
     const row = Math.floor(i / hidden);
     let ss = 0;
     for (let d = 0; d < hidden; d++) ss += want[row * hidden + d] ** 2;
-    return 2 ** -7 * (Math.abs(want[i]) + Math.sqrt(ss / hidden));
+    return 8 * ulp * (Math.abs(want[i]) + Math.sqrt(ss / hidden));
   };
 }
 
@@ -53,21 +59,50 @@ for (const moe of [false, true]) {
   });
 }
 
-test("decoder layer (MoE) is bit-identical with 1 and 2 worker threads", () => {
-  const hw = layerWeights(true, 21);
-  const run = (threads: number) => {
-    using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
-    const w = uploadLayer(dev, hw);
-    using cache = dev.kvCache({ kvHeads: CFG.kvHeads, headDim: CFG.headDim, capacity: 16 });
-    const cfg = { heads: CFG.heads, kvHeads: CFG.kvHeads, headDim: CFG.headDim };
-    using x = dev.tensor(randF16(9 * CFG.hidden, 3), [9, CFG.hidden]);
-    dev.decoderLayer(x, w, cfg, cache).dispose();
-    using x1 = dev.tensor(randF16(CFG.hidden, 4), [1, CFG.hidden]);
-    using y = dev.decoderLayer(x1, w, cfg, cache);
-    return y.toArray();
-  };
-  assert.ok(sameBits(run(1), run(2)));
-});
+// The same layer in bf16 (MLX models run in bf16): activations, the KV cache, norms and router in bf16.
+for (const moe of [false, true]) {
+  const kind = moe ? "MoE (8 experts, top-2, shared expert)" : "Llama-style";
+  test(`decoder layer ${kind} in bf16: prefill 37 tokens then 5 decode steps vs float64`, () => {
+    using dev = openTestDevice();
+    const hw = layerWeights(moe, moe ? 23 : 13, "bf16");
+    const w = uploadLayer(dev, hw, "bf16");
+    const cfg = { heads: CFG.heads, kvHeads: CFG.kvHeads, headDim: CFG.headDim, eps: 1e-5 };
+    const ref = new LayerRef(hw, { ...cfg, invFreq: ropeInvFreq(CFG.headDim), dtype: "bf16" });
+    const kv = { kvHeads: CFG.kvHeads, headDim: CFG.headDim, capacity: 64, dtype: "bf16" } as const;
+    using cache = dev.kvCache(kv);
+    [37, 1, 1, 1, 1, 1].forEach((T, s) => {
+      const x = randBf16(T * CFG.hidden, 200 + s, 1);
+      using xt = dev.tensor(x.bits, [T, CFG.hidden], "bf16");
+      using y = dev.decoderLayer(xt, w, cfg, cache);
+      assert.equal(y.dtype, "bf16");
+      const want = ref.forward(x.values, T);
+      const got = bf16ToF32(y.toArray() as Uint16Array);
+      assertWithin(`${kind} bf16 step ${s} (T=${T})`, got, want, layerBound(want, CFG.hidden, "bf16"));
+    });
+    assert.equal(cache.length, 42);
+  });
+}
+
+for (const dtype of ["f16", "bf16"] as const) {
+  test(`decoder layer (MoE, ${dtype}) is bit-identical with 1 and 2 worker threads`, () => {
+    const hw = layerWeights(true, 21, dtype);
+    const input = (len: number, seed: number) =>
+      dtype === "bf16" ? randBf16(len, seed).bits : randF16(len, seed);
+    const tag = dtype === "bf16" ? "bf16" : undefined; // dev.tensor's dtype argument (f16 is the default)
+    const run = (threads: number) => {
+      using dev = Device.open({ backend: "cpu", threads }); // worker threads: a CPU-runtime property
+      const w = uploadLayer(dev, hw, dtype);
+      using cache = dev.kvCache({ kvHeads: CFG.kvHeads, headDim: CFG.headDim, capacity: 16, dtype });
+      const cfg = { heads: CFG.heads, kvHeads: CFG.kvHeads, headDim: CFG.headDim };
+      using x = dev.tensor(input(9 * CFG.hidden, 3), [9, CFG.hidden], tag);
+      dev.decoderLayer(x, w, cfg, cache).dispose();
+      using x1 = dev.tensor(input(CFG.hidden, 4), [1, CFG.hidden], tag);
+      using y = dev.decoderLayer(x1, w, cfg, cache);
+      return y.toArray();
+    };
+    assert.ok(sameBits(run(1), run(2)));
+  });
+}
 
 test("rmsNormLinear = RMSNorm once per row, then the GEMM (decode M=1 and prefill M=37), with residual", () => {
   using dev = openTestDevice();

@@ -6,6 +6,8 @@ import type { QuantizedMatrix } from "../lib/quant/types.ts";
 import type { LayerRefWeights } from "../lib/reference/layer.ts";
 import type { DecoderWeights, Device } from "../mod.ts";
 import { rng } from "./gemm_helpers.ts";
+import { roundBf16 } from "../lib/reference/round.ts";
+import { f32ToBf16 } from "../lib/quant/convert.ts";
 
 /** Sizes of the test layer: hidden 64, 4 query heads and 2 KV heads of 16, MLP 96; MoE 8 experts of 32. */
 export const CFG = {
@@ -32,11 +34,16 @@ function weight(
   return quantize(w, { k, n, format, groupSize: gs, layout: "nk", batch });
 }
 
-/** Host weights (every format appears): dense MLP or MoE with a shared expert. */
-export function layerWeights(moe: boolean, seed = 1): LayerRefWeights {
+/**
+ * Host weights (every format appears): dense MLP or MoE with a shared expert. Norms and the router hold
+ * values of `dtype` (bf16: as an MLX bf16 model ships them), for uploadLayer with the same dtype.
+ */
+export function layerWeights(moe: boolean, seed = 1, dtype: "f16" | "bf16" = "f16"): LayerRefWeights {
   const { hidden: h, heads, kvHeads, headDim: D, ffn, experts: E, expertFfn: F } = CFG;
   const r = rng(seed);
-  const norm = () => Float16Array.from({ length: h }, () => 1 + 0.3 * r());
+  const values = (len: number, f: () => number): ArrayLike<number> =>
+    dtype === "bf16" ? roundBf16(Array.from({ length: len }, f)) : Float16Array.from({ length: len }, f);
+  const norm = () => values(h, () => 1 + 0.3 * r());
   const base = {
     attnNorm: norm(),
     qkv: weight(h, (heads + 2 * kvHeads) * D, "fp4", 32, seed + 1),
@@ -56,7 +63,7 @@ export function layerWeights(moe: boolean, seed = 1): LayerRefWeights {
   return {
     ...base,
     mlp: {
-      router: Float16Array.from({ length: E * h }, () => r() * 0.5),
+      router: values(E * h, () => r() * 0.5),
       gate: weight(h, F, "int4", 32, seed + 6, E),
       up: weight(h, F, "int4", 32, seed + 7, E),
       down: weight(F, h, "fp4", 32, seed + 8, E),
@@ -70,18 +77,22 @@ export function layerWeights(moe: boolean, seed = 1): LayerRefWeights {
   };
 }
 
-/** Uploads host weights to `dev` (owned by the device). */
-export function uploadLayer(dev: Device, w: LayerRefWeights): DecoderWeights {
+/** Uploads host weights to `dev` (owned by the device); norms and router as `dtype` tensors. */
+export function uploadLayer(dev: Device, w: LayerRefWeights, dtype: "f16" | "bf16" = "f16"): DecoderWeights {
   const up = (q: QuantizedMatrix) => dev.upload(q);
+  const dense = (v: ArrayLike<number>, shape?: number[]) =>
+    dtype === "bf16"
+      ? dev.tensor(f32ToBf16(Float32Array.from(v)), shape, "bf16")
+      : dev.tensor(Float16Array.from(v), shape);
   const m = w.mlp;
   return {
-    attnNorm: dev.tensor(Float16Array.from(w.attnNorm as ArrayLike<number>)),
+    attnNorm: dense(w.attnNorm),
     qkv: up(w.qkv),
     o: up(w.o),
-    mlpNorm: dev.tensor(Float16Array.from(w.mlpNorm as ArrayLike<number>)),
+    mlpNorm: dense(w.mlpNorm),
     mlp: "router" in m
       ? {
-        router: dev.tensor(Float16Array.from(m.router as ArrayLike<number>), [CFG.experts, CFG.hidden]),
+        router: dense(m.router, [CFG.experts, CFG.hidden]),
         gate: up(m.gate),
         up: up(m.up),
         down: up(m.down),

@@ -8,9 +8,9 @@ import { test as harnessTest } from "./harness.ts";
 import { clangSkip } from "./util/clang.ts";
 import { randF16, randomWeight, sameBits } from "./layer_helpers.ts";
 import { randBf16 } from "./gemm_helpers.ts";
-import { type AttnCase, attnInputs, runAttn } from "./attention_helpers.ts";
+import { type AttnCase, attnInputs, attnInputsBf16, runAttn, runAttnBf16 } from "./attention_helpers.ts";
 import { CFG, layerWeights, uploadLayer } from "./layer_model.ts";
-import { Device } from "../mod.ts";
+import { Device, f16ToBf16 } from "../mod.ts";
 
 // A CPU-runtime feature (race mode): the plain reference device is the CPU runtime by name too.
 const openCpu = (): Device => Device.open({ backend: "cpu" });
@@ -31,6 +31,41 @@ test("race: attention prefill (GQA 4, D=80), split decode + combine (D=64) and D
     const inp = attnInputs(c);
     assert.ok(sameBits(runAttn(race, c, inp), runAttn(plain, c, inp)), `T=${c.T} D=${c.D}`);
   }
+});
+
+test("race: bf16 attention (prefill GQA 4, split decode + combine) and a bf16 moe() block are clean", () => {
+  const cases: AttnCase[] = [
+    { T: 5, heads: 4, kvHeads: 1, D: 80, offset: 1 },
+    { T: 1, heads: 2, kvHeads: 1, D: 64, offset: 70, splits: 3 },
+  ];
+  using race = raceDevice();
+  using plain = openCpu();
+  for (const c of cases) {
+    const inp = attnInputsBf16(c);
+    assert.ok(sameBits(runAttnBf16(race, c, inp), runAttnBf16(plain, c, inp)), `bf16 T=${c.T} D=${c.D}`);
+  }
+  const m = layerWeights(true, 21).mlp;
+  assert.ok("router" in m && m.shared !== undefined);
+  const sh = m.shared;
+  const run = (dev: Device) => {
+    const up = (q: typeof m.gate) => dev.upload(q); // owned (and freed) by the device
+    using x = dev.tensor(f16ToBf16(randF16(3 * CFG.hidden, 3)), [3, CFG.hidden], "bf16");
+    using r = dev.tensor(f16ToBf16(Float16Array.from(m.router as ArrayLike<number>)), [
+      CFG.experts,
+      CFG.hidden,
+    ], "bf16");
+    const shared = { gate: up(sh.gate), up: up(sh.up), down: up(sh.down) };
+    using y = dev.moe(x, {
+      router: r,
+      gate: up(m.gate),
+      up: up(m.up),
+      down: up(m.down),
+      topK: m.topK,
+      shared,
+    }, x);
+    return y.toArray();
+  };
+  assert.ok(sameBits(run(race), run(plain)), "bf16 moe");
 });
 
 test("race: a whole MoE decoder layer step (norm, rope, cache append, attention, router, sort, grouped GEMM, combine) is clean", () => {

@@ -9,6 +9,7 @@ import { Device } from "../mod.ts";
 import { summarizeDispatch, syntheticWeight } from "../lib/cli/profile.ts";
 import { LAYER_TRACE_SMALL, traceLayers } from "../lib/cli/trace_layers.ts";
 import { lineOf, source } from "./util/kernels.ts";
+import { randomWeight } from "./layer_helpers.ts";
 
 // A CPU-runtime feature (trace mode): the plain reference device is the CPU runtime by name too.
 const openCpu = (): Device => Device.open({ backend: "cpu" });
@@ -138,5 +139,62 @@ traceTest(
         `gs${gs}: each zero point read once: ${JSON.stringify(zeros)}`,
       );
     }
+  },
+);
+
+// bf16 runs the same kernels with AttnParams / MoE params act_bf16 set: the raw 16-bit elements are
+// decoded in registers, so every load and store must move exactly the bytes and sectors of f16.
+traceTest(
+  "trace: bf16 attention (prefill, split decode + combine) and MoE router / grouped GEMM / combine move exactly f16's bytes",
+  () => {
+    using dev = Device.open({ backend: "cpu", instrument: "trace" });
+    const profile = (dtype: "f16" | "bf16") => {
+      const t16 = (n: number, shape: number[]) =>
+        dtype === "bf16"
+          ? dev.tensor(new Uint16Array(n).fill(0x3f00), shape, "bf16")
+          : dev.empty(shape, "f16");
+      const [D, L] = [80, 300];
+      using cache = dev.kvCache({ kvHeads: 1, headDim: D, capacity: L, dtype });
+      using q = t16(5 * 4 * D, [5, 4 * D]), q1 = t16(4 * D, [1, 4 * D]);
+      const [H, E, k, N, T] = [64, 8, 2, 40, 6];
+      using x = t16(T * H, [T, H]), router = t16(E * H, [E, H]);
+      using w = dev.upload(randomWeight(H, N, "int4", 32, 1, E));
+      using ids = dev.tensor(Uint32Array.from({ length: T * k }, (_, i) => (i * 3) % E), [T, k]);
+      using wt = dev.tensor(new Float32Array(T * k).fill(0.5), [T, k]);
+      const s = dev.moeSort(ids, E);
+      const reports = [
+        dev.trace(() =>
+          dev.attention(q, cache, { heads: 4, kvLength: L, positionOffset: L - 5, splits: 1 }).dispose()
+        ),
+        dev.trace(() => dev.attention(q1, cache, { heads: 4, kvLength: L, positionOffset: L - 1 }).dispose()),
+        dev.trace(() => {
+          const r = dev.moeRoute(x, router, { topK: k, experts: E });
+          r.ids.dispose();
+          r.weights.dispose();
+        }),
+        dev.trace(() => {
+          using y = dev.moeGemm(x, w, s, { gather: true });
+          dev.moeCombine(y, { ids, weights: wt }, s).dispose();
+        }),
+      ];
+      return reports.flatMap((r) =>
+        r.dispatches.map((d) => ({
+          kernel: d.kernel,
+          moved: d.bytesMoved,
+          lines: d.lines.filter((l) => l.kind !== "constant").map((l) =>
+            `${l.file}:${l.line} ${l.kind} ${l.requests} req ${l.bytes} B ${l.sectors} sectors`
+          ),
+        }))
+      );
+    };
+    const [f16, bf16] = [profile("f16"), profile("bf16")];
+    assert.deepEqual(
+      f16.map((d) => d.kernel),
+      ["attn_d128", "attn_split_d128", "attn_combine", "moe_router_f16", "moe_gemm", "moe_combine"],
+    );
+    for (const d of f16) {
+      assert.ok(d.lines.some((l) => / load /.test(l)) && d.moved > 0, `${d.kernel}: traced`);
+    }
+    assert.deepEqual(bf16, f16);
   },
 );

@@ -5,33 +5,10 @@
 import assert from "node:assert/strict";
 import { Device } from "../mod.ts";
 import { test } from "./harness.ts";
-import { assertWithin, openTestDevice, randF16, randomWeight, rng, sameBits } from "./layer_helpers.ts";
+import { assertWithin, openTestDevice, randF16, randomWeight, sameBits } from "./layer_helpers.ts";
 import { combineF64, routeF64, routerLogitsF64, sortPairsF64 } from "../lib/reference/moe.ts";
-import { dequantizeF64, matmulF64 } from "../lib/reference/gemm.ts";
-import { gemmF16Tolerance } from "./util/reference_f16.ts";
-import {
-  InvalidArgumentError,
-  type QuantFormat,
-  quantize,
-  type QuantizedMatrix,
-  type ScaleDType,
-  ShapeError,
-} from "../mod.ts";
-
-type GroupSize = number | "channel";
-
-/** Router weights [E, D]: random rows, expert 3 boosted (skew) and, if `tied`, rows 5 = 6 and 9 = 2. */
-function routerWeights(E: number, D: number, seed: number, tied: boolean): Float16Array {
-  const w = randF16(E * D, seed);
-  for (let d = 0; d < D; d++) w[3 * D + d] *= 1.5; // skew: expert 3 tends to win
-  if (tied && E > 9) {
-    for (let d = 0; d < D; d++) {
-      w[6 * D + d] = w[5 * D + d];
-      w[9 * D + d] = w[2 * D + d];
-    }
-  }
-  return w;
-}
+import { type CaseOpts, gemmCase, type GroupSize, routerWeights } from "./moe_helpers.ts";
+import { InvalidArgumentError, type QuantFormat, ShapeError } from "../mod.ts";
 
 const ROUTES: { T: number; E: number; k: number; tied: boolean; D?: number }[] = [
   { T: 37, E: 8, k: 1, tied: false },
@@ -114,87 +91,6 @@ test("moeSort: stable (ascending pairs within an expert), offsets [E+1], inverse
   );
 });
 
-/** Grouped GEMM case: T tokens routed by `ids` [T, k]; checks every sorted row against its own expert. */
-/** Weight options of a grouped GEMM case: K (default 72), scale storage, and a factor on the up weights. */
-interface CaseOpts {
-  K?: number;
-  scaleDtype?: ScaleDType;
-  /** Up weights are random · upScale, so nvfp4's up tensor scale differs from the gate's. Default 1. */
-  upScale?: number;
-}
-
-/** Quantized E x [K, N] weights from seeded values in [-1, 1) times `scale`. */
-function expertWeight(
-  K: number,
-  N: number,
-  format: QuantFormat,
-  gs: GroupSize,
-  seed: number,
-  E: number,
-  scale: number,
-  scaleDtype?: ScaleDType,
-): QuantizedMatrix {
-  const r = rng(seed);
-  const w = Float32Array.from({ length: E * K * N }, () => r() * scale);
-  return quantize(w, { k: K, n: N, format, groupSize: gs, layout: "nk", batch: E, scaleDtype });
-}
-
-function gemmCase(
-  format: QuantFormat,
-  groupSize: GroupSize,
-  T: number,
-  k: number,
-  E: number,
-  ids: Uint32Array,
-  swiglu: boolean,
-  opts: CaseOpts = {},
-) {
-  using dev = openTestDevice();
-  const [K, N] = [opts.K ?? 72, 40];
-  const gq = expertWeight(K, N, format, groupSize, 5, E, 1, opts.scaleDtype);
-  const uq = expertWeight(K, N, format, groupSize, 6, E, opts.upScale ?? 1, opts.scaleDtype);
-  if (format === "nvfp4" && opts.upScale) {
-    // The case only tells gate and up tensor scales apart if they differ.
-    const ratio = uq.tensorScale! / gq.tensorScale!;
-    assert.ok(Math.abs(ratio - opts.upScale) < 0.1, `up/gate tensor scale ${ratio}`);
-  }
-  using g = dev.upload(gq), u = dev.upload(uq);
-  const x = randF16(T * K, 9);
-  using xt = dev.tensor(x, [T, K]);
-  using idt = dev.tensor(ids, [T, k]);
-  const s = dev.moeSort(idt, E);
-  using y = dev.moeGemm(xt, g, s, { gather: true, up: swiglu ? u : undefined });
-  const got = y.toArray() as Float16Array;
-  const { sorted } = sortPairsF64(ids, E);
-  const gd = dequantizeF64(gq), ud = dequantizeF64(uq);
-  for (let i = 0; i < T * k; i++) {
-    const p = sorted[i], t = Math.floor(p / k), e = ids[p];
-    const a = x.subarray(t * K, (t + 1) * K);
-    const we = gd.subarray(e * K * N, (e + 1) * K * N);
-    const row = got.subarray(i * N, (i + 1) * N);
-    const label = `${format} gs${gq.groupSize} K=${K} scales ${gq.scaleDtype} T=${T} k=${k} E=${E} ` +
-      `row ${i} (token ${t}, expert ${e})`;
-    if (!swiglu) {
-      assertWithin(label, row, matmulF64(a, we, 1, K, N), gemmF16Tolerance(a, we, 1, N, K));
-    } else {
-      const gv = matmulF64(a, we, 1, K, N),
-        uv = matmulF64(a, ud.subarray(e * K * N, (e + 1) * K * N), 1, K, N);
-      const eg = gemmF16Tolerance(a, we, 1, N, K),
-        eu = gemmF16Tolerance(a, ud.subarray(e * K * N, (e + 1) * K * N), 1, N, K);
-      const silu = (v: number) => v / (1 + Math.exp(-v));
-      const want = gv.map((v, n) => silu(v) * uv[n]);
-      assertWithin(
-        label,
-        row,
-        want,
-        (n) =>
-          Math.abs(want[n]) * (2 ** -11 + 2 ** -20) + 1.1 * eg[n] * (Math.abs(uv[n]) + eu[n]) +
-          Math.abs(silu(gv[n])) * eu[n] + 2 ** -24,
-      );
-    }
-  }
-}
-
 for (const format of ["fp4", "int4", "int4-sym"] as const) {
   for (const groupSize of [32, 64]) {
     test(`moeGemm ${format} gs${groupSize}: 37 tokens, top-2 of 8, every row against its own expert`, () => {
@@ -272,7 +168,7 @@ test("moeCombine vs float64 (with an added residual), and the full chain is bit-
   );
 });
 
-test("moe errors name the numbers: top-k over the experts, router not rows of D, expert count mismatch, up stored differently, bf16 activations", () => {
+test("moe errors name the numbers: top-k over the experts, router not rows of D, expert count mismatch, up stored differently, mixed f16 / bf16 activations", () => {
   using dev = openTestDevice();
   using x = dev.tensor(new Float16Array(4 * 16), [4, 16]);
   using r = dev.tensor(new Float16Array(8 * 16), [8, 16]);
@@ -292,7 +188,7 @@ test("moe errors name the numbers: top-k over the experts, router not rows of D,
     () => dev.moeGemm(x, w, s, { gather: true }),
     (e) => e instanceof ShapeError && /w holds 3 experts but the routing has 4/.test(e.message),
   );
-  // Still unsupported: an up weight stored differently from the gate, bf16 activations.
+  // Unsupported: an up weight stored differently from the gate; mixed activation dtypes (as in the GEMMs).
   const s3 = dev.moeSort(ids, 3);
   using up = dev.upload(randomWeight(16, 8, "fp4", 32, 2, 3, "bf16"));
   assert.throws(
@@ -304,7 +200,33 @@ test("moe errors name the numbers: top-k over the experts, router not rows of D,
   );
   using xb = dev.tensor(new Uint16Array(4 * 16), [4, 16], "bf16");
   assert.throws(
-    () => dev.moeGemm(xb, w, s3, { gather: true }),
-    (e) => e instanceof InvalidArgumentError && /a must be f16, got bf16/.test(e.message),
+    () => dev.moeRoute(xb, r, { topK: 2, experts: 8 }),
+    (e) =>
+      e instanceof InvalidArgumentError &&
+      e.message.includes(
+        "moeRoute: router is f16 but x is bf16; x and the router share one dtype (convert router with f16ToBf16())",
+      ),
+  );
+  using xf = dev.tensor(new Float32Array(4 * 16), [4, 16]);
+  assert.throws(
+    () => dev.moeGemm(xf, w, s3, { gather: true }),
+    (e) =>
+      e instanceof InvalidArgumentError &&
+      /moeGemm: a must be f16 or bf16, got f32; convert with/.test(e.message),
+  );
+  using yb = dev.tensor(new Uint16Array(8 * 16), [8, 16], "bf16");
+  using wt = dev.tensor(new Float32Array(8), [4, 2]);
+  assert.throws(
+    () => dev.moeCombine(yb, { ids, weights: wt }, s3, x),
+    (e) =>
+      e instanceof InvalidArgumentError &&
+      /moeCombine: add is f16 but y is bf16; y and add share one dtype \(convert add with f16ToBf16\(\)\)/
+        .test(e.message),
+  );
+  using ws = dev.upload(randomWeight(16, 16, "fp4", 32, 3, 3));
+  const mw = { router: r, gate: ws, up: ws, down: ws, topK: 2 };
+  assert.throws(
+    () => dev.moe(xb, mw, x),
+    (e) => e instanceof InvalidArgumentError && /moe: residual is f16 but x is bf16/.test(e.message),
   );
 });

@@ -205,22 +205,23 @@ export class Device implements Disposable {
     return rope(this, x, opts);
   }
 
-  /** A KV cache of f16 [kvHeads, capacity, headDim] keys and values, owned by this device. */
+  /** A KV cache of f16 (default) or bf16 (`dtype`) [kvHeads, capacity, headDim] keys and values. */
   kvCache(opts: KVCacheOptions): KVCache {
     return new KVCache(this, opts);
   }
 
   /**
-   * Causal (by default) attention of q (f16 [T, heads, headDim]) over `cache`, GQA when heads > kvHeads;
-   * long caches with few queries split the keys across threadgroups. Returns f16 [T, heads · headDim].
+   * Causal (by default) attention of q ([T, heads, headDim], the cache's dtype: f16 or bf16) over `cache`,
+   * GQA when heads > kvHeads; long caches with few queries split the keys across threadgroups. Returns
+   * [T, heads · headDim] of that dtype.
    */
   attention(q: Operand, cache: KVCache, opts: AttentionOptions): Tensor {
     return attention(this, q, cache, opts);
   }
 
   /**
-   * MoE router: logits x · routerᵀ (router f16 [E, D]), softmax, top-k (ties to the lower expert),
-   * renormalised unless `renormalize: false`. Returns u32 ids and f32 weights, [T, k] each.
+   * MoE router: logits x · routerᵀ (x and router [E, D] both f16 or both bf16), softmax, top-k (ties to
+   * the lower expert), renormalised unless `renormalize: false`. Returns u32 ids and f32 weights [T, k].
    */
   moeRoute(
     x: Tensor,
@@ -235,17 +236,20 @@ export class Device implements Disposable {
     return moeSort(this, ids, experts);
   }
 
-  /** Grouped GEMM over sorted pairs with per-expert weights (w batched [E, ...]); f16 [P, N] in sorted order. */
+  /**
+   * Grouped GEMM over sorted pairs with per-expert weights (w batched [E, ...]); [P, N] of a's dtype (f16 or
+   * bf16) in sorted order.
+   */
   moeGemm(a: Tensor, w: QuantizedWeight, sorted: MoeSorted, opts: MoeGemmOptions): Tensor {
     return moeGemm(this, a, w, sorted, opts);
   }
 
-  /** Weighted combine of sorted expert outputs back to tokens, plus an optional f16 [T, N] `add`. */
+  /** Weighted combine of sorted expert outputs y (f16 or bf16) back to tokens, plus an optional `add`. */
   moeCombine(y: Tensor, routing: MoeRouting, sorted: MoeSorted, add?: Tensor): Tensor {
     return moeCombine(this, y, routing, sorted, add);
   }
 
-  /** A whole MoE MLP block (route, sort, expert SwiGLU + down, combine, shared expert, residual). */
+  /** A whole MoE MLP block (route, sort, SwiGLU + down, combine, shared expert, residual), f16 or bf16. */
   moe(x: Tensor, weights: MoeWeights, residual?: Tensor): Tensor {
     return moe(this, x, weights, residual);
   }
@@ -273,8 +277,9 @@ export class Device implements Disposable {
   }
 
   /**
-   * One decoder layer (Llama-style, or MoE when weights.mlp has a router) over x f16 [T, hidden] at
-   * positions cache.length ..; appends T tokens to the cache. Returns f16 [T, hidden].
+   * One decoder layer (Llama-style, or MoE when weights.mlp has a router) over x f16 or bf16 [T, hidden]
+   * at positions cache.length ..; appends T tokens to the cache (of x's dtype). Returns [T, hidden] of x's
+   * dtype.
    */
   decoderLayer(x: Tensor, weights: DecoderWeights, config: DecoderConfig, cache: KVCache): Tensor {
     return decoderLayer(this, x, weights, config, cache);

@@ -10,11 +10,13 @@ import {
   kernel,
   type OpDevice,
   type Operand,
+  operandParts,
   Params,
   rowsThatFit,
   scratch,
 } from "./layer_common.ts";
 import { rope, type RopeConfig } from "./rope.ts";
+import { type ActDType, actDtypeOf, checkSameAct } from "./act_dtype.ts";
 
 /** Shape of a KV cache. */
 export interface KVCacheOptions {
@@ -24,6 +26,8 @@ export interface KVCacheOptions {
   headDim: number;
   /** Positions the cache can hold. */
   capacity: number;
+  /** Element type of keys and values (and so of the queries and output of attention()). Default "f16". */
+  dtype?: ActDType;
 }
 
 /** Where append() reads the new keys and values. Pitches in elements. */
@@ -35,9 +39,9 @@ export interface KVAppendOptions {
 }
 
 /**
- * A per-layer K/V cache: k and v are f16 tensors [kvHeads, capacity, headDim] (each head's positions
- * contiguous, so attention reads key tiles with coalesced loads). append() writes new tokens at
- * position `length` in place: the kernels take the destination as a binding at an element offset
+ * A per-layer K/V cache: k and v are f16 (default) or bf16 tensors [kvHeads, capacity, headDim] (each
+ * head's positions contiguous, so attention reads key tiles with coalesced loads). append() writes new
+ * tokens at position `length` in place: the kernels take the destination as a binding at an element offset
  * (`{ tensor, offset }`); when tensor views at an offset land (#10) this becomes a view.
  */
 export class KVCache implements Disposable {
@@ -47,9 +51,11 @@ export class KVCache implements Disposable {
   readonly headDim: number;
   /** Positions the cache can hold. */
   readonly capacity: number;
-  /** Keys, f16 [kvHeads, capacity, headDim]. */
+  /** Element type of k and v: "f16" or "bf16". */
+  readonly dtype: ActDType;
+  /** Keys, [kvHeads, capacity, headDim] of `dtype`. */
   readonly k: Tensor;
-  /** Values, f16 [kvHeads, capacity, headDim]. */
+  /** Values, [kvHeads, capacity, headDim] of `dtype`. */
   readonly v: Tensor;
   #length = 0;
   #dev: OpDevice;
@@ -61,11 +67,19 @@ export class KVCache implements Disposable {
     this.kvHeads = checkInt(op, "kvHeads", opts.kvHeads, 1);
     this.headDim = checkHeadDim(op, opts.headDim);
     this.capacity = checkInt(op, "capacity", opts.capacity, 1);
+    const dtype = opts.dtype ?? "f16";
+    if (dtype !== "f16" && dtype !== "bf16") {
+      throw new InvalidArgumentError(
+        `${op}: dtype must be "f16" or "bf16", got ${JSON.stringify(dtype)}`,
+        op,
+      );
+    }
+    this.dtype = dtype;
     this.#dev = dev;
     const shape = [this.kvHeads, this.capacity, this.headDim];
-    this.k = dev.empty(shape, "f16");
+    this.k = dev.empty(shape, dtype);
     try {
-      this.v = dev.empty(shape, "f16");
+      this.v = dev.empty(shape, dtype);
     } catch (e) {
       this.k.dispose();
       throw e;
@@ -85,12 +99,17 @@ export class KVCache implements Disposable {
 
   /**
    * Appends T tokens: k and v hold [T, kvHeads, headDim] (token pitch `tokenPitch`), e.g. operands into
-   * a fused QKV output. With `rope`, keys are rotated by their positions on the way in. Returns the
-   * position of the first appended token. LimitError when the cache would overflow.
+   * a fused QKV output, of the cache's dtype (InvalidArgumentError otherwise). With `rope`, keys are
+   * rotated by their positions on the way in. Returns the position of the first appended token.
+   * LimitError when the cache would overflow.
    */
   append(k: Operand, v: Operand, tokens: number, opts: KVAppendOptions = {}): number {
     const op = "kvCache.append";
     if (this.disposed) throw new DisposedError(`${op}: the cache was disposed`, op);
+    for (const [what, x] of [["k", k], ["v", v]] as const) {
+      const t = operandParts(x).tensor;
+      checkSameAct(op, what, t, this.dtype, "the cache", "k, v and the cache", cacheOf(t));
+    }
     const t = checkInt(op, "tokens", tokens, 0);
     if (this.#length + t > this.capacity) {
       throw new LimitError(`${op}: ${this.#length} + ${t} tokens exceed the capacity ${this.capacity}`, op);
@@ -151,7 +170,7 @@ export interface AttentionOptions {
   tokens?: number;
   /** Pitch between query tokens. Default heads * headDim. */
   ldq?: number;
-  /** Output f16 [T, heads * headDim] (pitch ldo). Default: a new tensor. */
+  /** Output [T, heads * headDim] (pitch ldo) of q's dtype. Default: a new tensor. */
   out?: Operand;
   /** Pitch between output tokens. Default heads * headDim. */
   ldo?: number;
@@ -196,8 +215,9 @@ export function attentionSplits(
 
 /**
  * softmax(q·Kᵀ · scale + causal mask) · V per query head, with query head h reading KV head
- * h / (heads / kvHeads). q is f16 [T, heads, headDim] (token pitch ldq); returns out (f16, [T, heads *
- * headDim]). The causal mask counts positions from positionOffset, so a decode step sees the whole cache.
+ * h / (heads / kvHeads). q is [T, heads, headDim] (token pitch ldq) of the cache's dtype, f16 or bf16
+ * (InvalidArgumentError naming the conversion otherwise); returns out ([T, heads * headDim], same dtype).
+ * The causal mask counts positions from positionOffset, so a decode step sees the whole cache.
  */
 export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: AttentionOptions): Tensor {
   const op = "attention";
@@ -213,7 +233,12 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
   }
   const ldq = checkInt(op, "ldq", opts.ldq ?? heads * D, 1);
   const T = checkInt(op, "tokens", opts.tokens ?? rowsThatFit(q, heads * D, ldq), 0);
-  const qs = checkRows(op, "q", q, "f16", T, heads * D, ldq);
+  const act = cache.dtype;
+  const share = "q, the cache and out";
+  const qt = operandParts(q).tensor;
+  actDtypeOf(op, "q", qt);
+  checkSameAct(op, "q", qt, act, "the cache", share, cacheOf(qt));
+  const qs = checkRows(op, "q", q, act, T, heads * D, ldq);
   const kvLen = checkInt(op, "kvLength", opts.kvLength ?? cache.length, 0, cache.capacity);
   const pos0 = checkInt(op, "positionOffset", opts.positionOffset ?? Math.max(0, cache.length - T), 0);
   const causal = opts.causal ?? true;
@@ -226,8 +251,9 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
     );
   }
   const ldo = checkInt(op, "ldo", opts.ldo ?? heads * D, 1);
-  const out = opts.out ?? dev.empty([T, heads * D], "f16");
-  const os = checkRows(op, "out", out, "f16", T, heads * D, ldo);
+  if (opts.out) checkSameAct(op, "out", operandParts(opts.out).tensor, act, "the cache", share);
+  const out = opts.out ?? dev.empty([T, heads * D], act);
+  const os = checkRows(op, "out", out, act, T, heads * D, ldo);
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) {
     throw new InvalidArgumentError(`${op}: scale must be finite, got ${scale}`, op);
@@ -257,6 +283,7 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
     chunk,
   ]);
   P.f32[13] = scale;
+  P.u32[14] = act === "bf16" ? 1 : 0;
   const suffix = D <= 128 ? "d128" : "d256";
   const perGroup = D <= 128 ? 16 : 8; // 4 simdgroups x R tasks (attention.metal)
   const grid = [Math.ceil(tasks / perGroup), cache.kvHeads, splits];
@@ -264,7 +291,7 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
     kernel(dev, `attn_${suffix}`).dispatch({
       grid,
       threadgroupSize: 128,
-      args: [cache.k, cache.v, qs, os, P.u32],
+      args: [raw16(cache.k), raw16(cache.v), raw16(qs), raw16(os), P.u32],
     });
     return os.tensor;
   }
@@ -273,8 +300,20 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
   kernel(dev, `attn_split_${suffix}`).dispatch({
     grid,
     threadgroupSize: 128,
-    args: [cache.k, cache.v, qs, part, P.u32],
+    args: [raw16(cache.k), raw16(cache.v), raw16(qs), part, P.u32],
   });
-  kernel(dev, "attn_combine").dispatch({ grid: rows, threadgroupSize: 64, args: [part, os, P.u32] });
+  kernel(dev, "attn_combine").dispatch({ grid: rows, threadgroupSize: 64, args: [part, raw16(os), P.u32] });
   return os.tensor;
+}
+
+// f16 or bf16 bits bound to the kernels' ushort arguments (decoded by AttnParams.act_bf16).
+function raw16(x: Operand): { tensor: Tensor; offset: number; raw: true } {
+  return { ...operandParts(x), raw: true };
+}
+
+// The other way out of a dtype mismatch: a cache of the operand's dtype.
+function cacheOf(t: Tensor): string | undefined {
+  return t.dtype === "f16" || t.dtype === "bf16"
+    ? `create the cache with dev.kvCache({ ..., dtype: "${t.dtype}" })`
+    : undefined;
 }

@@ -4,7 +4,8 @@ import type { Tensor } from "../runtime/tensor.ts";
 import { ShapeError } from "../runtime/errors.ts";
 import { gemm, type GemmOptions } from "./gemm.ts";
 import { attention, type KVCache } from "./attention.ts";
-import { checkAct, lastDim, type OpDevice, scratch } from "./layer_common.ts";
+import { checkAct } from "./act_dtype.ts";
+import { lastDim, type OpDevice, scratch } from "./layer_common.ts";
 import { moe, type MoeWeights } from "./moe.ts";
 import { rmsNorm } from "./norm.ts";
 import { rope, type RopeConfig } from "./rope.ts";
@@ -85,24 +86,25 @@ export interface DecoderConfig {
   rope?: RopeConfig;
 }
 
-/** Weights of a Llama-style decoder layer (quantized projections, f16 norms). */
+/** Weights of a Llama-style decoder layer (quantized projections, f16 or bf16 norms). */
 export interface DecoderWeights {
-  /** f16 [hidden] input norm. */
+  /** f16 or bf16 [hidden] input norm. */
   attnNorm: Tensor;
   /** Fused [q | k | v] projection: n = (heads + 2·kvHeads)·headDim. */
   qkv: QuantizedWeight;
   /** Output projection: k = heads·headDim, n = hidden. */
   o: QuantizedWeight;
-  /** f16 [hidden] post-attention norm. */
+  /** f16 or bf16 [hidden] post-attention norm. */
   mlpNorm: Tensor;
   /** The MLP: a dense SwiGLU MLP, or an MoE block. */
   mlp: MlpWeights | MoeWeights;
 }
 
 /**
- * One decoder layer over x (f16 [T, hidden]) at positions cache.length ..: RMSNorm → fused QKV → RoPE
- * (Q in place, K on its way into the cache) → attention with the cache → O + residual → RMSNorm →
- * SwiGLU MLP or MoE → + residual. Appends T tokens to `cache`; returns f16 [T, hidden].
+ * One decoder layer over x (f16 or bf16 [T, hidden]) at positions cache.length ..: RMSNorm → fused QKV →
+ * RoPE (Q in place, K on its way into the cache) → attention with the cache → O + residual → RMSNorm →
+ * SwiGLU MLP or MoE → + residual. Appends T tokens to `cache` (of x's dtype, as is an MoE router); every
+ * intermediate is stored in x's dtype. Returns [T, hidden] of x's dtype.
  */
 export function decoderLayer(
   dev: OpDevice,

@@ -32,39 +32,6 @@ export function checkDtype(op: string, what: string, t: Tensor, dtype: DType): n
   return t.length;
 }
 
-/** Activation dtypes of the layer ops: f16, or bf16 (what MLX models run in). */
-export type ActDType = "f16" | "bf16";
-
-/**
- * The activation dtype of `t`: f16 or bf16, or, when `want` is given (the dtype x fixed), exactly `want`.
- * Like the GEMMs, an op never converts silently: a mix is an InvalidArgumentError naming the conversion.
- */
-export function checkAct(op: string, what: string, t: Tensor, want?: ActDType): ActDType {
-  const dtype = tensorState(t, op).dtype;
-  if (want === undefined) {
-    if (dtype === "f16" || dtype === "bf16") return dtype;
-    throw new InvalidArgumentError(
-      `${op}: ${what} must be f16 or bf16, got ${dtype}` +
-        (dtype === "f32" ? "; convert with f32ToF16() or f32ToBf16() (metal-marlin exports both)" : ""),
-      op,
-    );
-  }
-  if (dtype !== want) {
-    const to = want === "bf16" ? "Bf16" : "F16";
-    const how = dtype === "f32"
-      ? `f32To${to}()`
-      : dtype === "f16" || dtype === "bf16"
-      ? `${dtype}To${to}()`
-      : "";
-    throw new InvalidArgumentError(
-      `${op}: ${what} is ${dtype} but x is ${want}; x and ${what} share one dtype` +
-        (how ? ` (convert ${what} with ${how})` : ""),
-      op,
-    );
-  }
-  return want;
-}
-
 /**
  * Checks that an operand of dtype `dtype` holds `rows` rows of `cols` elements at row pitch `pitch`
  * from its offset; returns the parts. ShapeError names every number when it does not fit.

@@ -1,6 +1,7 @@
 // Mixture of experts (shaders/moe.metal): route, sort (token, slot) pairs by expert, grouped GEMM over
 // the sorted rows with per-expert quantized weights [E, ...], and the weighted combine; moe() chains
 // them into one expert MLP block (gate/up SwiGLU, down) with an optional shared expert and residual.
+// Activations are f16 or bf16: the first operand fixes the dtype, the rest must match (act_dtype.ts).
 import { InvalidArgumentError, ShapeError } from "../runtime/errors.ts";
 import type { Tensor } from "../runtime/tensor.ts";
 import { gemm } from "./gemm.ts";
@@ -15,6 +16,7 @@ import {
   scratch,
 } from "./layer_common.ts";
 import { QuantizedWeight } from "./weight.ts";
+import { type ActDType, actDtypeOf, checkSameAct } from "./act_dtype.ts";
 
 /** Output of moeRoute(): per token, k expert ids and their weights. */
 export interface MoeRouting {
@@ -41,9 +43,10 @@ export interface MoeSorted {
 const RP = new Params(8), SP = new Params(4), GP = new Params(20), CP = new Params(8);
 
 /**
- * Router: logits = x · routerᵀ for every expert (router f16 [E, D], the nn.Linear layout, whose rows the
+ * Router: logits = x · routerᵀ for every expert (router [E, D], the nn.Linear layout, whose rows the
  * kernel reads coalesced), softmax, top-k (ties to the lower index), optional renormalisation.
- * x is f16 [T, D]. E <= 256, k <= min(E, 16).
+ * x is [T, D], f16 or bf16; the router has x's dtype (InvalidArgumentError otherwise). E <= 256,
+ * k <= min(E, 16).
  */
 export function moeRoute(
   dev: OpDevice,
@@ -54,22 +57,23 @@ export function moeRoute(
   const op = "moeRoute";
   const E = checkInt(op, "experts", opts.experts, 1, 256);
   const k = checkInt(op, "topK", opts.topK, 1, Math.min(E, 16));
-  const rlen = checkDtype(op, "router", router, "f16");
+  const act = actDtypeOf(op, "x", x);
+  checkSameAct(op, "router", router, act, "x", "x and the router");
+  const rlen = router.length;
   if (rlen % E !== 0) {
     throw new ShapeError(`${op}: router has ${rlen} elements, not a multiple of ${E} experts`, op);
   }
   const D = rlen / E;
-  checkDtype(op, "x", x, "f16");
   if (x.length % D !== 0) throw new ShapeError(`${op}: x has ${x.length} elements, not rows of D=${D}`, op);
   const T = x.length / D;
   const ids = dev.empty([T, k], "u32");
   const weights = dev.empty([T, k], "f32");
   if (T > 0) {
-    RP.u32.set([T, E, k, D, D, opts.renormalize === false ? 0 : 1, 0, 0]);
+    RP.u32.set([T, E, k, D, D, opts.renormalize === false ? 0 : 1, bf16Flag(act), 0]);
     kernel(dev, "moe_router_f16").dispatch({
       grid: Math.ceil(T / 8), // MOE_ROUTER_TOKENS tokens per threadgroup
       threadgroupSize: 128,
-      args: [router, x, ids, weights, RP.u32],
+      args: [rawBytes(router), rawBytes(x), ids, weights, RP.u32],
     });
   }
   return { ids, weights };
@@ -110,10 +114,11 @@ function zerosOf(dev: OpDevice, w: QuantizedWeight): Tensor {
 }
 
 /**
- * Grouped GEMM over the sorted pairs: output row i (f16 [P, N], sorted order) = A-row(i) · W[e] with e
- * the expert of sorted position i; `w` holds E experts (a batched QuantizedWeight, batch = E). Each
- * threadgroup serves up to 16 rows of one expert and reads that expert's weights once. Every weight
- * format, group size and scale storage that gemm() takes; `a` must be f16 (InvalidArgumentError otherwise).
+ * Grouped GEMM over the sorted pairs: output row i ([P, N], sorted order, a's dtype) = A-row(i) · W[e]
+ * with e the expert of sorted position i; `w` holds E experts (a batched QuantizedWeight, batch = E).
+ * Each threadgroup serves up to 16 rows of one expert and reads that expert's weights once. Every weight
+ * format, group size and scale storage that gemm() takes; `a` is f16 or bf16 (InvalidArgumentError
+ * otherwise).
  */
 export function moeGemm(
   dev: OpDevice,
@@ -147,8 +152,9 @@ export function moeGemm(
   }
   const P = s.sorted.length;
   const rows = opts.gather ? P / s.topK : P;
-  const A = checkRows(op, "a", a, "f16", rows, w.k, w.k);
-  const out = dev.empty([P, w.n], "f16");
+  const act = actDtypeOf(op, "a", a);
+  const A = checkRows(op, "a", a, act, rows, w.k, w.k);
+  const out = dev.empty([P, w.n], act);
   GP.u32.set([
     w.n,
     w.k,
@@ -168,6 +174,7 @@ export function moeGemm(
   ]);
   GP.f32[15] = w.tensorScale;
   GP.f32[16] = (up ?? w).tensorScale;
+  GP.u32[17] = bf16Flag(act);
   const u = up ?? w;
   kernel(dev, "moe_gemm").dispatch({
     // Tiles per expert: ceil(count / 16), so in total <= ceil(P / 16) + E, and <= P (every tile has a row):
@@ -178,8 +185,8 @@ export function moeGemm(
       w.packed,
       rawBytes(w.scales),
       rawBytes(zerosOf(dev, w)),
-      A.tensor,
-      out,
+      rawBytes(A.tensor),
+      rawBytes(out),
       GP.u32,
       s.sorted,
       s.offsets,
@@ -193,7 +200,8 @@ export function moeGemm(
 
 /**
  * out[t] = add[t] + Σ_slot weights[t, slot] · y[inverse[t·k + slot]] (slots in order, one writer per
- * output: no races, same bits every run). y is f16 [P, N] in sorted order; add (optional) f16 [T, N].
+ * output: no races, same bits every run). y is [P, N] in sorted order, f16 or bf16; add (optional)
+ * [T, N] and out have y's dtype.
  */
 export function moeCombine(dev: OpDevice, y: Tensor, r: MoeRouting, s: MoeSorted, add?: Tensor): Tensor {
   const op = "moeCombine";
@@ -208,23 +216,27 @@ export function moeCombine(dev: OpDevice, y: Tensor, r: MoeRouting, s: MoeSorted
       op,
     );
   }
-  checkRows(op, "y", y, "f16", s.sorted.length, N, N);
-  if (add) checkRows(op, "add", add, "f16", T, N, N);
-  const out = dev.empty([T, N], "f16");
-  CP.u32.set([T, N, s.topK, N, N, add ? 1 : 0, N, 0]);
+  const act = actDtypeOf(op, "y", y);
+  checkRows(op, "y", y, act, s.sorted.length, N, N);
+  if (add) {
+    checkSameAct(op, "add", add, act, "y", "y and add");
+    checkRows(op, "add", add, act, T, N, N);
+  }
+  const out = dev.empty([T, N], act);
+  CP.u32.set([T, N, s.topK, N, N, add ? 1 : 0, N, bf16Flag(act)]);
   if (T > 0) {
     kernel(dev, "moe_combine").dispatch({
       grid: [Math.ceil(N / 128), T],
       threadgroupSize: 128,
-      args: [y, r.weights, s.inverse, out, CP.u32, add ?? y],
+      args: [rawBytes(y), r.weights, s.inverse, rawBytes(out), CP.u32, rawBytes(add ?? y)],
     });
   }
   return out;
 }
 
-/** Weights of an MoE block (experts batched [E, ...]; router f16 [E, D]). */
+/** Weights of an MoE block (experts batched [E, ...]; router [E, D] of the activations' dtype). */
 export interface MoeWeights {
-  /** f16 [E, D] router (nn.Linear layout). */
+  /** [E, D] router (nn.Linear layout), f16 or bf16 like x. */
   router: Tensor;
   /** Expert gate projections, batch E, k = D. */
   gate: QuantizedWeight;
@@ -241,10 +253,14 @@ export interface MoeWeights {
 }
 
 /**
- * One MoE MLP block: route x (f16 [T, D]), sort, per-expert silu(x·gate)·(x·up) then ·down, and the
- * weighted combine, plus the shared expert and `residual` (f16 [T, D]) when given. Returns f16 [T, D].
+ * One MoE MLP block: route x ([T, D], f16 or bf16), sort, per-expert silu(x·gate)·(x·up) then ·down, and
+ * the weighted combine, plus the shared expert and `residual` ([T, D]) when given. The router and residual
+ * have x's dtype (InvalidArgumentError naming the conversion otherwise). Returns [T, D] of x's dtype.
  */
 export function moe(dev: OpDevice, x: Tensor, w: MoeWeights, residual?: Tensor): Tensor {
+  const op = "moe";
+  const act = actDtypeOf(op, "x", x);
+  if (residual) checkSameAct(op, "residual", residual, act, "x", "x, the router and residual");
   const E = w.gate.batch;
   const r = moeRoute(dev, x, w.router, { topK: w.topK, experts: E, renormalize: w.renormalize });
   const temps: Tensor[] = [r.ids, r.weights];
@@ -266,4 +282,9 @@ export function moe(dev: OpDevice, x: Tensor, w: MoeWeights, residual?: Tensor):
   } finally {
     for (const t of temps) t.dispose();
   }
+}
+
+// The act_bf16 field of the MoE params blocks.
+function bf16Flag(act: ActDType): number {
+  return act === "bf16" ? 1 : 0;
 }

@@ -3,8 +3,8 @@
 import { InvalidArgumentError, ShapeError } from "../runtime/errors.ts";
 import { tensorState } from "../runtime/internal.ts";
 import type { Tensor } from "../runtime/tensor.ts";
+import { checkAct } from "./act_dtype.ts";
 import {
-  checkAct,
   checkInt,
   checkRows,
   kernel,

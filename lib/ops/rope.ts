@@ -3,8 +3,8 @@
 // KV cache writes rotated K straight into its rows). x and out are f16 or bf16 (the same), one kernel.
 import { InvalidArgumentError } from "../runtime/errors.ts";
 import type { Tensor } from "../runtime/tensor.ts";
+import { checkAct } from "./act_dtype.ts";
 import {
-  checkAct,
   checkInt,
   checkRows,
   kernel,

@@ -2,8 +2,9 @@
 import { matmulF64 } from "../../lib/reference/gemm.ts";
 
 /**
- * Per-element bound for an fp16-output GEMM accumulated in float32:
- *   fp16 output rounding: half an ulp, |c| * 2^-11 (plus 2^-25 for the subnormal range), and
+ * Per-element bound for an fp16-output (or, with `out` "bf16", bf16-output) GEMM accumulated in float32:
+ *   output rounding: half an ulp, |c| * 2^-11 for f16 (2^-8 for bf16's 8-bit significand), plus 2^-25
+ *   for f16's subnormal range, and
  *   float32 accumulation: K additions each rounding by at most 2^-24 of the running sum, bounded by
  *   K * 2^-24 * sum_k |a_ik * b_kj| (the classic recursive-summation bound, in any summation order).
  */
@@ -13,6 +14,7 @@ export function gemmF16Tolerance(
   m: number,
   n: number,
   k: number,
+  out: "f16" | "bf16" = "f16",
 ): Float64Array {
   const absSum = matmulF64(
     Float64Array.from(a as ArrayLike<number>, Math.abs),
@@ -22,5 +24,6 @@ export function gemmF16Tolerance(
     n,
   );
   const exact = matmulF64(a, b, m, k, n);
-  return exact.map((c, i) => Math.abs(c) * 2 ** -11 + k * 2 ** -24 * absSum[i] + 2 ** -25);
+  const half = out === "bf16" ? 2 ** -8 : 2 ** -11;
+  return exact.map((c, i) => Math.abs(c) * half + k * 2 ** -24 * absSum[i] + 2 ** -25);
 }
