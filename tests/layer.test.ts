@@ -131,13 +131,18 @@ test("rmsNormLinear = RMSNorm once per row, then the GEMM (decode M=1 and prefil
   }
 });
 
-test("mlp: down(silu(x·gate) * (x·up)) + residual in one call, M = 1 and M = 5", () => {
-  using dev = openTestDevice();
+/** The MLP tests' weights (H 48, F 80): uploaded (owned by the device) and dequantized in float64. */
+function mlpFixture(dev: Device) {
   const [H, F] = [48, 80];
   const gq = randomWeight(H, F, "int4-sym", 32, 1), uq = randomWeight(H, F, "int4-sym", 32, 2);
   const dq = randomWeight(F, H, "fp4", 32, 3);
-  using gate = dev.upload(gq), up = dev.upload(uq), down = dev.upload(dq);
   const [gd, ud, dd] = [dequantizeF64(gq), dequantizeF64(uq), dequantizeF64(dq)];
+  return { H, F, gate: dev.upload(gq), up: dev.upload(uq), down: dev.upload(dq), gd, ud, dd };
+}
+
+test("mlp: down(silu(x·gate) * (x·up)) + residual in one call, M = 1 and M = 5", () => {
+  using dev = openTestDevice();
+  const { H, F, gate, up, down, gd, ud, dd } = mlpFixture(dev);
   for (const M of [1, 5]) {
     const x = randF16(M * H, 10 + M), res = randF16(M * H, 20 + M);
     using xt = dev.tensor(x, [M, H]), rt = dev.tensor(res, [M, H]);
@@ -196,11 +201,7 @@ test("rmsNormLinear bf16 (x, gamma, residual; int4-affine bf16 scales): decode M
 
 test("mlp bf16: down(silu(x·gate) * (x·up)) + residual, M = 1 and M = 5, h stored as bf16", () => {
   using dev = openTestDevice();
-  const [H, F] = [48, 80];
-  const gq = randomWeight(H, F, "int4-sym", 32, 1), uq = randomWeight(H, F, "int4-sym", 32, 2);
-  const dq = randomWeight(F, H, "fp4", 32, 3);
-  using gate = dev.upload(gq), up = dev.upload(uq), down = dev.upload(dq);
-  const [gd, ud, dd] = [dequantizeF64(gq), dequantizeF64(uq), dequantizeF64(dq)];
+  const { H, F, gate, up, down, gd, ud, dd } = mlpFixture(dev);
   for (const M of [1, 5]) {
     const x = randBf16(M * H, 10 + M), res = randBf16(M * H, 20 + M);
     using xt = dev.tensor(x.bits, [M, H], "bf16"), rt = dev.tensor(res.bits, [M, H], "bf16");

@@ -17,6 +17,31 @@ import {
 
 export type GroupSize = number | "channel";
 
+/**
+ * Asserts the router's top-k ids equal the reference's for every token of [T, E] float64 logits. A float
+ * sum over D terms errs by <= (D + 2)·2^-24·Σ|x·w|: ids compare wherever the k-th and (k+1)-th logits are
+ * further apart than that (exact ties always compare: equal rows); a near-tie fails the seed, not the kernel.
+ */
+export function assertRouteIds(
+  logits: Float64Array,
+  got: Uint32Array,
+  want: Uint32Array,
+  T: number,
+  E: number,
+  k: number,
+): void {
+  for (let t = 0; t < T; t++) {
+    const row = Array.from(logits.subarray(t * E, (t + 1) * E)).sort((a, b) => b - a);
+    const gap = k < E ? row[k - 1] - row[k] : Infinity;
+    assert.ok(gap === 0 || gap > 1e-4, `token ${t}: near-tie ${gap} (pick another seed)`);
+    assert.deepEqual(
+      [...got.subarray(t * k, (t + 1) * k)],
+      [...want.subarray(t * k, (t + 1) * k)],
+      `token ${t} ids`,
+    );
+  }
+}
+
 /** Router weights [E, D]: random rows, expert 3 boosted (skew) and, if `tied`, rows 5 = 6 and 9 = 2. */
 export function routerWeights(E: number, D: number, seed: number, tied: boolean): Float16Array {
   const w = randF16(E * D, seed);
