@@ -190,8 +190,7 @@ uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
         instr_->add_threadgroup_memory(tg_args_[i], shared.job->threadgroup_arg_bytes[i], true, i);
     }
     for (;;) {
-      // One pass: lanes hand over to each other in ascending order (hand_over).
-      // The first runnable lane's chain reaches every later runnable one, so one resume ends the pass.
+      // One pass: from the first runnable lane, lanes hand over in ascending order (hand_over).
       for (uint32_t i = 0; i < nlanes_ && error_code_ == 0; ++i) {
         if (ctl_[i].state == LaneState::Runnable) {
           resume(i);
@@ -268,6 +267,7 @@ void ThreadgroupRunner::hand_over(uint32_t i, void** fake) {
     return;
   }
   LaneCtl& n = ctl_[j];
+  if (j + 1 < nlanes_) fiber_prefetch(ctl_[j + 1].ctx);  // the lane that most likely runs after j
   current_ = j;
   n.started = true;
   from_sched_ = false;
