@@ -91,7 +91,7 @@ const callgrind = args.has("--no-callgrind") ? previous?.callgrind ?? [] : cgSha
   const total = Number(/([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS/.exec(summary)?.[1].replaceAll(",", "") ?? NaN);
   // The driver's own setup (buffer fill) is in main/memset: report the kernel+runtime part too.
   const main = Number(
-    /([\d,]+) \([\d.]+%\)\s+\S*gemm_driver\.cpp:main/.exec(summary)?.[1].replaceAll(",", "") ?? 0,
+    /([\d,]+) \(\s*[\d.]+%\)\s+\S*gemm_driver\.cpp:main/.exec(summary)?.[1].replaceAll(",", "") ?? 0,
   );
   return { shape: [m, n, k], kernel: run.kernel, instructions: total, driverMainInstructions: main };
 });
@@ -119,6 +119,27 @@ const report = {
       { shape: [1, 4096, 4096], runtimeSeconds: 0.037119, nativeSeconds: 0.002573 },
       { shape: [128, 1024, 4096], runtimeSeconds: 1.75827, nativeSeconds: 0.037953 },
     ],
+  },
+  // The decode GEMV before the last speed-up (commit 888ebfa: shader loop, O(1) barrier resolve, stack
+  // prefetch), same driver and build flags. Wall: both builds alternated in one run, 20 rounds of best-of-3
+  // each, min and median; the current build then took 18.51 / 18.97 ms (7.03x / 7.09x native).
+  previous: {
+    commit: "888ebfa",
+    callgrind: [
+      { shape: [1, 4096, 4096], kernel: "gemv", instructions: 283295559 },
+      { shape: [2, 4096, 4096], kernel: "gemm_small", instructions: 383409252 },
+      { shape: [64, 128, 1024], kernel: "gemm_tiled_f16", instructions: 21829617 },
+      { shape: [16, 512, 1024], kernel: "gemm_small", instructions: 42935618 },
+      { shape: [17, 512, 1024], kernel: "gemm_tiled_f16", instructions: 74387799 },
+      { shape: [65, 512, 1024], kernel: "gemm_tiled_f16", instructions: 147299767 },
+    ],
+    wall: [{
+      shape: [1, 4096, 4096],
+      runtimeSecondsMin: 0.02140,
+      runtimeSecondsMedian: 0.02230,
+      nativeSecondsMin: 0.002632,
+      nativeSecondsMedian: 0.002678,
+    }],
   },
 };
 const text = JSON.stringify(report, null, 2);

@@ -49,6 +49,55 @@ inline void gemm_vec_stage_groups(threadgroup ushort* gq, device const uchar* sc
   }
 }
 
+// One lane's words [kw0, kw0 + nw) of column n in a staged K block (xs: the x of word kw0): decode each
+// word once and apply it to every row. SWIGLU is a template parameter so the plain loop carries none of
+// the up projection's state (second accumulator, scale, pointer): the branch is uniform per dispatch
+// either way, and the CPU runtime's compiler otherwise spills that state around the hot loop. static:
+// one call site per instantiation, so it is inlined and s, z, g_end and acc stay in registers. The row
+// loops name their compile-time bound too: with ROWS = 1 each is one test, not a loop.
+template <uint ROWS, bool SWIGLU>
+static inline void gemm_vec_words(device const uint* packed, device const uint* up_packed, constant float* table,
+                                  threadgroup const float* xs, threadgroup const ushort* gq, GemmDecode dec,
+                                  GemmDecode dec_up, uint kw0, uint nw, uint ldb, uint n, uint gs, uint lane,
+                                  uint rows, bool has_zb, thread uint& g_end, thread float& s, thread float& z,
+                                  thread float& s_up, thread float& z_up, thread float* acc, thread float* acc_up) {
+  // The group's scale and bias change only when K leaves the group: one compare per word, one division
+  // per group.
+  for (uint j = 0; j < nw; ++j) {
+    const uint kw = kw0 + j;
+    if (kw * 8u >= g_end) {
+      const uint g = kw * 8u / gs;
+      g_end = (g + 1u) * gs;
+      const uint q = (g % GEMM_VEC_SLOTS) * GEMM_VEC_COLS + lane;
+      gemm_group_bits(dec, gq[q], has_zb ? uint(gq[GEMM_VEC_PLANE + q]) : 0u, s, z);
+      if (SWIGLU) {
+        gemm_group_bits(dec_up, gq[2u * GEMM_VEC_PLANE + q], has_zb ? uint(gq[3u * GEMM_VEC_PLANE + q]) : 0u,
+                        s_up, z_up);
+      }
+    }
+    float w[8];
+    gemm_dequant8(packed[kw * ldb + n], table, s, z, w);
+    threadgroup const float* xj = xs + j * 8u;
+    for (uint r = 0; r < ROWS && r < rows; ++r) {
+      float t = 0.0f;
+      for (uint i = 0; i < 8; ++i) {
+        t += w[i] * xj[r * GEMM_VEC_KBLOCK + i];
+      }
+      acc[r] += t;
+    }
+    if (SWIGLU) {
+      gemm_dequant8(up_packed[kw * ldb + n], table, s_up, z_up, w);
+      for (uint r = 0; r < ROWS && r < rows; ++r) {
+        float t = 0.0f;
+        for (uint i = 0; i < 8; ++i) {
+          t += w[i] * xj[r * GEMM_VEC_KBLOCK + i];
+        }
+        acc_up[r] += t;
+      }
+    }
+  }
+}
+
 // Grid (ceil(N / 32), splits, batch) x 128 threads. Lane l of every simdgroup owns column
 // 32 * group.x + l; simdgroup s walks words [8s, 8s + 8) of each 256-deep K block (32 words), so a
 // K block costs two barriers. Threadgroup memory: one ROWS x 256 float array (ROWS = 16: 16 KB; ROWS = 1:
@@ -121,9 +170,8 @@ template <uint ROWS, typename OutT>
     acc_up[r] = 0.0f;
     acc_x[r] = 0.0f;
   }
-  // The group's scale and bias stay in registers until K leaves the group: each thread walks K upward,
-  // so one compare per word finds the boundary and the division runs once per group. Deferred: s = 1,
-  // b = 0 for all of K (the group never ends inside the split).
+  // The group's scale and bias (gemm_vec_words): each thread walks K upward. Deferred: s = 1, b = 0 for
+  // all of K (the group never ends inside the split).
   uint g_end = defer ? 0xffffffffu : 0u;
   float s = defer ? 1.0f : 0.0f, z = 0.0f, s_up = s, z_up = 0.0f;
   const bool has_zb = gemm_has_zb(dec.format);
@@ -147,48 +195,24 @@ template <uint ROWS, typename OutT>
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
     if (col_ok) {
-      for (uint j = 0; j < 8; ++j) {
-        const uint kw = kb + sg * 8u + j;
-        if (kw < kw_end) {
-          if (kw * 8u >= g_end) {
-            const uint g = kw * 8u / gs;
-            g_end = (g + 1u) * gs;
-            const uint q = (g % GEMM_VEC_SLOTS) * GEMM_VEC_COLS + lane;
-            gemm_group_bits(dec, gq[q], has_zb ? uint(gq[GEMM_VEC_PLANE + q]) : 0u, s, z);
-            if (swiglu) {
-              gemm_group_bits(dec_up, gq[2u * GEMM_VEC_PLANE + q],
-                              has_zb ? uint(gq[3u * GEMM_VEC_PLANE + q]) : 0u, s_up, z_up);
-            }
+      // This simdgroup's words of the block: [kb + 8 sg, +8), cut at the end of the K range.
+      const uint kw0 = kb + sg * 8u;
+      const uint nw = kw0 < kw_end ? min(8u, kw_end - kw0) : 0u;
+      if (swiglu) {
+        gemm_vec_words<ROWS, true>(packed, up_packed, table, xs + sg * 64u, gq, dec, dec_up, kw0, nw, ldb, n, gs,
+                                   lane, rows, has_zb, g_end, s, z, s_up, z_up, acc, acc_up);
+      } else {
+        gemm_vec_words<ROWS, false>(packed, up_packed, table, xs + sg * 64u, gq, dec, dec_up, kw0, nw, ldb, n, gs,
+                                    lane, rows, has_zb, g_end, s, z, s_up, z_up, acc, acc_up);
+      }
+      if (sum_x) {
+        // Per-row sums of this simdgroup's x (lane-invariant; only column block 0 computes them).
+        for (uint r = 0; r < rows; ++r) {
+          float t = 0.0f;
+          for (uint i = 0; i < nw * 8u; ++i) {
+            t += xs[r * GEMM_VEC_KBLOCK + sg * 64u + i];
           }
-          float w[8];
-          gemm_dequant8(packed[kw * ldb + n], table, s, z, w);
-          const uint x0 = (sg * 8u + j) * 8u;
-          for (uint r = 0; r < rows; ++r) {
-            float t = 0.0f;
-            for (uint i = 0; i < 8; ++i) {
-              t += w[i] * xs[r * GEMM_VEC_KBLOCK + x0 + i];
-            }
-            acc[r] += t;
-          }
-          if (sum_x) {
-            for (uint r = 0; r < rows; ++r) {
-              float t = 0.0f;
-              for (uint i = 0; i < 8; ++i) {
-                t += xs[r * GEMM_VEC_KBLOCK + x0 + i];
-              }
-              acc_x[r] += t;
-            }
-          }
-          if (swiglu) {
-            gemm_dequant8(up_packed[kw * ldb + n], table, s_up, z_up, w);
-            for (uint r = 0; r < rows; ++r) {
-              float t = 0.0f;
-              for (uint i = 0; i < 8; ++i) {
-                t += w[i] * xs[r * GEMM_VEC_KBLOCK + x0 + i];
-              }
-              acc_up[r] += t;
-            }
-          }
+          acc_x[r] += t;
         }
       }
     }

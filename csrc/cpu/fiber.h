@@ -116,6 +116,18 @@ inline void fiber_switch_raw(FiberContext& from, FiberContext& to) {
 #endif
 }
 
+// Starts loading the top of a suspended fiber's stack (saved registers, then the frames above them: a
+// shader's spills) into the cache. A threadgroup's lanes run in turn and their frames together overflow
+// L1, so a lane resumed without this misses on its first accesses (-5 % CPU time on a decode GEMV).
+inline void fiber_prefetch(const FiberContext& c) {
+#if MM_FIBER_ASM
+  const char* sp = static_cast<const char*>(c.sp);
+  for (int k = 0; k < 768; k += 64) __builtin_prefetch(sp + k);  // never faults, even on a null sp
+#else
+  (void)c;
+#endif
+}
+
 // ASan-annotated switch. `fake` keeps this side's fake stack while it is suspended; pass nullptr
 // when the current fiber will never be resumed (ASan then frees its fake stack). to_bottom/to_size
 // are the stack bounds of `to`.

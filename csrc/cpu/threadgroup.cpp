@@ -149,6 +149,7 @@ bool ThreadgroupRunner::setup(uint64_t id) {
   }
   live_ = nlanes_;
   simd_waiting_ = 0;
+  tg_waiting_ = 0;
   for (uint32_t sg = 0; sg < nsg; ++sg) {
     const uint32_t n = nlanes_ - sg * MM_RT_SIMD_WIDTH;
     memo_[sg].live = n >= 32 ? ~0u : (1u << n) - 1;
@@ -189,9 +190,13 @@ uint32_t ThreadgroupRunner::run(const DispatchShared& shared, uint64_t id) {
         instr_->add_threadgroup_memory(tg_args_[i], shared.job->threadgroup_arg_bytes[i], true, i);
     }
     for (;;) {
-      // One pass: lanes hand over to each other in ascending order (hand_over).
-      for (uint32_t i = 0; i < nlanes_ && error_code_ == 0; ++i)
-        if (ctl_[i].state == LaneState::Runnable) resume(i);
+      // One pass: from the first runnable lane, lanes hand over in ascending order (hand_over).
+      for (uint32_t i = 0; i < nlanes_ && error_code_ == 0; ++i) {
+        if (ctl_[i].state == LaneState::Runnable) {
+          resume(i);
+          break;
+        }
+      }
       if (error_code_ != 0 || live_ == 0) break;
       // A lower threadgroup failed: this one's result is never reported, stop early.
       if (shared.first_error(shared.owner) < id) break;
@@ -262,6 +267,7 @@ void ThreadgroupRunner::hand_over(uint32_t i, void** fake) {
     return;
   }
   LaneCtl& n = ctl_[j];
+  if (j + 1 < nlanes_) fiber_prefetch(ctl_[j + 1].ctx);  // the lane that most likely runs after j
   current_ = j;
   n.started = true;
   from_sched_ = false;
@@ -283,7 +289,17 @@ void ThreadgroupRunner::block(mm_rt_lane* lane, LaneState why, const mm_rt_site*
   c.site = site ? *site : mm_rt_site{nullptr, 0, 0};
   c.op = op;
   c.mem_flags = mem_flags;
-  if (why != LaneState::WaitTgBarrier) ++simd_waiting_;
+  if (why != LaneState::WaitTgBarrier) {
+    ++simd_waiting_;
+  } else if (tg_waiting_++ == 0) {  // the resolver's fast path needs no pass over the lanes
+    tg_site_ = c.site;
+    tg_flags_ = mem_flags;
+    tg_mixed_ = false;
+  } else {
+    // Raw compare (no strcmp): a copy of the file name that only looks different takes the slow path.
+    tg_flags_ &= mem_flags;
+    tg_mixed_ |= (c.site.file != tg_site_.file) | (c.site.line != tg_site_.line) | (c.site.column != tg_site_.column);
+  }
   hand_over(i, &c.fake);
   // Resumed (by the scheduler or the lane before this one): this fiber runs lane i again.
 }
@@ -330,16 +346,16 @@ bool ThreadgroupRunner::resolve_simd() {
 
 // (b): every live lane is at a threadgroup barrier. Same site and nobody returned: release.
 void ThreadgroupRunner::resolve_tg_barrier() {
-  // Fast path (every barrier of a healthy kernel): all lanes at the first lane's site.
-  uint32_t same = 0, flags = ~0u;  // flags: the spaces every lane's barrier names
-  while (same < nlanes_ && ctl_[same].state == LaneState::WaitTgBarrier && same_site(ctl_[same].site, ctl_[0].site))
-    flags &= ctl_[same++].mem_flags;
-  if (same == nlanes_) {
+  // Fast path (every barrier of a healthy kernel): block() counted every lane in at one site; flags are
+  // the spaces every lane's barrier names.
+  uint32_t flags = tg_flags_;
+  if (tg_waiting_ == nlanes_ && !tg_mixed_) {
     if (instr_)
       if (int rc = instr_->threadgroup_barrier(flags)) return set_error(rc, kname() + ": " + instr_->take_message());
-    for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
+    release_tg_barrier();
     return;
   }
+  flags = ~0u;
   std::vector<mm_rt_site> sites;
   std::vector<std::vector<uint32_t>> waiting;
   std::vector<uint32_t> gone;
@@ -377,7 +393,7 @@ void ThreadgroupRunner::resolve_tg_barrier() {
   }
   if (instr_)
     if (int rc = instr_->threadgroup_barrier(flags)) return set_error(rc, kname() + ": " + instr_->take_message());
-  for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
+  release_tg_barrier();
 }
 
 }  // namespace mm::cpu

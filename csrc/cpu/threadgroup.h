@@ -103,6 +103,10 @@ class ThreadgroupRunner {
   [[noreturn]] void exit_lane(uint32_t i);
   bool resolve_simd();
   void resolve_tg_barrier();
+  void release_tg_barrier() {
+    for (uint32_t i = 0; i < nlanes_; ++i) ctl_[i].state = LaneState::Runnable;
+    tg_waiting_ = 0;
+  }
   void lane_finished(uint32_t i);
   void sweep_memo(uint32_t sg);
   void release_memo();
@@ -119,6 +123,12 @@ class ThreadgroupRunner {
   uint32_t live_ = 0;
   uint32_t current_ = 0;
   uint32_t simd_waiting_ = 0;  // lanes at a simd rendezvous (resolve_simd has work only when > 0)
+  // Lanes at a threadgroup barrier since the last release, the first one's site, whether any other
+  // lane's site differs, and the AND of their memory flags: the resolver's O(1) fast path.
+  uint32_t tg_waiting_ = 0;
+  mm_rt_site tg_site_{};
+  bool tg_mixed_ = false;
+  uint32_t tg_flags_ = 0;
   bool from_sched_ = false;    // the lane being entered was switched to by the scheduler
   int error_code_ = 0;
   std::string error_msg_;
