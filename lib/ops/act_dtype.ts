@@ -8,6 +8,11 @@ import type { Tensor } from "../runtime/tensor.ts";
 /** Activation element types of the layer ops. */
 export type ActDType = "f16" | "bf16";
 
+/** The params-block flag the kernels decode 16-bit elements by: 1 for bf16, 0 for f16. */
+export function bf16Flag(dtype: ActDType): number {
+  return dtype === "bf16" ? 1 : 0;
+}
+
 /** The dtype of `t` when it is f16 or bf16; InvalidArgumentError otherwise (for f32, how to convert). */
 export function actDtypeOf(op: string, what: string, t: Tensor): ActDType {
   const d = tensorState(t, op).dtype;

@@ -12,11 +12,12 @@ import {
   type Operand,
   operandParts,
   Params,
+  rawBytes,
   rowsThatFit,
   scratch,
 } from "./layer_common.ts";
 import { rope, type RopeConfig } from "./rope.ts";
-import { type ActDType, actDtypeOf, checkSameAct } from "./act_dtype.ts";
+import { type ActDType, actDtypeOf, bf16Flag, checkSameAct } from "./act_dtype.ts";
 
 /** Shape of a KV cache. */
 export interface KVCacheOptions {
@@ -283,7 +284,7 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
     chunk,
   ]);
   P.f32[13] = scale;
-  P.u32[14] = act === "bf16" ? 1 : 0;
+  P.u32[14] = bf16Flag(act);
   const suffix = D <= 128 ? "d128" : "d256";
   const perGroup = D <= 128 ? 16 : 8; // 4 simdgroups x R tasks (attention.metal)
   const grid = [Math.ceil(tasks / perGroup), cache.kvHeads, splits];
@@ -291,7 +292,7 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
     kernel(dev, `attn_${suffix}`).dispatch({
       grid,
       threadgroupSize: 128,
-      args: [raw16(cache.k), raw16(cache.v), raw16(qs), raw16(os), P.u32],
+      args: [rawBytes(cache.k), rawBytes(cache.v), rawBytes(qs), rawBytes(os), P.u32],
     });
     return os.tensor;
   }
@@ -300,15 +301,14 @@ export function attention(dev: OpDevice, q: Operand, cache: KVCache, opts: Atten
   kernel(dev, `attn_split_${suffix}`).dispatch({
     grid,
     threadgroupSize: 128,
-    args: [raw16(cache.k), raw16(cache.v), raw16(qs), part, P.u32],
+    args: [rawBytes(cache.k), rawBytes(cache.v), rawBytes(qs), part, P.u32],
   });
-  kernel(dev, "attn_combine").dispatch({ grid: rows, threadgroupSize: 64, args: [part, raw16(os), P.u32] });
+  kernel(dev, "attn_combine").dispatch({
+    grid: rows,
+    threadgroupSize: 64,
+    args: [part, rawBytes(os), P.u32],
+  });
   return os.tensor;
-}
-
-// f16 or bf16 bits bound to the kernels' ushort arguments (decoded by AttnParams.act_bf16).
-function raw16(x: Operand): { tensor: Tensor; offset: number; raw: true } {
-  return { ...operandParts(x), raw: true };
 }
 
 // The other way out of a dtype mismatch: a cache of the operand's dtype.

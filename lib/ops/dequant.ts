@@ -2,6 +2,7 @@
 // the math layout of C = A·W (for an "nk" nn.Linear weight, W = Wᵀ of the checkpoint matrix).
 import { InvalidArgumentError } from "../runtime/errors.ts";
 import type { Tensor } from "../runtime/tensor.ts";
+import { bf16Flag } from "./act_dtype.ts";
 import { kernel, type OpDevice, Params, rawBytes, scratch } from "./layer_common.ts";
 import { QuantizedWeight } from "./weight.ts";
 
@@ -45,7 +46,7 @@ export function dequantizeWeight(dev: OpDevice, w: QuantizedWeight, opts?: Dequa
     w.scaleDtypeId,
   ]);
   P.f32[12] = w.tensorScale;
-  P.u32[13] = dtype === "bf16" ? 1 : 0;
+  P.u32[13] = bf16Flag(dtype);
   kernel(dev, "dequant").dispatch({
     grid: [Math.ceil(Math.ceil(w.n / 4) / 64), groups, w.batch],
     threadgroupSize: 64,

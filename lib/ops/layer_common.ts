@@ -93,11 +93,12 @@ export function kernel(dev: OpDevice, name: string): Kernel {
 }
 
 /**
- * `t` bound as untyped bytes: quantized scales (f16, bf16, E8M0 or E4M3) and int4-affine biases, which
- * the kernels read through a `uchar*` and decode by the scale dtype in their params (gemm_common.h).
+ * An operand bound as untyped bytes (at its element offset): quantized scales (f16, bf16, E8M0 or E4M3) and
+ * int4-affine biases, which the kernels read through a `uchar*` and decode by the scale dtype in their
+ * params (gemm_common.h), and f16 / bf16 activations, read as `ushort` and decoded by a params flag.
  */
-export function rawBytes(t: Tensor): { tensor: Tensor; offset: number; raw: true } {
-  return { tensor: t, offset: 0, raw: true };
+export function rawBytes(x: Operand): { tensor: Tensor; offset: number; raw: true } {
+  return { ...operandParts(x), raw: true };
 }
 
 /** The last dimension of a tensor (1 for a scalar). */

@@ -16,7 +16,7 @@ import {
   scratch,
 } from "./layer_common.ts";
 import { QuantizedWeight } from "./weight.ts";
-import { type ActDType, actDtypeOf, checkSameAct } from "./act_dtype.ts";
+import { actDtypeOf, bf16Flag, checkSameAct } from "./act_dtype.ts";
 
 /** Output of moeRoute(): per token, k expert ids and their weights. */
 export interface MoeRouting {
@@ -282,9 +282,4 @@ export function moe(dev: OpDevice, x: Tensor, w: MoeWeights, residual?: Tensor):
   } finally {
     for (const t of temps) t.dispose();
   }
-}
-
-// The act_bf16 field of the MoE params blocks.
-function bf16Flag(act: ActDType): number {
-  return act === "bf16" ? 1 : 0;
 }

@@ -3,7 +3,7 @@
 import { InvalidArgumentError, ShapeError } from "../runtime/errors.ts";
 import { tensorState } from "../runtime/internal.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import { checkAct } from "./act_dtype.ts";
+import { bf16Flag, checkAct } from "./act_dtype.ts";
 import {
   checkInt,
   checkRows,
@@ -65,13 +65,13 @@ export function rmsNorm(dev: OpDevice, x: Operand, weight: Tensor, opts: RmsNorm
   if (rows === 0) return ys.tensor;
   P.u32.set([rows, dim, ldx, ldy]);
   P.f32[4] = eps;
-  P.u32[5] = act === "bf16" ? 1 : 0;
-  P.u32[6] = wDtype === "bf16" ? 1 : 0;
+  P.u32[5] = bf16Flag(act);
+  P.u32[6] = bf16Flag(wDtype);
   // All three bound as raw 16-bit words: the kernel reads f16 or bf16 by the flags above.
   kernel(dev, "rms_norm").dispatch({
     grid: rows,
     threadgroupSize: 128,
-    args: [rawBytes(weight), { ...xs, raw: true }, { ...ys, raw: true }, P.u32],
+    args: [rawBytes(weight), rawBytes(xs), rawBytes(ys), P.u32],
   });
   return ys.tensor;
 }

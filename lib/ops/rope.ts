@@ -3,7 +3,7 @@
 // KV cache writes rotated K straight into its rows). x and out are f16 or bf16 (the same), one kernel.
 import { InvalidArgumentError } from "../runtime/errors.ts";
 import type { Tensor } from "../runtime/tensor.ts";
-import { checkAct } from "./act_dtype.ts";
+import { bf16Flag, checkAct } from "./act_dtype.ts";
 import {
   checkInt,
   checkRows,
@@ -12,6 +12,7 @@ import {
   type Operand,
   operandParts,
   Params,
+  rawBytes,
   rowsThatFit,
 } from "./layer_common.ts";
 
@@ -132,13 +133,13 @@ export function rope(dev: OpDevice, x: Operand, opts: RopeOptions): Tensor {
     pos0,
     mode,
     mode === 1 && even ? 1 : 0,
-    act === "bf16" ? 1 : 0,
+    bf16Flag(act),
   ]);
   // src and dst bound as raw 16-bit words: the kernel reads and writes f16 or bf16 by the last word.
   kernel(dev, "rope").dispatch({
     grid: [tokens, heads],
     threadgroupSize: 64,
-    args: [freq, { ...src, raw: true }, { ...dst, raw: true }, P.u32],
+    args: [freq, rawBytes(src), rawBytes(dst), P.u32],
   });
   return dst.tensor;
 }
